@@ -1,0 +1,3 @@
+export * from './volume.js'
+export * from './voxel-array.js'
+export * from './metadata.js'
