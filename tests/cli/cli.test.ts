@@ -1,0 +1,87 @@
+import { execFile } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, describe, expect, it, vi } from 'vitest'
+import { main } from '../../src/cli/main.js'
+import { loadVolumes } from '../../src/io/load.js'
+
+const repo = path.resolve(import.meta.dirname, '../..')
+const dicomFixture = path.join(repo, 'fixtures/dicom')
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'raddiff-cli-'))
+afterAll(() => rmSync(tmp, { recursive: true, force: true }))
+
+async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = ''
+  let stderr = ''
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true))
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true))
+  try {
+    const code = await main(args)
+    return { code, stdout, stderr }
+  } finally {
+    o.mockRestore()
+    e.mockRestore()
+  }
+}
+
+describe('raddiff CLI', () => {
+  it('inspect --json prints one parseable object per series and nothing else on stdout', async () => {
+    const r = await run(['inspect', dicomFixture, '--json'])
+    expect(r.code).toBe(0)
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
+    const series = lines.filter((l) => l.ok)
+    expect(series.length).toBeGreaterThan(0)
+    for (const s of series) {
+      expect(s.size).toHaveLength(3)
+      expect(s.direction).toHaveLength(9)
+      expect(s.format).toBe('dicom')
+      expect(s.transferSyntax.uid).toMatch(/^1\.2\.840\.10008\./)
+    }
+  })
+
+  it('convert writes a NIfTI that loads back with the same voxels and geometry', async () => {
+    const out = path.join(tmp, 'scan.nii.gz')
+    const r = await run(['convert', dicomFixture, '-o', out, '--json'])
+    expect(r.code).toBe(0)
+    const results = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
+    expect(results.every((x) => x.ok)).toBe(true)
+    const written = results.map((x) => x.output as string)
+    for (const w of written) expect(existsSync(w)).toBe(true)
+    const source = await loadVolumes([dicomFixture])
+    const back = await loadVolumes([written[0]])
+    const a = source[0].volume
+    const b = back[0].volume
+    expect(b.size).toEqual(a.size)
+    for (let i = 0; i < 3; i++) {
+      expect(b.spacing[i]).toBeCloseTo(a.spacing[i], 4)
+      expect(b.origin[i]).toBeCloseTo(a.origin[i], 3)
+    }
+    for (let i = 0; i < 9; i++) expect(b.direction[i]).toBeCloseTo(a.direction[i], 5)
+  })
+
+  it('exits 2 on usage errors and 3 when no input is usable, with a coded message', async () => {
+    expect((await run(['convert', dicomFixture, '-o', path.join(tmp, 'x.jpeg')])).code).toBe(2)
+    expect((await run(['frobnicate'])).code).toBe(2)
+    const missing = await run(['inspect', path.join(tmp, 'does-not-exist.dcm')])
+    expect(missing.code).toBe(3)
+    expect(missing.stderr).toContain('[INPUT_NOT_FOUND]')
+    expect(missing.stderr).not.toMatch(/\n\s+at /) // no stack trace
+  })
+
+  it('exits 4 when some inputs fail and others succeed', async () => {
+    const r = await run(['inspect', dicomFixture, path.join(tmp, 'missing.nii.gz'), '--json'])
+    expect(r.code).toBe(4)
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
+    expect(lines.some((l) => l.ok)).toBe(true)
+    expect(lines.find((l) => !l.ok)?.error.code).toBe('INPUT_NOT_FOUND')
+  })
+
+  it('the built bin runs from a checkout', async () => {
+    const bin = path.join(repo, 'bin/raddiff.js')
+    if (!existsSync(path.join(repo, 'dist/cli/main.js'))) return // built by `npm ci` (prepare)
+    const { stdout } = await promisify(execFile)(process.execPath, [bin, '--version'])
+    expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+/)
+  })
+})
