@@ -42,10 +42,6 @@ function skippedFile(name: string): boolean {
   return hiddenOrLitter(name) || SKIPPED_FILES.has(lower) || SKIPPED_EXTENSIONS.has(path.extname(lower))
 }
 
-function inside(root: string, p: string): boolean {
-  return p === root || p.startsWith(root.endsWith(path.sep) ? root : root + path.sep)
-}
-
 const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
 
 /** 132 bytes: enough for zip magic and for the DICM marker that vetoes it. */
@@ -77,9 +73,8 @@ async function mapPool<T, R>(items: T[], width: number, fn: (item: T) => Promise
 class FolderTooBig extends Error {}
 
 /**
- * Walks a folder in sorted order. Symlinks are followed only when their target stays inside the
- * folder (one outside is reported, not read), and each real file or folder is taken once, so
- * link loops and links to siblings cannot repeat slices.
+ * Walks a folder in sorted order. Symlinks are followed, and each real file or folder is taken
+ * once, so link loops and links to siblings cannot repeat slices.
  */
 async function walkFolder(input: string, limits: Limits, problems: ExpandedInputs['problems']): Promise<InputFile[]> {
   const rootReal = await realpath(input)
@@ -117,13 +112,9 @@ async function walkFolder(input: string, limits: Limits, problems: ExpandedInput
         } catch {
           continue // dangling link: nothing to read
         }
-        if (!inside(rootReal, real)) {
-          problems.push({
-            name: shownChild,
-            error: new RaddiffError('INPUT_NOT_FOUND', `${shownChild} is a link to outside the folder and was not followed; pass its target directly`, { source: shownChild }),
-          })
-          continue
-        }
+        // Followed wherever they point: the user named this folder on their own disk, and
+        // datasets such as datalad / git-annex keep every file as a link into another tree.
+        // Uploads never reach here with links (archive entries that are links are refused).
       }
       if (kind === 'dir') {
         if (seenDirs.has(real)) continue

@@ -69,7 +69,7 @@ describe('expandInputs: folders', () => {
     expect(names(await expand([f]))).toEqual([f])
   })
 
-  it('does not follow links out of the folder, and takes each real file once', async () => {
+  it('follows links (datalad / git-annex trees), takes each real file once, and ends link loops', async () => {
     const s = path.join(root, 'study')
     await put(path.join(s, 'IM1'))
     await put(path.join(root, 'outside', 'secret'))
@@ -78,9 +78,8 @@ describe('expandInputs: folders', () => {
     await symlink(s, path.join(s, 'loop')) // a cycle must terminate
     await symlink(path.join(s, 'gone'), path.join(s, 'dangling'))
     const r = await expand([s])
-    expect(names(r)).toEqual([path.join(s, 'IM1')])
-    expect(codes(r)).toEqual([[path.join(s, 'escape'), 'INPUT_NOT_FOUND']])
-    expect(r.problems[0].error.message).toContain('not followed')
+    expect(names(r)).toEqual([path.join(s, 'IM1'), path.join(s, 'escape', 'secret')])
+    expect(r.problems).toEqual([])
   })
 
   it('refuses a folder with more files than limits.maxFiles, and keeps going', async () => {
