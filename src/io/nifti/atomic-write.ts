@@ -1,0 +1,35 @@
+import { randomBytes } from 'node:crypto'
+import { rename, rm, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { RaddiffError } from '../errors.js'
+
+/**
+ * A temporary name in the output's own folder (so rename is atomic on one filesystem) that
+ * keeps the output's extensions, because writers such as itk-wasm pick the format from them.
+ */
+export function tempPathFor(out: string): string {
+  const dir = path.dirname(out)
+  const base = path.basename(out)
+  const dot = base.indexOf('.')
+  return path.join(dir, `.${base}.${process.pid}-${randomBytes(4).toString('hex')}.tmp${dot < 0 ? '' : base.slice(dot)}`)
+}
+
+/**
+ * Writes through `produce(tmp)` then renames onto `out`: readers never see half a file, and
+ * a failure leaves the previous output (if any) untouched.
+ */
+export async function writeAtomically(out: string, produce: (tmp: string) => Promise<void>): Promise<void> {
+  const tmp = tempPathFor(out)
+  try {
+    await produce(tmp)
+    await rename(tmp, out)
+  } catch (e) {
+    await rm(tmp, { force: true })
+    if (e instanceof RaddiffError) throw e
+    throw new RaddiffError('WRITE_FAILED', `could not write ${out}`, { source: out, cause: e })
+  }
+}
+
+export async function writeBytesAtomically(out: string, bytes: Uint8Array): Promise<void> {
+  await writeAtomically(out, (tmp) => writeFile(tmp, bytes))
+}
