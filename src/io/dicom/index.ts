@@ -1,0 +1,6 @@
+export { isDicomBytes } from './detect.js'
+export { scanDicom } from './scan.js'
+export { summarizeDicomSeries } from './summary.js'
+export { loadDicomSeries } from './load.js'
+export { transferSyntaxInfo } from './transfer-syntax.js'
+export type { DicomFileRef, DicomSeries } from './types.js'

@@ -1,0 +1,125 @@
+import { inflateRawSync } from 'node:zlib'
+import dicomParser from 'dicom-parser'
+import type { DataSet } from 'dicom-parser'
+import { RaddiffError } from '../errors.js'
+import type { Limits } from '../limits.js'
+import { rawDataSetLayout } from './detect.js'
+import { IMPLICIT_LE } from './transfer-syntax.js'
+
+export interface ParsedDicom {
+  dataSet: DataSet
+  transferSyntaxUID: string
+}
+
+const EXPLICIT_LE = '1.2.840.10008.1.2.1'
+const EXPLICIT_BE = '1.2.840.10008.1.2.2'
+
+/**
+ * Parses a whole DICOM file (header and element offsets; pixel data stay in place). Every
+ * dicom-parser failure becomes a RaddiffError; its text (which may echo values) goes to `cause`.
+ */
+export function parseDicomBytes(bytes: Uint8Array, source: string, limits: Limits): ParsedDicom {
+  const hasPreamble =
+    bytes.length >= 132 && bytes[128] === 0x44 && bytes[129] === 0x49 && bytes[130] === 0x43 && bytes[131] === 0x4d
+  let dataSet: DataSet
+  let transferSyntaxUID: string
+  try {
+    if (hasPreamble) {
+      dataSet = dicomParser.parseDicom(bytes, { inflater: (arr: Uint8Array, pos: number) => inflate(arr, pos, source, limits) } as never)
+      transferSyntaxUID = dataSet.string('x00020010')?.replace(/\0/g, '').trim() || IMPLICIT_LE
+    } else {
+      const layout = rawDataSetLayout(bytes)
+      if (!layout) throw new RaddiffError('NOT_AN_IMAGE', 'not a DICOM file (no DICM marker and no recognisable data set)', { source })
+      transferSyntaxUID = !layout.littleEndian ? EXPLICIT_BE : layout.explicitVR ? EXPLICIT_LE : IMPLICIT_LE
+      dataSet = dicomParser.parseDicom(bytes, { TransferSyntaxUID: transferSyntaxUID })
+    }
+  } catch (e) {
+    const ours = e instanceof RaddiffError || (e as { exception?: unknown })?.exception instanceof RaddiffError
+    const retry = hasPreamble && !ours ? reparseWithSniffedSyntax(bytes) : undefined
+    if (!retry) throw wrapParserError(e, source)
+    ;({ dataSet, transferSyntaxUID } = retry)
+  }
+  checkElementBounds(dataSet, source)
+  return { dataSet, transferSyntaxUID }
+}
+
+/**
+ * Some writers declare one VR style in the meta header and write the other, or omit the
+ * transfer syntax (pydicom's SC_rgb_jpeg.dcm, meta_missing_tsyntax.dcm). Like pydicom, sniff the
+ * data set after the meta group; the declared syntax still decides how pixels are decoded.
+ */
+function reparseWithSniffedSyntax(bytes: Uint8Array): ParsedDicom | undefined {
+  try {
+    const meta = dicomParser.readPart10Header(bytes)
+    let metaEnd = 132
+    for (const el of Object.values(meta.elements)) {
+      if (el.tag.startsWith('x0002')) metaEnd = Math.max(metaEnd, el.dataOffset + el.length)
+    }
+    const rest = bytes.subarray(metaEnd)
+    const layout = rawDataSetLayout(rest)
+    if (!layout) return undefined
+    const declared = meta.elements['x00020010'] ? meta.string('x00020010')?.replace(/\0/g, '').trim() : undefined
+    const guessed = !layout.littleEndian ? EXPLICIT_BE : layout.explicitVR ? EXPLICIT_LE : IMPLICIT_LE
+    const declaredStyle = declared === IMPLICIT_LE ? IMPLICIT_LE : declared === EXPLICIT_BE ? EXPLICIT_BE : EXPLICIT_LE
+    if (declared && declaredStyle === guessed) return undefined
+    const dataSet = dicomParser.parseDicom(rest, { TransferSyntaxUID: guessed })
+    const pixels = dataSet.elements['x7fe00010']
+    if (pixels?.hadUndefinedLength && !pixels.encapsulatedPixelData && guessed === IMPLICIT_LE) {
+      // implicit VR cannot tell fragments from sequence items: re-read them as fragments
+      const stream = new dicomParser.ByteStream(dicomParser.littleEndianByteArrayParser, dataSet.byteArray, pixels.dataOffset)
+      pixels.encapsulatedPixelData = true
+      pixels.items = undefined
+      dicomParser.findEndOfEncapsulatedElement(stream, pixels, [])
+    }
+    return { dataSet, transferSyntaxUID: declared || guessed }
+  } catch {
+    return undefined
+  }
+}
+
+function inflate(arr: Uint8Array, position: number, source: string, limits: Limits): Uint8Array {
+  let inflated: Buffer
+  try {
+    inflated = inflateRawSync(arr.subarray(position), { maxOutputLength: Math.min(limits.maxInflatedBytes, 2 ** 31 - 1) })
+  } catch (e) {
+    const tooBig = e instanceof RangeError || (e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE'
+    throw tooBig
+      ? new RaddiffError('TOO_LARGE', 'deflated DICOM data set expands beyond the configured limit', { source, cause: e })
+      : new RaddiffError('TRUNCATED', 'deflated DICOM data set is damaged or cut short', { source, cause: e })
+  }
+  const full = new Uint8Array(position + inflated.length)
+  full.set(arr.subarray(0, position), 0)
+  full.set(inflated, position)
+  return full
+}
+
+function wrapParserError(e: unknown, source: string): RaddiffError {
+  if (e instanceof RaddiffError) return e
+  // dicom-parser throws either strings or { exception, dataSet }
+  const inner = typeof e === 'object' && e !== null && 'exception' in e ? (e as { exception: unknown }).exception : e
+  if (inner instanceof RaddiffError) return inner
+  const text = String(inner instanceof Error ? inner.message : inner)
+  if (/DICM prefix not found|not a valid DICOM/i.test(text)) {
+    return new RaddiffError('NOT_AN_IMAGE', 'not a DICOM file (no DICM marker)', { source, cause: e })
+  }
+  if (/end of buffer|past the end|buffer overread|beyond|overrun|eof/i.test(text)) {
+    return new RaddiffError('TRUNCATED', 'the DICOM file ends in the middle of an element', { source, cause: e })
+  }
+  if (/length|offset/i.test(text)) {
+    return new RaddiffError('ELEMENT_OUT_OF_BOUNDS', 'a DICOM element length points past the end of the file', { source, cause: e })
+  }
+  return new RaddiffError('INVALID_HEADER', 'the DICOM header could not be parsed', { source, cause: e })
+}
+
+/** dicom-parser accepts lengths past the end for the last element; we do not. */
+function checkElementBounds(dataSet: DataSet, source: string): void {
+  const end = dataSet.byteArray.length
+  for (const el of Object.values(dataSet.elements)) {
+    // pixel data are checked against rows × columns × frames later, with a clearer error
+    if (el.length === 0xffffffff || el.tag === 'x7fe00010') continue
+    if (el.dataOffset + el.length > end) {
+      const code = el.tag === 'x7fe00010' ? 'TRUNCATED' : 'ELEMENT_OUT_OF_BOUNDS'
+      throw new RaddiffError(code, 'a DICOM element runs past the end of the file (file truncated?)', { source })
+    }
+  }
+}

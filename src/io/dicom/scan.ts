@@ -1,0 +1,27 @@
+import { asRaddiffError, type RaddiffError } from '../errors.js'
+import { defaultLimits, type Limits } from '../limits.js'
+import { groupSeries } from './group-series.js'
+import { readFileHeader } from './header.js'
+import { readDicomFile } from './read-file.js'
+import type { DicomFileRef, DicomSeries, FileHeader } from './types.js'
+
+/**
+ * Reads the headers of `files` and groups them into sorted series. Files that cannot be part
+ * of an image series come back in `rejected` with a typed error; nothing throws per file.
+ */
+export async function scanDicom(
+  files: DicomFileRef[],
+  limits: Limits = defaultLimits(),
+): Promise<{ series: DicomSeries[]; rejected: { name: string; error: RaddiffError }[] }> {
+  const headers: FileHeader[] = []
+  const rejected: { name: string; error: RaddiffError }[] = []
+  for (const ref of files) {
+    try {
+      const parsed = await readDicomFile(ref, limits)
+      headers.push(readFileHeader(parsed, ref, limits))
+    } catch (e) {
+      rejected.push({ name: ref.name, error: asRaddiffError(e, 'INVALID_HEADER', 'the DICOM header could not be read', ref.name) })
+    }
+  }
+  return { series: headers.length ? groupSeries(headers) : [], rejected }
+}
