@@ -6,9 +6,10 @@ import { promisify } from 'node:util'
 import { afterAll, describe, expect, it, vi } from 'vitest'
 import { main } from '../../src/cli/main.js'
 import { loadVolumes } from '../../src/io/load.js'
+import { toFloat32 } from '../../src/volume/index.js'
 
 const repo = path.resolve(import.meta.dirname, '../..')
-const dicomFixture = path.join(repo, 'fixtures/dicom')
+const dicomFixture = path.join(repo, 'fixtures/demo')
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'raddiff-cli-'))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 
@@ -59,6 +60,11 @@ describe('raddiff CLI', () => {
       expect(b.origin[i]).toBeCloseTo(a.origin[i], 3)
     }
     for (let i = 0; i < 9; i++) expect(b.direction[i]).toBeCloseTo(a.direction[i], 5)
+    const fa = toFloat32(a)
+    const fb = toFloat32(b)
+    let maxDiff = 0
+    for (let i = 0; i < fa.length; i++) maxDiff = Math.max(maxDiff, Math.abs(fa[i] - fb[i]))
+    expect(maxDiff).toBe(0)
   })
 
   it('exits 2 on usage errors and 3 when no input is usable, with a coded message', async () => {

@@ -1,7 +1,7 @@
 import { writeImageNode } from '@itk-wasm/image-io'
 import type { Image } from 'itk-wasm'
 import { RaddiffError } from '../errors.js'
-import { writeAtomically } from '../nifti/atomic-write.js'
+import { writeAtomically } from '../atomic-write.js'
 import { quietItk } from '../nifti/itk-quiet.js'
 import { toFloat32, voxelType, type Volume } from '../../volume/volume.js'
 import { writeNifti } from './write-nifti.js'

@@ -1,7 +1,7 @@
 import { promisify } from 'node:util'
 import { gzip } from 'node:zlib'
 import { RaddiffError } from '../errors.js'
-import { writeBytesAtomically } from '../nifti/atomic-write.js'
+import { writeBytesAtomically } from '../atomic-write.js'
 import { directionToQuatern } from '../nifti/nifti-affine.js'
 import { indexToRas, toFloat32, type Volume } from '../../volume/volume.js'
 

@@ -1,6 +1,6 @@
 import { PNG } from 'pngjs'
 import { RaddiffError } from '../errors.js'
-import { writeBytesAtomically } from '../nifti/atomic-write.js'
+import { writeBytesAtomically } from '../atomic-write.js'
 import type { Volume } from '../../volume/volume.js'
 import { percentileWindow, windowTo8Bit, type DisplayWindow } from './window.js'
 

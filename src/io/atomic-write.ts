@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import { rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { RaddiffError } from '../errors.js'
+import { RaddiffError } from './errors.js'
 
 /**
  * A temporary name in the output's own folder (so rename is atomic on one filesystem) that
@@ -21,6 +21,8 @@ export function tempPathFor(out: string): string {
 export async function writeAtomically(out: string, produce: (tmp: string) => Promise<void>): Promise<void> {
   const tmp = tempPathFor(out)
   try {
+    // Batch scripts name outputs in folders that do not exist yet (`-o results/sub-01.nii.gz`).
+    await mkdir(path.dirname(out), { recursive: true })
     await produce(tmp)
     await rename(tmp, out)
   } catch (e) {
