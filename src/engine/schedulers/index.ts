@@ -1,0 +1,18 @@
+import { DDIMScheduler } from './ddim.js'
+import { DDPMScheduler } from './ddpm.js'
+import { DPMSolverPP2MScheduler } from './dpm-solver-pp.js'
+import type { ScheduleSpec } from './schedule.js'
+import type { NoiseScheduler, SchedulerOptions } from './scheduler.js'
+
+export * from './schedule.js'
+export * from './scheduler.js'
+export { DDIMScheduler, DDPMScheduler, DPMSolverPP2MScheduler }
+
+export type SamplerKind = 'ddpm' | 'ddim' | 'dpmpp2m'
+
+export function createScheduler(kind: SamplerKind, schedule: ScheduleSpec, opts: SchedulerOptions & { eta?: number } = {}): NoiseScheduler {
+  if (kind === 'ddpm') return new DDPMScheduler(schedule, opts)
+  if (kind === 'ddim') return new DDIMScheduler(schedule, opts)
+  if (kind === 'dpmpp2m') return new DPMSolverPP2MScheduler(schedule, opts)
+  throw new RangeError(`unknown sampler ${String(kind)}`)
+}

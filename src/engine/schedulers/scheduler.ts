@@ -1,0 +1,99 @@
+import { alphasCumprod, betasFor, trailingTimesteps, type ScheduleSpec } from './schedule.js'
+
+export type Prediction = 'epsilon' | 'v' | 'x0'
+
+export interface SchedulerOptions {
+  prediction?: Prediction
+  /** Clip x̂₀ to clipRange (the normalised range); ε̂ is then recomputed from the clipped x̂₀. */
+  clipSample?: boolean
+  clipRange?: [number, number]
+}
+
+export interface StepOptions {
+  /** Standard normal draws of the sample's length, for stochastic steps (DDPM, DDIM η > 0). */
+  noise?: Float32Array
+}
+
+/**
+ * Shared maths of the samplers: ᾱ lookups, prediction-type conversion (algorithms.md), the
+ * timestep list and forward noising. Subclasses implement one `step()`.
+ */
+export abstract class NoiseScheduler {
+  readonly alphasCumprod: Float64Array
+  readonly prediction: Prediction
+  readonly clipSample: boolean
+  readonly clipRange: [number, number]
+  timesteps: number[] = []
+
+  constructor(readonly schedule: ScheduleSpec, opts: SchedulerOptions = {}) {
+    this.alphasCumprod = alphasCumprod(betasFor(schedule))
+    this.prediction = opts.prediction ?? 'epsilon'
+    this.clipSample = opts.clipSample ?? false
+    this.clipRange = opts.clipRange ?? [-1, 1]
+  }
+
+  /** Trailing spacing from startT (default T−1, or t* for partial diffusion) down to 0. Resets state. */
+  setTimesteps(n: number, opts: { startT?: number } = {}): number[] {
+    const start = opts.startT ?? this.schedule.T - 1
+    if (start > this.schedule.T - 1) throw new RangeError(`startT ${start} exceeds T-1 = ${this.schedule.T - 1}`)
+    this.timesteps = trailingTimesteps(n, start)
+    this.reset()
+    return this.timesteps
+  }
+
+  protected reset(): void {}
+
+  /** Whether step() consumes noise draws (the runner only draws them then). */
+  get stochastic(): boolean {
+    return false
+  }
+
+  abar(t: number): number {
+    return t < 0 ? 1 : this.alphasCumprod[t]
+  }
+
+  /** The timestep after t in the current list (−1 after the last). */
+  prevTimestep(t: number): number {
+    const i = this.timesteps.indexOf(t)
+    if (i < 0) throw new RangeError(`timestep ${t} is not in the scheduler's list; call setTimesteps first`)
+    return i + 1 < this.timesteps.length ? this.timesteps[i + 1] : -1
+  }
+
+  /** x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε. */
+  addNoise(x0: Float32Array, noise: Float32Array, t: number): Float32Array {
+    const ab = this.abar(t)
+    const a = Math.sqrt(ab)
+    const s = Math.sqrt(1 - ab)
+    const out = new Float32Array(x0.length)
+    for (let i = 0; i < x0.length; i++) out[i] = a * x0[i] + s * noise[i]
+    return out
+  }
+
+  /**
+   * Writes x̂₀ and ε̂ for model output `out` at a state with α = √ᾱ_t, σ = √(1−ᾱ_t).
+   * Linear in (x, out): x̂₀ = cx·x + co·out, ε̂ = ex·x + eo·out.
+   */
+  protected predictX0Eps(out: Float32Array, x: Float32Array, a: number, s: number, x0: Float64Array, eps: Float64Array): void {
+    let cx: number, co: number, ex: number, eo: number
+    if (this.prediction === 'epsilon') [cx, co, ex, eo] = [1 / a, -s / a, 0, 1]
+    else if (this.prediction === 'v') [cx, co, ex, eo] = [a, -s, s, a]
+    else [cx, co, ex, eo] = [0, 1, 1 / s, -a / s]
+    const [lo, hi] = this.clipRange
+    const clip = this.clipSample
+    for (let i = 0; i < x.length; i++) {
+      let v = cx * x[i] + co * out[i]
+      if (clip && (v < lo || v > hi)) {
+        v = v < lo ? lo : hi
+        eps[i] = (x[i] - a * v) / s
+      } else eps[i] = ex * x[i] + eo * out[i]
+      x0[i] = v
+    }
+  }
+
+  protected checkLengths(out: Float32Array, sample: Float32Array, noise?: Float32Array): void {
+    if (out.length !== sample.length) throw new RangeError('model output and sample differ in length')
+    if (noise && noise.length !== sample.length) throw new RangeError('noise and sample differ in length')
+  }
+
+  abstract step(modelOutput: Float32Array, t: number, sample: Float32Array, opts?: StepOptions): Float32Array
+}

@@ -1,0 +1,1 @@
+"""raddiff training side: the PyTorch UNet, noise schedules, reference samplers and ONNX export."""
