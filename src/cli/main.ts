@@ -4,6 +4,7 @@ import { EXIT } from './exit-codes.js'
 import { createReporter, describeUnexpected } from './report.js'
 import { inspectCommand } from './commands/inspect.js'
 import { convertCommand } from './commands/convert.js'
+import { modelsCommand } from './commands/models.js'
 
 function program(setCode: (c: number) => void): Command {
   const cmd = new Command('raddiff')
@@ -29,6 +30,15 @@ function program(setCode: (c: number) => void): Command {
     .option('--json', 'one JSON result line per series on stdout')
     .action(async (inputs: string[], o: { output: string; json?: boolean }) => {
       setCode(await convertCommand(inputs, o.output, createReporter(!!o.json)))
+    })
+
+  cmd
+    .command('models')
+    .description('list installed models with their files, sha256 (recomputed) and cards')
+    .option('--models-dir <dir>', 'models folder (default: the shipped models/, or $RADDIFF_MODELS_DIR)')
+    .option('--json', 'one JSON object per model on stdout')
+    .action(async (o: { modelsDir?: string; json?: boolean }) => {
+      setCode(await modelsCommand(o.modelsDir, createReporter(!!o.json)))
     })
 
   return cmd

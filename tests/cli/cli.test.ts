@@ -91,3 +91,24 @@ describe('raddiff CLI', () => {
     expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+/)
   })
 })
+
+describe('raddiff models', () => {
+  it('lists a model with a recomputed sha256 equal to the card, and flags a corrupt copy', async () => {
+    const ok = await run(['models', '--models-dir', path.join(repo, 'fixtures/models'), '--json'])
+    expect(ok.code).toBe(0)
+    const m = ok.stdout.trim().split('\n').map((l) => JSON.parse(l)).find((x) => x.name === 'tiny-eps')
+    expect(m.verified).toBe(true)
+    expect(m.sha256).toBe(m.card.sha256)
+    expect(m.file).toMatch(/tiny-eps\.onnx$/)
+
+    const { copyFileSync, appendFileSync, mkdirSync } = await import('node:fs')
+    const dir = path.join(tmp, 'models-corrupt')
+    mkdirSync(dir, { recursive: true })
+    copyFileSync(path.join(repo, 'fixtures/models/tiny-eps.json'), path.join(dir, 'tiny-eps.json'))
+    copyFileSync(path.join(repo, 'fixtures/models/tiny-eps.onnx'), path.join(dir, 'tiny-eps.onnx'))
+    appendFileSync(path.join(dir, 'tiny-eps.onnx'), 'x')
+    const bad = await run(['models', '--models-dir', dir, '--json'])
+    expect(bad.code).toBe(4)
+    expect(JSON.parse(bad.stdout.trim()).verified).toBe(false)
+  })
+})
