@@ -1,4 +1,5 @@
 import type { Mat3, Vec3 } from '../../volume/volume.js'
+import { RaddiffError } from '../errors.js'
 import { cross } from './header.js'
 import type { DicomSeries, FileHeader, FrameHeader, SliceRef } from './types.js'
 
@@ -18,7 +19,7 @@ const SPACING_TOLERANCE = 0.1
  * - a gap (a step ≥ 1.5× the median spacing): split into contiguous runs, each with a warning,
  *   so no volume ever has a wrong slice spacing; smaller irregularity (> 10 %) only warns.
  */
-export function groupSeries(files: FileHeader[]): DicomSeries[] {
+export function groupSeries(files: FileHeader[]): { series: DicomSeries[]; rejected: { name: string; error: RaddiffError }[] } {
   const groups = new Map<string, Unit[]>()
   const keysPerUid = new Map<string, Set<string>>()
   files.forEach((f, fi) => {
@@ -32,14 +33,23 @@ export function groupSeries(files: FileHeader[]): DicomSeries[] {
     })
   })
   const out: DicomSeries[] = []
+  const rejected: { name: string; error: RaddiffError }[] = []
   for (const units of groups.values()) {
     const first = files[units[0].file]
     const warnings: string[] = []
     const nGeom = keysPerUid.get(first.seriesInstanceUID)!.size
     if (nGeom > 1) warnings.push(`one SeriesInstanceUID holds ${nGeom} different geometries; split into separate series`)
-    for (const run of sortAndSplit(units, files, warnings)) out.push(run)
+    try {
+      for (const run of sortAndSplit(units, files, warnings)) out.push(run)
+    } catch (e) {
+      if (!(e instanceof RaddiffError)) throw e
+      // one unusable series must not hide the others: its files are reported instead
+      for (const name of new Set(units.map((u) => files[u.file].ref.name))) {
+        rejected.push({ name, error: new RaddiffError(e.code, e.message, { source: name }) })
+      }
+    }
   }
-  return out
+  return { series: out, rejected }
 }
 
 function geometryKey(f: FileHeader, h: FrameHeader): string {
@@ -62,6 +72,7 @@ function sortAndSplit(units: Unit[], files: FileHeader[], warnings: string[]): D
   }
   const n = unit(cross(iop))
   const proj = (u: Unit) => dot(u.h.position!, n)
+  if (!units.every((u) => Number.isFinite(proj(u)))) throw notFinite()
   units.sort((a, b) => proj(a) - proj(b) || a.h.order - b.h.order || a.file - b.file || a.frame - b.frame)
 
   // buckets of equal position
@@ -100,6 +111,8 @@ function splitGaps(units: Unit[], files: FileHeader[], proj: (u: Unit) => number
   }
   const diffs = units.slice(1).map((u, i) => proj(u) - proj(units[i]))
   const med = median(diffs)
+  // positions near ±1e308 are finite but their differences overflow
+  if (!diffs.every(Number.isFinite) || !Number.isFinite(med)) throw notFinite()
   const runs: Unit[][] = [[units[0]]]
   let irregular = false
   diffs.forEach((d, i) => {
@@ -117,6 +130,10 @@ function splitGaps(units: Unit[], files: FileHeader[], proj: (u: Unit) => number
       `slice gap (about ${missing} missing slice(s)): series split into ${runs.length} contiguous parts, this is part ${i + 1}`,
     ]),
   )
+}
+
+function notFinite(): RaddiffError {
+  return new RaddiffError('INCONSISTENT_SERIES', 'slice positions are so far apart that their distance is not a finite number (damaged ImagePositionPatient?)')
 }
 
 /** True when the first→last slice displacement leaves the normal by more than ~0.5°. */
@@ -146,7 +163,15 @@ function build(units: Unit[], files: FileHeader[], spacingK: number, warnings: s
   const colCos: Vec3 = [iop[3], iop[4], iop[5]]
   let normal = unit(cross(iop))
   const ps = h.pixelSpacing ?? [1, 1]
-  if (!h.pixelSpacing) warnings.push('no PixelSpacing: 1 mm assumed')
+  const unusable = (name: string) => units.filter((u) => u.h.unusable?.includes(name as never)).length
+  if (unusable('ImagePositionPatient')) {
+    warnings.push(`ImagePositionPatient is not three finite numbers in ${unusable('ImagePositionPatient')} slice(s): ignored (slices stacked by InstanceNumber; origin 0,0,0 where the first slice has none)`)
+  }
+  if (unusable('ImageOrientationPatient')) {
+    warnings.push(`ImageOrientationPatient is not two finite unit vectors in ${unusable('ImageOrientationPatient')} slice(s): ignored, identity (axial) orientation assumed`)
+  }
+  if (unusable('PixelSpacing')) warnings.push('PixelSpacing is not two finite positive numbers: ignored, 1 mm assumed')
+  else if (!h.pixelSpacing) warnings.push('no PixelSpacing: 1 mm assumed')
   let origin: Vec3 = h.position ? [...h.position] : [0, 0, 0]
   let size: Vec3 = [f0.format.columns, f0.format.rows, slices.length]
   if (f0.mosaic && slices.length === 1) {

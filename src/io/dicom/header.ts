@@ -203,13 +203,15 @@ function planeOf(ds: DataSet, shared: DataSet | undefined, frame: DataSet | unde
   const ps = pick('x00289110', 'x00280030') ?? numbers(ds, 'x00181164')
   const slope = pick('x00289145', 'x00281053')?.[0] ?? 1
   const intercept = pick('x00289145', 'x00281052')?.[0] ?? 0
-  return {
-    position: pos && pos.length >= 3 && pos.slice(0, 3).every(Number.isFinite) ? [pos[0], pos[1], pos[2]] : undefined,
-    orientation: iop && iop.length >= 6 && iop.slice(0, 6).every(Number.isFinite) && unitish(iop) ? iop.slice(0, 6) : undefined,
-    pixelSpacing: ps && ps.length >= 2 && ps[0] > 0 && ps[1] > 0 ? [ps[0], ps[1]] : undefined,
-    slope,
-    intercept,
-  }
+  const position = pos && pos.length >= 3 && pos.slice(0, 3).every(Number.isFinite) ? ([pos[0], pos[1], pos[2]] as Vec3) : undefined
+  const orientation = iop && iop.length >= 6 && iop.slice(0, 6).every(Number.isFinite) && unitish(iop) ? iop.slice(0, 6) : undefined
+  // 1e400 parses as Infinity: "> 0" alone would let it through
+  const pixelSpacing = ps && ps.length >= 2 && ps.slice(0, 2).every((x) => Number.isFinite(x) && x > 0) ? ([ps[0], ps[1]] as [number, number]) : undefined
+  const unusable: FrameHeader['unusable'] = []
+  if (pos && !position) unusable.push('ImagePositionPatient')
+  if (iop && !orientation) unusable.push('ImageOrientationPatient')
+  if (ps && !pixelSpacing) unusable.push('PixelSpacing')
+  return { position, orientation, pixelSpacing, slope, intercept, ...(unusable.length ? { unusable } : {}) }
 }
 
 function unitish(iop: number[]): boolean {

@@ -1,9 +1,9 @@
-import { inflateRawSync } from 'node:zlib'
 import dicomParser from 'dicom-parser'
 import type { DataSet } from 'dicom-parser'
 import { RaddiffError } from '../errors.js'
 import type { Limits } from '../limits.js'
 import { rawDataSetLayout } from './detect.js'
+import { DataSetCtor, inflateDataSet } from './inflate.js'
 import { IMPLICIT_LE } from './transfer-syntax.js'
 
 export interface ParsedDicom {
@@ -13,19 +13,78 @@ export interface ParsedDicom {
 
 const EXPLICIT_LE = '1.2.840.10008.1.2.1'
 const EXPLICIT_BE = '1.2.840.10008.1.2.2'
+const DEFLATED = '1.2.840.10008.1.2.1.99'
 
 /**
  * Parses a whole DICOM file (header and element offsets; pixel data stay in place). Every
  * dicom-parser failure becomes a RaddiffError; its text (which may echo values) goes to `cause`.
+ * A deflated data set is inflated first, streaming and bounded (see inflateDataSet).
  */
-export function parseDicomBytes(bytes: Uint8Array, source: string, limits: Limits): ParsedDicom {
+export async function parseDicomBytes(bytes: Uint8Array, source: string, limits: Limits): Promise<ParsedDicom> {
+  try {
+    return parseWith(bytes, source, undefined)
+  } catch (e) {
+    // dicom-parser asks for inflation synchronously; it is done here, asynchronously, then parsed again
+    if (!(e instanceof NeedsInflate)) throw e
+    const start = metaEnd(bytes, e.position)
+    return parseWith(bytes, source, { bytes: await inflateDataSet(bytes, start, start, source, limits), start })
+  }
+}
+
+/**
+ * dicom-parser (1.8) parses an inflated array from offset 0, reading the preamble and meta
+ * group again as if they were data set elements; parse from the data set's start instead.
+ */
+function parseInflated(bytes: Uint8Array, inflated: Inflated): DataSet {
+  const meta = dicomParser.readPart10Header(bytes)
+  const elements = Object.fromEntries(Object.entries(meta.elements).filter(([tag]) => tag.startsWith('x0002')))
+  const dataSet = new DataSetCtor(dicomParser.littleEndianByteArrayParser, inflated.bytes, elements)
+  const stream = new dicomParser.ByteStream(dicomParser.littleEndianByteArrayParser, inflated.bytes, inflated.start)
+  dicomParser.parseDicomDataSetExplicit(dataSet, stream, inflated.bytes.length)
+  return dataSet
+}
+
+/**
+ * Where the meta group really ends. dicom-parser reads meta elements until a tag above group
+ * 0002, so the first deflated bytes may pass for a group 0000/0001 element and push its
+ * position past the meta group; like pydicom, the meta group is only group 0002.
+ */
+function metaEnd(bytes: Uint8Array, parserPosition: number): number {
+  try {
+    let end = 132
+    for (const el of Object.values(dicomParser.readPart10Header(bytes).elements)) {
+      if (el.tag.startsWith('x0002')) end = Math.max(end, el.dataOffset + el.length)
+    }
+    return Math.min(end, parserPosition)
+  } catch {
+    return parserPosition
+  }
+}
+
+class NeedsInflate {
+  constructor(readonly position: number) {}
+}
+
+/** Meta header + inflated data set in one array; the data set starts at `start`. */
+interface Inflated {
+  bytes: Uint8Array
+  start: number
+}
+
+function parseWith(bytes: Uint8Array, source: string, inflated: Inflated | undefined): ParsedDicom {
   const hasPreamble =
     bytes.length >= 132 && bytes[128] === 0x44 && bytes[129] === 0x49 && bytes[130] === 0x43 && bytes[131] === 0x4d
   let dataSet: DataSet
   let transferSyntaxUID: string
   try {
-    if (hasPreamble) {
-      dataSet = dicomParser.parseDicom(bytes, { inflater: (arr: Uint8Array, pos: number) => inflate(arr, pos, source, limits) } as never)
+    if (inflated) {
+      dataSet = parseInflated(bytes, inflated)
+      transferSyntaxUID = DEFLATED
+    } else if (hasPreamble) {
+      const inflater = (_arr: Uint8Array, pos: number) => {
+        throw new NeedsInflate(pos)
+      }
+      dataSet = dicomParser.parseDicom(bytes, { inflater } as never)
       transferSyntaxUID = dataSet.string('x00020010')?.replace(/\0/g, '').trim() || IMPLICIT_LE
     } else {
       const layout = rawDataSetLayout(bytes)
@@ -34,8 +93,11 @@ export function parseDicomBytes(bytes: Uint8Array, source: string, limits: Limit
       dataSet = dicomParser.parseDicom(bytes, { TransferSyntaxUID: transferSyntaxUID })
     }
   } catch (e) {
-    const ours = e instanceof RaddiffError || (e as { exception?: unknown })?.exception instanceof RaddiffError
-    const retry = hasPreamble && !ours ? reparseWithSniffedSyntax(bytes) : undefined
+    const inner = (e as { exception?: unknown })?.exception
+    if (e instanceof NeedsInflate) throw e
+    if (inner instanceof NeedsInflate) throw inner
+    const ours = e instanceof RaddiffError || inner instanceof RaddiffError
+    const retry = hasPreamble && !ours && !inflated ? reparseWithSniffedSyntax(bytes) : undefined
     if (!retry) throw wrapParserError(e, source)
     ;({ dataSet, transferSyntaxUID } = retry)
   }
@@ -77,22 +139,6 @@ function reparseWithSniffedSyntax(bytes: Uint8Array): ParsedDicom | undefined {
   }
 }
 
-function inflate(arr: Uint8Array, position: number, source: string, limits: Limits): Uint8Array {
-  let inflated: Buffer
-  try {
-    inflated = inflateRawSync(arr.subarray(position), { maxOutputLength: Math.min(limits.maxInflatedBytes, 2 ** 31 - 1) })
-  } catch (e) {
-    const tooBig = e instanceof RangeError || (e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE'
-    throw tooBig
-      ? new RaddiffError('TOO_LARGE', 'deflated DICOM data set expands beyond the configured limit', { source, cause: e })
-      : new RaddiffError('TRUNCATED', 'deflated DICOM data set is damaged or cut short', { source, cause: e })
-  }
-  const full = new Uint8Array(position + inflated.length)
-  full.set(arr.subarray(0, position), 0)
-  full.set(inflated, position)
-  return full
-}
-
 function wrapParserError(e: unknown, source: string): RaddiffError {
   if (e instanceof RaddiffError) return e
   // dicom-parser throws either strings or { exception, dataSet }
@@ -111,14 +157,17 @@ function wrapParserError(e: unknown, source: string): RaddiffError {
   return new RaddiffError('INVALID_HEADER', 'the DICOM header could not be parsed', { source, cause: e })
 }
 
-/** dicom-parser accepts lengths past the end for the last element; we do not. */
+/**
+ * dicom-parser accepts lengths past the end for the last element (always in implicit VR, where
+ * it never checks); we do not, for Pixel Data either: explicit VR already fails there, and a
+ * length the file cannot hold means the file was cut or damaged, whatever rows × columns say.
+ */
 function checkElementBounds(dataSet: DataSet, source: string): void {
   const end = dataSet.byteArray.length
   for (const el of Object.values(dataSet.elements)) {
-    // pixel data are checked against rows × columns × frames later, with a clearer error
-    if (el.length === 0xffffffff || el.tag === 'x7fe00010') continue
+    if (el.length === 0xffffffff) continue
     if (el.dataOffset + el.length > end) {
-      const code = el.tag === 'x7fe00010' ? 'TRUNCATED' : 'ELEMENT_OUT_OF_BOUNDS'
+      const code = el.tag === 'x7fe00010' || el.tag === 'x7fe00008' ? 'TRUNCATED' : 'ELEMENT_OUT_OF_BOUNDS'
       throw new RaddiffError(code, 'a DICOM element runs past the end of the file (file truncated?)', { source })
     }
   }

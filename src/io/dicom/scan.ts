@@ -23,5 +23,7 @@ export async function scanDicom(
       rejected.push({ name: ref.name, error: asRaddiffError(e, 'INVALID_HEADER', 'the DICOM header could not be read', ref.name) })
     }
   }
-  return { series: headers.length ? groupSeries(headers) : [], rejected }
+  if (!headers.length) return { series: [], rejected }
+  const grouped = groupSeries(headers)
+  return { series: grouped.series, rejected: [...rejected, ...grouped.rejected] }
 }

@@ -18,6 +18,8 @@ export interface FrameHeader {
   intercept: number
   /** For stacking frames without positions, and for ordering duplicates. */
   order: number
+  /** Geometry attributes present but unusable (non-finite, zero, not unit vectors): ignored, and warned. */
+  unusable?: ('ImagePositionPatient' | 'ImageOrientationPatient' | 'PixelSpacing')[]
 }
 
 export interface PixelFormat {

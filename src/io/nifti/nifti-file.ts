@@ -1,5 +1,6 @@
-import { createReadStream } from 'node:fs'
-import { open, stat } from 'node:fs/promises'
+import { constants, createReadStream } from 'node:fs'
+import { access, open, stat } from 'node:fs/promises'
+import { basename } from 'node:path'
 import { createGunzip } from 'node:zlib'
 import { RaddiffError } from '../errors.js'
 import type { Limits } from '../limits.js'
@@ -35,6 +36,15 @@ function pairPaths(path: string): { headerPath: string; dataPath: string } {
   return {
     headerPath: `${m[1]}.${upper ? 'HDR' : 'hdr'}${gz}`,
     dataPath: `${m[1]}.${upper ? 'IMG' : 'img'}${gz}`,
+  }
+}
+
+async function mustExist(path: string): Promise<void> {
+  try {
+    await access(path, constants.R_OK)
+  } catch (e) {
+    // the basename only: the folder part may name the patient
+    throw new RaddiffError('INPUT_NOT_FOUND', `the other half of the Analyze/NIfTI pair, ${basename(path)}, is missing or unreadable`, { cause: e })
   }
 }
 
@@ -97,6 +107,8 @@ async function headerBytes(path: string, gz: boolean): Promise<Uint8Array> {
 /** Reads and validates the header only: cheap enough for `inspect` on any file. */
 export async function openNifti(path: string, limits: Limits): Promise<NiftiFile> {
   const { headerPath, dataPath } = pairPaths(path)
+  // both halves of a pair must be there before the series is listed, not only when loaded
+  if (headerPath !== dataPath) for (const p of [headerPath, dataPath]) await mustExist(p)
   const gz = isGzipPath(headerPath)
   const header = parseNiftiHeader(await headerBytes(headerPath, gz), limits)
   const dataOffset = headerPath === dataPath ? header.voxOffset : Math.max(0, header.voxOffset)

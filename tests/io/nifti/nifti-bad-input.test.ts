@@ -160,3 +160,38 @@ describe('itk-wasm failures are typed and silent', () => {
 function defaults() {
   return { maxVoxels: 512 << 20, maxArchiveBytes: 8 << 30, maxArchiveEntries: 1e5, maxInflatedBytes: 4 * 1024 ** 3, maxFiles: 1e5 }
 }
+
+describe('.hdr/.img pairs with a half missing', () => {
+  /** The fixture as an Analyze-style pair (magic ni1, voxels at offset 0 of the .img). */
+  function pair(stem: string, withImg: boolean, withHdr = true): { hdr: string; img: string } {
+    const h = Buffer.from(valid.subarray(0, 348))
+    h.write('ni1\0', 344, 'latin1')
+    new DataView(h.buffer, h.byteOffset).setFloat32(108, 0, true)
+    const hdr = path.join(work, `${stem}.hdr`)
+    const img = path.join(work, `${stem}.img`)
+    if (withHdr) writeFileSync(hdr, h)
+    if (withImg) writeFileSync(img, valid.subarray(new DataView(valid.buffer, valid.byteOffset).getFloat32(108, true)))
+    return { hdr, img }
+  }
+
+  it('the complete pair inspects and loads (control)', async () => {
+    const { hdr } = pair('whole', true)
+    await expect(inspectImageFile(hdr, 'whole.hdr')).resolves.toMatchObject({ files: 2 })
+    await expect(readImageFile(hdr, 'whole.hdr')).resolves.toBeDefined()
+  })
+
+  it('a missing .img is INPUT_NOT_FOUND at inspect time, naming only the .img basename', async () => {
+    const { hdr } = pair('secret-folder-less', false)
+    const e = await inspectImageFile(hdr, 'pair.hdr').then(() => undefined, (x: unknown) => x as RaddiffError)
+    expect(e).toBeInstanceOf(RaddiffError)
+    expect(e!.code).toBe('INPUT_NOT_FOUND')
+    expect(e!.message).toContain('secret-folder-less.img')
+    expect(e!.message).not.toContain(work)
+    await expect(readImageFile(hdr, 'pair.hdr')).rejects.toMatchObject({ code: 'INPUT_NOT_FOUND' })
+  })
+
+  it('a missing .hdr (the .img named) is INPUT_NOT_FOUND too', async () => {
+    const { img } = pair('no-header', true, false)
+    await expect(inspectImageFile(img, 'no-header.img')).rejects.toMatchObject({ code: 'INPUT_NOT_FOUND' })
+  })
+})

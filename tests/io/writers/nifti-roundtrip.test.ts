@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -115,9 +115,13 @@ describe('writeNifti', () => {
     expect(voxelType(await readImageFile(path.join(work, 'frac.nii.gz'), 'frac'))).toBe('float32')
   })
 
-  it('refuses other extensions and leaves no temp files behind', async () => {
+  it('refuses other extensions, creates missing folders, and fails typed where it cannot write', async () => {
     await expect(writeNifti(syntheticCt(), path.join(work, 'x.png'))).rejects.toMatchObject({ code: 'UNSUPPORTED_OUTPUT' })
-    await expect(writeNifti(syntheticCt(), path.join(work, 'missing-dir', 'x.nii'))).rejects.toMatchObject({ code: 'WRITE_FAILED' })
+    await writeNifti(syntheticCt(), path.join(work, 'missing-dir', 'x.nii'))
+    expect(readdirSync(path.join(work, 'missing-dir'))).toEqual(['x.nii'])
+    // A regular file where a folder should be: nothing to create, nothing left behind.
+    writeFileSync(path.join(work, 'a-file'), 'x')
+    await expect(writeNifti(syntheticCt(), path.join(work, 'a-file', 'x.nii'))).rejects.toMatchObject({ code: 'WRITE_FAILED' })
   })
 })
 
