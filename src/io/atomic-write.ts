@@ -26,7 +26,8 @@ export async function writeAtomically(out: string, produce: (tmp: string) => Pro
     await produce(tmp)
     await rename(tmp, out)
   } catch (e) {
-    await rm(tmp, { force: true })
+    // force ignores only ENOENT; a path through a regular file (ENOTDIR) must not mask `e`.
+    await rm(tmp, { force: true }).catch(() => {})
     if (e instanceof RaddiffError) throw e
     throw new RaddiffError('WRITE_FAILED', `could not write ${out}`, { source: out, cause: e })
   }
