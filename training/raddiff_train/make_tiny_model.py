@@ -58,5 +58,46 @@ def main(out_dir: str = os.path.join(ROOT, "fixtures", "models")) -> None:
     print(path, os.path.getsize(path))
 
 
+def build_cond(steps: int = 200) -> torch.nn.Module:
+    """Conditional variant for the translate pipeline's tests: learns x0 = −cond (an inverted copy
+    of the conditioning blobs), so its output visibly depends on `cond`."""
+    torch.manual_seed(1)
+    torch.set_num_threads(1)
+    m = tiny_unet(cond_ch=1)
+    g = torch.Generator().manual_seed(1)
+    ac = alphas_cumprod(betas_for("linear", 1000)).float()
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    for _ in range(steps):
+        cond = blobs(g, 32)
+        x0 = -cond
+        t = torch.randint(0, 1000, (32,), generator=g)
+        eps = torch.randn(x0.shape, generator=g)
+        a = ac[t].sqrt()[:, None, None, None]
+        xt = a * x0 + (1 - a * a).sqrt() * eps
+        loss = ((m(xt, t.float(), cond) - eps) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return m.eval()
+
+
+def main_cond(out_dir: str = os.path.join(ROOT, "fixtures", "models")) -> None:
+    """fixtures/models/tiny-cond.onnx + card (tasks ["translate"], CT window −1024…2048 HU)."""
+    os.makedirs(out_dir, exist_ok=True)
+    m = build_cond()
+    path = os.path.join(out_dir, "tiny-cond.onnx")
+    export_onnx(m, path, size=16)
+    write_card(m, path, name="tiny-cond", version="0.0.1", tasks=["translate"], modality="CT", contrast=None,
+               normalisation={"kind": "ct-window", "params": {"low": -1024, "high": 2048}},
+               cond_normalisation={"kind": "percentile", "params": {"low": 0.5, "high": 99.5}},
+               limitations=["test model: trained on synthetic blobs, meaningless output"],
+               tile_size=32, training_data="200 Adam steps on synthetic 16x16 blobs, target = -cond (seed 1); for pipeline tests only",
+               metrics={})
+    print(path, os.path.getsize(path))
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    if sys.argv[1:2] == ["cond"]:
+        main_cond(*sys.argv[2:])
+    else:
+        main(*sys.argv[1:])

@@ -1,0 +1,131 @@
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import ort from 'onnxruntime-node'
+import { afterAll, describe, expect, it } from 'vitest'
+import { loadModel, normalisationRange, normaliseValue, paddingFor, readSlice, releaseSessions, sliceLayout, type Normalisation, type SlicePlane } from '../../src/engine/index.js'
+import { readImageFile } from '../../src/io/nifti/index.js'
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+const dataRoot = path.resolve(repoRoot, '../shared/data')
+const PY = '/usr/bin/python3'
+const hasTorch = existsSync(PY) && spawnSync(PY, ['-c', 'import torch, nibabel, scipy, skimage'], { stdio: 'ignore' }).status === 0
+const hasData = existsSync(path.join(dataRoot, 'mri/ixi-t1/participants.csv'))
+const tmp = mkdtempSync(path.join(tmpdir(), 'raddiff-training-'))
+
+afterAll(async () => {
+  await releaseSessions()
+  rmSync(tmp, { recursive: true, force: true })
+})
+
+function f32(file: string): Float32Array {
+  const b = readFileSync(file)
+  return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4)
+}
+
+function py(args: string[], timeout: number): void {
+  const r = spawnSync(PY, args, { cwd: repoRoot, encoding: 'utf8', timeout })
+  if (r.status !== 0) throw new Error(`python ${args[0]} failed (${r.status ?? r.signal}):\n${(r.stderr ?? '').slice(-2000)}`)
+}
+
+describe.skipIf(!hasTorch || !hasData)('training recipes (PyTorch peer)', () => {
+  it('brain-t1 --smoke trains, evaluates and exports a model the engine loads, with ORT parity', async () => {
+    const out = path.join(tmp, 'out')
+    const work = path.join(tmp, 'work')
+    const t0 = Date.now()
+    py(['training/train.py', 'brain-t1', '--data', dataRoot, '--smoke', '--out', out, '--work', work], 110_000)
+    const seconds = (Date.now() - t0) / 1000
+    expect(seconds).toBeLessThan(110)
+
+    // the engine's own loader checks the sha256, the card schema and the graph's x/t → out contract
+    const m = await loadModel(path.join(out, 'brain-t1-smoke.json'), { device: 'cpu' })
+    expect(m.session.inputNames).toEqual(['x', 't'])
+    expect(m.session.outputNames).toEqual(['out'])
+    expect(m.card.normalisation).toEqual({ kind: 'percentile', params: { low: 0.5, high: 99.5 } })
+    expect(m.card.plane).toBe('axial')
+    const metrics = m.card.metrics as any
+    for (const t of ['t50', 't100', 't250', 't500']) {
+      for (const k of ['mse', 'psnr', 'input_psnr']) expect(Number.isFinite(metrics.one_step_x0[t][k])).toBe(true)
+    }
+    expect(metrics.one_step_x0.t50.mse).toBeLessThan(metrics.one_step_x0.t500.mse)
+    expect(existsSync(path.join(out, 'brain-t1-smoke.png'))).toBe(true)
+
+    // subject-level split: the card's val subjects are participants.csv's val rows, disjoint from train
+    const td = m.card.training_data as { train_subjects: string[]; val_subjects: string[] }
+    const csvVal = readFileSync(path.join(dataRoot, 'mri/ixi-t1/participants.csv'), 'utf8').split(/\r?\n/).filter((l) => l.endsWith(',val')).map((l) => l.split(',')[0])
+    expect(td.val_subjects.length).toBeGreaterThan(0)
+    for (const s of td.val_subjects) expect(csvVal).toContain(s)
+    for (const s of td.train_subjects) expect(td.val_subjects).not.toContain(s)
+
+    // onnxruntime-node on a held-out slice vs the PyTorch output the export step saved
+    const sample = JSON.parse(readFileSync(path.join(work, 'parity/sample.json'), 'utf8'))
+    const x = f32(path.join(work, 'parity/x.f32'))
+    const ref = f32(path.join(work, 'parity/out.f32'))
+    const r = await m.session.run({ x: new ort.Tensor('float32', x, sample.shape), t: new ort.Tensor('float32', Float32Array.of(sample.t), [1]) })
+    const got = r.out.data as Float32Array
+    expect(got.length).toBe(ref.length)
+    let maxDiff = 0
+    for (let i = 0; i < ref.length; i++) maxDiff = Math.max(maxDiff, Math.abs(got[i] - ref[i]))
+    expect(maxDiff).toBeLessThan(1e-4)
+  }, 120_000)
+
+  it('resuming from a checkpoint reproduces the uninterrupted run bit for bit', () => {
+    const script = `
+import sys, torch
+sys.path.insert(0, 'training')
+from raddiff_train.unet import UNet
+from raddiff_train.data import SliceSet
+from raddiff_train.train import fit
+from raddiff_train.recipes import LINEAR
+torch.set_num_threads(1)
+g = torch.Generator().manual_seed(5)
+ds = SliceSet(torch.rand(8, 1, 64, 64, generator=g) * 2 - 1)
+r = dict(name='t', lr=1e-3, schedule=LINEAR, batch=2, size=32, flip_axes=(2, 3))
+mk = lambda: (torch.manual_seed(0), UNet(ch=8, mults=(1, 2), attn_levels=(), groups=4))[1]
+kw = dict(device=torch.device('cpu'), log=lambda *a: None, ckpt_every=3, val_every=3)
+w = sys.argv[1]
+a = fit(mk(), ds, ds, r, steps=6, work=w + '/a', **kw)
+fit(mk(), ds, ds, r, steps=3, work=w + '/b', **kw)
+c = fit(mk(), ds, ds, r, steps=6, work=w + '/c', resume=w + '/b/ckpt.pt', **kw)
+print(max((p - q).abs().max().item() for p, q in zip(a.parameters(), c.parameters())))
+`
+    const r = spawnSync(PY, ['-c', script, path.join(tmp, 'resume')], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 })
+    expect(r.status, r.stderr).toBe(0)
+    expect(Number(r.stdout.trim())).toBe(0)
+  }, 60_000)
+
+  const cases: { file: string; norm: Normalisation; plane: SlicePlane; multiple: number }[] = [
+    { file: 'mri/ixi-t1/IXI162-HH-1548_T1.nii.gz', norm: { kind: 'percentile', params: { low: 0.5, high: 99.5 } }, plane: 'axial', multiple: 16 },
+    { file: 'ct/abdomen_pelvis_3mm.nii.gz', norm: { kind: 'ct-window', params: { low: -1024, high: 2048 } }, plane: 'coronal', multiple: 16 },
+  ]
+  it.each(cases)('normalisation and slicing of $file ($plane) equal the engine', async ({ file, norm, plane, multiple }) => {
+    const dir = path.join(tmp, 'norm-' + path.basename(file))
+    py(['training/raddiff_train/data.py', 'dump', path.join(dataRoot, file), dir, norm.kind, String(norm.params.low), String(norm.params.high), plane, String(multiple)], 60_000)
+    const meta = JSON.parse(readFileSync(path.join(dir, 'normalised.json'), 'utf8'))
+    const expected = f32(path.join(dir, 'normalised.f32'))
+
+    const v = await readImageFile(path.join(dataRoot, file), path.basename(file))
+    expect(v.size).toEqual(meta.shape)
+    const { rescaleSlope: m, rescaleIntercept: b } = v.meta
+    const real = Float32Array.from(v.data as ArrayLike<number>, (s) => s * m + b)
+    const range = normalisationRange(real, norm)
+    expect(range.low).toBe(meta.low)
+    expect(range.high).toBe(meta.high)
+    let maxDiff = 0
+    for (let i = 0; i < real.length; i++) maxDiff = Math.max(maxDiff, Math.abs(Math.fround(normaliseValue(real[i], range)) - expected[i]))
+    expect(maxDiff).toBeLessThanOrEqual(1e-6)
+
+    // the padded training slice equals the engine's readSlice in the same plane
+    const layout = sliceLayout(v.size, plane)
+    const pad = paddingFor(layout.H, layout.W, multiple)
+    expect([pad.H, pad.W]).toEqual(meta.slice_shape)
+    const slice = new Float32Array(pad.H * pad.W)
+    readSlice(v, layout, meta.slice, pad, 'reflect', (r) => normaliseValue(r, range), slice)
+    const pySlice = f32(path.join(dir, 'slice.f32'))
+    let sliceDiff = 0
+    for (let i = 0; i < slice.length; i++) sliceDiff = Math.max(sliceDiff, Math.abs(slice[i] - pySlice[i]))
+    expect(sliceDiff).toBeLessThanOrEqual(1e-6)
+  }, 60_000)
+})

@@ -1,0 +1,113 @@
+"""The shipped models' recipes. Data folders are relative to --data; a user's own folder works too
+(see `sources()`): a folder of NIfTI volumes for a prior, one folder per case (mr/ct/mask.nii.gz,
+the SynthRAD layout) for mri2ct.
+
+Architecture: the engine's default_unet shape (thin 16-channel full-resolution level, capacity in
+the small deep levels; ~4.3M parameters, ~3.9 GFLOP per 128² slice) pinned here so a recipe stays
+reproducible if the default changes.
+"""
+import os
+
+from .data import ixi_subjects, nifti_files, split_by_subject, synthrad_cases
+
+ARCH = dict(ch=16, mults=(1, 2, 4, 8, 8), num_res=1, attn_levels=(4,), groups=8)
+SMOKE_ARCH = dict(ch=8, mults=(1, 2, 4, 4), num_res=1, attn_levels=(), groups=4)
+LINEAR = {"type": "linear", "T": 1000, "beta_start": 1e-4, "beta_end": 0.02}
+MRI_NORM = {"kind": "percentile", "params": {"low": 0.5, "high": 99.5}}
+CT_NORM = {"kind": "ct-window", "params": {"low": -1024.0, "high": 2048.0}}
+
+RECIPES = {
+    "brain-t1": dict(
+        tasks=["denoise", "super-resolution", "anomaly"], modality="MR", contrast="T1",
+        folder="mri/ixi-t1", norm=MRI_NORM, plane="axial", size=128, tile_size=128,
+        steps=2000, batch=8, lr=2e-4, flip_axes=(2, 3),
+        data_note="IXI T1 (Hammersmith 3T, healthy adults), 2 mm NiChart copies: fixed split 30 train / 4 val "
+                  "subjects (participants.csv). Voxel-plane 'axial' = slices along k; IXI is stored P-S-R, "
+                  "so these are anatomically sagittal 120x120 slices, reflect-padded to 128.",
+        licence="CC-BY-SA-3.0 (weights derived from IXI data)"),
+    "brain-flair": dict(
+        tasks=["anomaly"], modality="MR", contrast="FLAIR",
+        folder="lesion", norm=MRI_NORM, plane="axial", size=128, tile_size=128,
+        steps=2000, batch=8, lr=2e-4, flip_axes=(3,), tumour_free_max=0.02,
+        data_note="No healthy FLAIR set exists here: FLAIR of glioma patients (BraTS 2013 training patients "
+                  "0005/0006, TCGA-FG-6692) with the tumour labels dilated 3 voxels masked out of the loss and "
+                  "slices with >2% tumour dropped; BraTS 2013 validation patients 0003/0004 held out. "
+                  "240x240 axial slices, random 128² crops.",
+        licence="CC-BY-NC-SA-3.0 (weights derived from BraTS 2013 data)"),
+    "head-ct": dict(
+        tasks=["denoise"], modality="CT", contrast=None,
+        folder="ct", norm=CT_NORM, plane="axial", size=128, tile_size=128,
+        steps=2000, batch=8, lr=2e-4, flip_axes=(3,),
+        data_note="Real CT in HU: head_cranium (InVesalius) and thorax_abdomen_1p5mm (TotalSegmentator) for "
+                  "training; abdomen_pelvis_3mm held out for evaluation (the only head CT is needed for "
+                  "training). HU window [-1024, 2048] -> [-1, 1]. Random 128² crops of axial slices.",
+        licence="GPL-2.0 (weights derived from InVesalius head CT)"),
+    "mri2ct": dict(
+        tasks=["mri2ct"], modality="CT", contrast=None, cond_modality="MR",
+        folder="pairs", norm=CT_NORM, cond_norm=MRI_NORM, plane="axial", size=128, tile_size=128,
+        steps=2000, batch=8, lr=2e-4, flip_axes=(3,),
+        data_note="Paired MR/CT cases (SynthRAD layout: CASE/mr.nii.gz, ct.nii.gz, optional mask.nii.gz), "
+                  "MR and CT on the same grid. Deterministic subject-level split (12% val).",
+        licence="as the training pairs"),
+}
+
+
+def recipe(name: str) -> dict:
+    if name not in RECIPES:
+        raise SystemExit(f"unknown model {name!r}; choose from {', '.join(RECIPES)}")
+    return dict(RECIPES[name], name=name)
+
+
+def _ixi(root: str, labels: str | None):
+    train, val = ixi_subjects(root)
+    spec = lambda s: {"id": s, "image": os.path.join(root, f"{s}_T1.nii.gz"),
+                      "mask": None}  # head mask (threshold + largest component) for slice selection
+    fg = lambda s: os.path.join(labels, f"{s}_T1_DLMUSE.nii.gz") if labels else None
+    mk = lambda s: dict(spec(s), brain=fg(s) if fg(s) and os.path.exists(fg(s)) else None)
+    return [mk(s) for s in train], [mk(s) for s in val]
+
+
+def sources(r: dict, data: str):
+    """(train specs, val specs). `data` is the shared data root, or a user's folder of volumes /
+    cases (then split deterministically by subject)."""
+    name, folder = r["name"], os.path.join(data, r["folder"])
+    if name == "brain-t1":
+        if os.path.exists(os.path.join(folder, "participants.csv")):
+            return _ixi(folder, os.path.join(data, "mri", "ixi-t1-labels"))
+        return _generic(data)
+    if name == "brain-flair":
+        if not os.path.isdir(os.path.join(folder, "brats2013")):
+            return _generic(data)
+        b = os.path.join(folder, "brats2013")
+        split = dict(line.split() for line in open(os.path.join(b, "splits.txt")) if line.strip())
+        case = lambda p: {"id": p, "image": os.path.join(b, p, "Flair_subtrMeanDivStd.nii.gz"),
+                          "mask": os.path.join(b, p, "brainmask.nii.gz"), "lesion": os.path.join(b, p, "OTMultiClass.nii.gz")}
+        train = [case(p) for p, s in sorted(split.items()) if s == "train"]
+        val = [case(p) for p, s in sorted(split.items()) if s != "train"]
+        fg = os.path.join(folder, "tcga-fg-6692")
+        if os.path.isdir(fg):
+            train.append({"id": "tcga-fg-6692", "image": os.path.join(fg, "OtherEXampleFromTCIA_fla_bet.nii.gz"),
+                          "lesion": os.path.join(fg, "seg_fusion_mav.nii.gz")})
+        return train, val
+    if name == "head-ct":
+        if os.path.exists(os.path.join(folder, "head_cranium.nii.gz")):
+            spec = lambda f: {"id": f.split(".")[0], "image": os.path.join(folder, f)}
+            return [spec("head_cranium.nii.gz"), spec("thorax_abdomen_1p5mm.nii.gz")], [spec("abdomen_pelvis_3mm.nii.gz")]
+        return _generic(data)
+    if name == "mri2ct":
+        cases = synthrad_cases(folder if os.path.isdir(folder) else data)
+        if not cases:
+            raise SystemExit(f"mri2ct needs case folders with mr.nii.gz + ct.nii.gz under {folder} or {data}")
+        tr, va = split_by_subject([c["id"] for c in cases])
+        spec = lambda c: {"id": c["id"], "image": c["ct"], "cond": c["mr"], "mask": c["mask"]}
+        return [spec(c) for c in cases if c["id"] in tr], [spec(c) for c in cases if c["id"] in va]
+    raise SystemExit(f"no data sources for {name}")
+
+
+def _generic(folder: str):
+    files = nifti_files(folder)
+    if len(files) < 2:
+        raise SystemExit(f"{folder}: need at least 2 NIfTI volumes (one is held out for validation)")
+    tr, va = split_by_subject(files)
+    spec = lambda f: {"id": os.path.basename(f).split(".")[0], "image": f}
+    return [spec(f) for f in tr], [spec(f) for f in va]
