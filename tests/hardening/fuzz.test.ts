@@ -10,7 +10,8 @@ describe('fuzz harness notices every failure kind', () => {
   let pool: LoaderPool
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'raddiff-fuzz-self-'))
-    pool = new LoaderPool({ timeoutMs: 3_000, memCapMB: 512, selfTest: true })
+    // Generous timeout: on a loaded 2-core CI machine the memory sabotage must reach the cap before the hang guard fires.
+    pool = new LoaderPool({ timeoutMs: 12_000, memCapMB: 512, selfTest: true })
   })
   afterAll(async () => {
     pool?.close()

@@ -166,7 +166,7 @@ describe('expandInputs: archives', () => {
     const bomb = await put(path.join(root, 'bomb.zip'), await zipOf({ zeros: Buffer.alloc(32 * 1024 ** 2) }))
     const t0 = performance.now()
     const r = await expand([bomb], { maxInflatedBytes: 1024 ** 2 })
-    expect(performance.now() - t0).toBeLessThan(2000)
+    expect(performance.now() - t0).toBeLessThan(10_000) // a hang guard, not a speed target (see bench/)
     expect(codes(r)).toEqual([[bomb, 'ARCHIVE_TOO_LARGE']])
     expect(await readdir(tmpDir)).toEqual([])
   })

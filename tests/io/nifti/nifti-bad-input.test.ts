@@ -22,7 +22,7 @@ function crafted(edit: (dv: DataView, b: Buffer) => void, ext = '.nii', bytes: B
   return file
 }
 
-async function expectCode(file: string, code: string, maxMs = 2000): Promise<RaddiffError> {
+async function expectCode(file: string, code: string, maxMs = 10_000): Promise<RaddiffError> {
   const t = performance.now()
   const err = await readImageFile(file, 'input.nii').then(
     () => undefined,
@@ -135,7 +135,7 @@ describe('bad NIfTI headers end in typed errors', () => {
     writeFileSync(bomb, Buffer.concat([head, ...Array.from({ length: 63 }, () => zeros)]))
     expect(readFileSync(bomb).length).toBeLessThan(1.2e6)
     const before = process.memoryUsage().rss
-    await expectCode(bomb, 'TOO_LARGE', 1500)
+    await expectCode(bomb, 'TOO_LARGE')
     expect(process.memoryUsage().rss - before).toBeLessThan(256 << 20)
     // a header declaring 128 MiB of voxels (under the voxel cap) meets the inflate cap first
     const claims = crafted((dv) => [512, 512, 512].forEach((d, i) => dv.setInt16(42 + 2 * i, d, true)), '.nii.gz')

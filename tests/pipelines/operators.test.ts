@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest'
+import { Rng } from '../../src/engine/index.js'
+import { estimateNoise, immerkaer } from '../../src/pipelines/noise-estimate.js'
+import { lowFrequencyNoise } from '../../src/pipelines/low-frequency-noise.js'
+import { averagePool, foregroundMask, replicateUpsample } from '../../src/pipelines/volume-ops.js'
+import type { Vec3 } from '../../src/volume/index.js'
+
+// Ground truths here are the generating parameters (known σ, constructed shapes), not our output.
+describe('noise estimators recover a known σ', () => {
+  const size: Vec3 = [64, 64, 8]
+  const n = size[0] * size[1] * size[2]
+  it('Immerkær on a smooth ramp + Gaussian noise σ = 5', () => {
+    const rng = new Rng(3)
+    const x = new Float32Array(n)
+    for (let i = 0; i < n; i++) x[i] = 100 + (i % 64) + 5 * rng.normal()
+    expect(immerkaer(x, size)).toBeCloseTo(5, 0)
+  })
+  it('Rayleigh background of a Rician magnitude image, σ = 8', () => {
+    const rng = new Rng(4)
+    const x = new Float32Array(n)
+    for (let i = 0; i < n; i++) {
+      const col = i % 64
+      const signal = col >= 16 && col < 48 ? 400 : 0 // half object, half air
+      x[i] = Math.hypot(signal + 8 * rng.normal(), 8 * rng.normal())
+    }
+    const e = estimateNoise(x, size, 'MR')
+    expect(e.method).toBe('rayleigh-background')
+    expect(Math.abs(e.sigma - 8) / 8).toBeLessThan(0.05)
+  })
+})
+
+describe('operators', () => {
+  it('A A† = I for average-pool / replicate-upsample', () => {
+    const size: Vec3 = [5, 4, 3]
+    const y = Float32Array.from({ length: 60 }, (_, i) => Math.sin(i))
+    for (const axes of [[true, true, false], [false, false, true], [true, true, true]] as [boolean, boolean, boolean][]) {
+      const up = replicateUpsample(y, size, 4, axes)
+      const back = averagePool(up.data, up.size, 4, axes)
+      expect(back.size).toEqual(size)
+      back.data.forEach((v, i) => expect(v).toBeCloseTo(y[i], 6))
+    }
+  })
+
+  it('low-frequency noise: seeded, unit variance, spatially correlated', () => {
+    const size: Vec3 = [48, 48, 8]
+    const a = lowFrequencyNoise(size, 1)
+    expect(lowFrequencyNoise(size, 1)).toEqual(a)
+    expect(lowFrequencyNoise(size, 2)).not.toEqual(a)
+    let s2 = 0
+    let c = 0
+    for (let i = 0; i < a.length; i++) {
+      s2 += a[i] * a[i]
+      if (i % 48 < 47) c += a[i] * a[i + 1]
+    }
+    expect(s2 / a.length).toBeCloseTo(1, 2)
+    expect(c / s2).toBeGreaterThan(0.5) // white noise would give ≈ 0
+  })
+
+  it('foreground mask keeps the largest component and fills enclosed holes', () => {
+    const size: Vec3 = [20, 20, 20]
+    const x = new Float32Array(8000).fill(-1)
+    const at = (i: number, j: number, k: number) => (k * 20 + j) * 20 + i
+    for (let k = 3; k < 17; k++) for (let j = 3; j < 17; j++) for (let i = 3; i < 17; i++) x[at(i, j, k)] = 1 // big cube
+    for (let k = 8; k < 12; k++) for (let j = 8; j < 12; j++) for (let i = 8; i < 12; i++) x[at(i, j, k)] = -1 // hole
+    x[at(0, 0, 0)] = 1 // speck
+    const m = foregroundMask(x, size, 0)
+    expect(m[at(10, 10, 10)]).toBe(1)
+    expect(m[at(0, 0, 0)]).toBe(0)
+    expect(m.reduce((s, v) => s + v, 0)).toBe(14 ** 3)
+  })
+})

@@ -1,0 +1,201 @@
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createScheduler, EngineError, releaseSessions } from '../../src/engine/index.js'
+import { loadVolumes } from '../../src/io/load.js'
+import { runTask, selectModel, upsampledGeometry, type TaskResult } from '../../src/pipelines/index.js'
+import { averagePool } from '../../src/pipelines/volume-ops.js'
+import { indexToRas, toFloat32, type Volume } from '../../src/volume/index.js'
+import { croppedFixture, FIXTURE, makeModelsDir, repoRoot } from './helpers.js'
+
+// nibabel.affines.rescale_affine, from scripts/reference/pipelines_refs.py
+const refs = JSON.parse(readFileSync(path.join(repoRoot, 'tests/reference/pipelines-refs.json'), 'utf8'))
+
+let models: { dir: string; cleanup: () => Promise<void> }
+let vol: Volume
+beforeAll(async () => {
+  models = await makeModelsDir()
+  vol = await croppedFixture()
+})
+afterAll(async () => {
+  await models.cleanup()
+  await releaseSessions()
+})
+
+const run = (task: Parameters<typeof runTask>[0], params: Parameters<typeof runTask>[2] = {}, v: Volume = vol): Promise<TaskResult> =>
+  runTask(task, v, { steps: 3, seed: 1, ...params }, { modelsDir: models.dir })
+
+function out(r: TaskResult, role: string): Volume {
+  const o = r.outputs.find((x) => x.role === role)
+  if (!o) throw new Error(`no ${role} output`)
+  return o.volume
+}
+
+function sameGeometry(a: Volume, b: Volume): void {
+  expect(a.size).toEqual(b.size)
+  expect(a.spacing).toEqual(b.spacing)
+  expect(a.origin).toEqual(b.origin)
+  expect(a.direction).toEqual(b.direction)
+}
+
+const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let m = 0
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]))
+  return m
+}
+
+describe('model selection', () => {
+  it('picks the card serving the task for the modality, by name, or names what is installed', async () => {
+    expect((await selectModel('superres', { modality: 'MR' }, models.dir)).card.name).toBe('tiny-prior')
+    expect((await selectModel('translate', { modality: 'MR' }, models.dir)).card.name).toBe('tiny-cond')
+    expect((await selectModel('denoise', { modality: 'OT' }, models.dir)).card.name).toBe('tiny-prior')
+    const err = await selectModel('denoise', { modality: 'CT' }, models.dir).catch((e) => e)
+    expect(err).toBeInstanceOf(EngineError)
+    expect(err.code).toBe('MODEL_NOT_FOUND')
+    expect(err.message).toContain('tiny-prior')
+    await expect(selectModel('denoise', { modality: 'MR' }, models.dir, 'nope')).rejects.toMatchObject({ code: 'MODEL_NOT_FOUND' })
+  })
+})
+
+describe('denoise', () => {
+  it('keeps the geometry, reports σ and t* with ᾱ(t*) ≈ 1/(1+s²), and carries provenance', async () => {
+    const r = await run('denoise')
+    const d = out(r, 'denoised')
+    sameGeometry(d, vol)
+    expect(d.data).toBeInstanceOf(Float32Array)
+    const { sigma, sigmaNormalised: s, tStar } = r.report as { sigma: number; sigmaNormalised: number; tStar: number }
+    expect(sigma).toBeGreaterThan(0)
+    const sch = createScheduler('ddim', { type: 'linear', T: 1000, beta_start: 1e-4, beta_end: 0.02 })
+    const target = 1 / (1 + s * s)
+    expect(sch.abar(tStar)).toBeGreaterThanOrEqual(target)
+    expect(sch.abar(tStar + 1)).toBeLessThan(target)
+    expect(r.provenance).toMatchObject({ task: 'denoise', model: { name: 'tiny-prior', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) }, seed: 1, samples: 1, notice: 'NOT FOR CLINICAL USE' })
+    expect(r.provenance.raddiffVersion).toMatch(/^\d+\.\d+\.\d+/)
+    expect(['cpu', 'cuda']).toContain(r.provenance.device)
+    // data consistency: no voxel moves more than 3σ (+ the Rician correction) from the input
+    const y = toFloat32(vol)
+    let worst = 0
+    for (let i = 0; i < y.length; i++) worst = Math.max(worst, Math.abs(d.data[i] - y[i]))
+    expect(worst).toBeLessThanOrEqual(3 * sigma + Math.SQRT2 * sigma + 1e-3)
+  })
+
+  it('is deterministic per seed, differs across seeds; mean mode is one step', async () => {
+    const a = out(await run('denoise', { seed: 5 }), 'denoised').data
+    const b = out(await run('denoise', { seed: 5 }), 'denoised').data
+    const c = out(await run('denoise', { seed: 6 }), 'denoised').data
+    expect(maxAbsDiff(a, b)).toBe(0)
+    expect(maxAbsDiff(a, c)).toBeGreaterThan(0)
+    const m = await run('denoise', { mode: 'mean' })
+    expect(m.provenance.steps).toBe(1)
+  })
+
+  it('K=3 samples gives a mean and a non-negative std map on the same grid', async () => {
+    const r = await run('denoise', { samples: 3, steps: 2 })
+    const std = out(r, 'std')
+    sameGeometry(std, vol)
+    expect(Math.min(...std.data)).toBeGreaterThanOrEqual(0)
+    expect(Math.max(...std.data)).toBeGreaterThan(0)
+    expect(r.provenance.samples).toBe(3)
+  })
+
+  it('stops with CANCELLED when aborted mid-run', async () => {
+    const ac = new AbortController()
+    const p = runTask('denoise', vol, { steps: 3, samples: 3 }, { modelsDir: models.dir, signal: ac.signal, onProgress: () => ac.abort() })
+    await expect(p).rejects.toMatchObject({ code: 'CANCELLED' })
+  })
+})
+
+describe('superres', () => {
+  it('output average-pooled by the factor equals the input (range–null-space consistency)', async () => {
+    const r = await run('superres', { scale: 2 })
+    const s = out(r, 'superres')
+    expect(s.size).toEqual([64, 64, 4])
+    expect(s.spacing).toEqual([vol.spacing[0] / 2, vol.spacing[1] / 2, vol.spacing[2]])
+    const back = averagePool(s.data as Float32Array, s.size, 2, [true, true, false]).data
+    const y = toFloat32(vol)
+    const scale = Math.max(...y)
+    expect(maxAbsDiff(back, y) / scale).toBeLessThan(1e-5)
+    // and the prior did add detail: not just the replicated input
+    let varies = 0
+    for (let i = 0; i + 1 < s.data.length; i += 2) varies += s.data[i] !== s.data[i + 1] ? 1 : 0
+    expect(varies).toBeGreaterThan(0)
+  })
+
+  it('through-plane ×2 keeps A(x) = y along k; K=3 gives std', async () => {
+    const r = await run('superres', { scale: 2, axes: 'through', samples: 3, steps: 2 })
+    const s = out(r, 'superres')
+    expect(s.size).toEqual([32, 32, 8])
+    const back = averagePool(s.data as Float32Array, s.size, 2, [false, false, true]).data
+    expect(maxAbsDiff(back, toFloat32(vol)) / Math.max(...toFloat32(vol))).toBeLessThan(1e-5)
+    expect(out(r, 'std').size).toEqual([32, 32, 8])
+  })
+
+  it('upsampled geometry matches nibabel rescale_affine on the IXI fixture', async () => {
+    const [{ volume: full }] = await loadVolumes([FIXTURE])
+    for (const c of refs.superres) {
+      const g = upsampledGeometry(full, c.scale, c.axes)
+      expect(g.size).toEqual(c.shape)
+      const ras = indexToRas({ ...g, direction: full.direction })
+      const want = (c.affine as number[][]).flat()
+      for (let i = 0; i < 16; i++) expect(ras[i]).toBeCloseTo(want[i], 3)
+    }
+  })
+})
+
+describe('translate', () => {
+  it('writes CT in HU as int16 within the card window, states the limitation, follows the MRI', async () => {
+    const r = await run('translate', { steps: 4 })
+    const ct = out(r, 'synthct')
+    sameGeometry(ct, vol)
+    expect(ct.modality).toBe('CT')
+    expect(ct.meta.units).toBe('HU')
+    expect(ct.data).toBeInstanceOf(Int16Array)
+    expect(Math.min(...ct.data)).toBeGreaterThanOrEqual(-1024)
+    expect(Math.max(...ct.data)).toBeLessThanOrEqual(2048)
+    expect(r.provenance.limitations?.join(' ')).toMatch(/synthetic blobs/)
+    // the test model learned x0 = −cond: the synthetic CT anticorrelates with the MRI
+    const y = toFloat32(vol)
+    const mean = (a: ArrayLike<number>): number => {
+      let t = 0
+      for (let i = 0; i < a.length; i++) t += a[i]
+      return t / a.length
+    }
+    const my = mean(y)
+    const mc = mean(ct.data)
+    let cov = 0
+    for (let i = 0; i < y.length; i++) cov += (y[i] - my) * (ct.data[i] - mc)
+    expect(cov).toBeLessThan(0)
+  })
+})
+
+describe('anomaly', () => {
+  it('heals, maps and thresholds inside the mask; without a card threshold it warns', async () => {
+    const r = await run('anomaly', { depth: 200, noise: 'simplex' })
+    const heat = out(r, 'heatmap')
+    const mask = out(r, 'mask')
+    sameGeometry(out(r, 'healed'), vol)
+    sameGeometry(heat, vol)
+    expect(heat.data).toBeInstanceOf(Float32Array)
+    expect(mask.data).toBeInstanceOf(Uint8Array)
+    const thr = r.report.threshold as number
+    for (let i = 0; i < heat.data.length; i++) {
+      expect(heat.data[i]).toBeGreaterThanOrEqual(0)
+      expect(mask.data[i]).toBe(heat.data[i] > thr ? 1 : 0)
+    }
+    expect(r.report.thresholdSource).toBe('scan-p99')
+    expect((r.report.warnings as string[]).length).toBe(1)
+  })
+
+  it('uses the card threshold and depth when present; gaussian and simplex differ', async () => {
+    const m2 = await makeModelsDir({ prior: { metrics: { anomaly_threshold: 0.05, anomaly_depth: 150 } } })
+    try {
+      const r = await runTask('anomaly', vol, { steps: 2, noise: 'gaussian' }, { modelsDir: m2.dir })
+      expect(r.report).toMatchObject({ threshold: 0.05, thresholdSource: 'card', depth: 150 })
+      expect(r.report.warnings).toEqual([])
+      const s = await runTask('anomaly', vol, { steps: 2, noise: 'simplex' }, { modelsDir: m2.dir })
+      expect(maxAbsDiff(out(r, 'healed').data, out(s, 'healed').data)).toBeGreaterThan(0)
+    } finally {
+      await m2.cleanup()
+    }
+  })
+})
