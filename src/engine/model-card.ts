@@ -23,6 +23,7 @@ export interface ModelCard {
   prediction: Prediction
   schedule: ScheduleSpec
   normalisation: Normalisation
+  /** Anatomical plane, sliced on the canonical LPS voxel order (see canonical.ts and src/engine/README.md). */
   plane: SlicePlane
   /** H and W must be multiples of this (2^(levels−1) for the UNet). */
   size_multiple: number

@@ -1,5 +1,6 @@
 import ort from 'onnxruntime-node'
 import { createVolume, type Volume } from '../volume/index.js'
+import { reorient, toCanonical } from './canonical.js'
 import { throwIfAborted } from './errors.js'
 import type { ModelCard, Normalisation, SlicePlane } from './model-card.js'
 import type { LoadedModel } from './model-registry.js'
@@ -126,15 +127,27 @@ function realValues(v: Volume): Float32Array {
 }
 
 /**
- * Volume → normalised slices in the card's plane → padded batches → sampler → reassembled Volume
- * with the input's geometry. Memory: one float32 output volume, a transient sorted float32 copy for
- * percentile normalisation, and O(batch × slice) working buffers (never a whole-volume tensor). Each
- * slice draws its noise from Rng(seed, sliceIndex), so results do not depend on the batch size.
+ * Volume → canonical LPS voxel order (canonical.ts; the card's plane is anatomical) → normalised
+ * slices in the card's plane → padded batches → sampler → reassembled Volume in the input's voxel
+ * order and geometry. Memory: one float32 output volume, a transient sorted float32 copy for
+ * percentile normalisation, and O(batch × slice) working buffers (never a whole-volume tensor); a
+ * volume not stored in canonical order adds one reordered copy of the input (and of cond) and one
+ * of the output. Each slice draws its noise from Rng(seed, canonical slice index), so results do not
+ * depend on the batch size.
  */
 export async function sampleVolume(input: Volume, o: VolumeSamplingOptions): Promise<Volume> {
   const { card } = o
   if (card.channels !== 1) throw new RangeError('the volume sampler supports single-channel models (C = 1)')
   if (input.components !== 1) throw new RangeError('the volume sampler needs a single-component volume')
+  if (card.cond_channels > 0 && o.cond && o.cond.size.some((n, i) => n !== input.size[i])) throw new RangeError('the conditioning volume must be on the input grid')
+  // card planes are anatomical: slice the closest canonical LPS voxel order, hand back the input's
+  const canon = toCanonical(input)
+  const out = await sampleCanonical(canon.volume, { ...o, cond: o.cond && reorient(o.cond, canon.reorientation) })
+  return canon.undo(out)
+}
+
+async function sampleCanonical(input: Volume, o: VolumeSamplingOptions): Promise<Volume> {
+  const { card } = o
   const plane: SlicePlane = card.plane
   const layout = sliceLayout(input.size, plane)
   const pad = paddingFor(layout.H, layout.W, card.size_multiple)

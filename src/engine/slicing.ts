@@ -6,8 +6,8 @@ import type { SlicePlane } from './model-card.js'
  *   axial    = slices along k, each W = i, H = j
  *   coronal  = slices along j, each W = i, H = k
  *   sagittal = slices along i, each W = j, H = k
- * The names assume the usual scanner-aligned storage (NIfTI/DICOM axial acquisitions); for an
- * oblique or sagittally acquired series they name voxel planes, not anatomy.
+ * These are anatomical planes only on a canonical grid (canonical.ts: i → L, j → P, k → S), which
+ * sampleVolume reorients to first; called on a raw volume they name voxel planes.
  */
 export interface SliceLayout {
   count: number

@@ -5,7 +5,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import ort from 'onnxruntime-node'
 import { afterAll, describe, expect, it } from 'vitest'
-import { loadModel, normalisationRange, normaliseValue, paddingFor, readSlice, releaseSessions, sliceLayout, type Normalisation, type SlicePlane } from '../../src/engine/index.js'
+import { loadModel, normalisationRange, normaliseValue, paddingFor, readSlice, releaseSessions, sliceLayout, toCanonical, type Normalisation, type SlicePlane } from '../../src/engine/index.js'
 import { readImageFile } from '../../src/io/nifti/index.js'
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
@@ -44,7 +44,7 @@ describe.skipIf(!hasTorch || !hasData)('training recipes (PyTorch peer)', () => 
     expect(m.session.inputNames).toEqual(['x', 't'])
     expect(m.session.outputNames).toEqual(['out'])
     expect(m.card.normalisation).toEqual({ kind: 'percentile', params: { low: 0.5, high: 99.5 } })
-    expect(m.card.plane).toBe('axial')
+    expect(m.card.plane).toBe('sagittal')
     const metrics = m.card.metrics as any
     for (const t of ['t50', 't100', 't250', 't500']) {
       for (const k of ['mse', 'psnr', 'input_psnr']) expect(Number.isFinite(metrics.one_step_x0[t][k])).toBe(true)
@@ -97,7 +97,7 @@ print(max((p - q).abs().max().item() for p, q in zip(a.parameters(), c.parameter
   }, 60_000)
 
   const cases: { file: string; norm: Normalisation; plane: SlicePlane; multiple: number }[] = [
-    { file: 'mri/ixi-t1/IXI162-HH-1548_T1.nii.gz', norm: { kind: 'percentile', params: { low: 0.5, high: 99.5 } }, plane: 'axial', multiple: 16 },
+    { file: 'mri/ixi-t1/IXI162-HH-1548_T1.nii.gz', norm: { kind: 'percentile', params: { low: 0.5, high: 99.5 } }, plane: 'sagittal', multiple: 16 },
     { file: 'ct/abdomen_pelvis_3mm.nii.gz', norm: { kind: 'ct-window', params: { low: -1024, high: 2048 } }, plane: 'coronal', multiple: 16 },
   ]
   it.each(cases)('normalisation and slicing of $file ($plane) equal the engine', async ({ file, norm, plane, multiple }) => {
@@ -106,7 +106,8 @@ print(max((p - q).abs().max().item() for p, q in zip(a.parameters(), c.parameter
     const meta = JSON.parse(readFileSync(path.join(dir, 'normalised.json'), 'utf8'))
     const expected = f32(path.join(dir, 'normalised.f32'))
 
-    const v = await readImageFile(path.join(dataRoot, file), path.basename(file))
+    // both sides slice the canonical LPS grid (the card's plane is anatomical)
+    const v = toCanonical(await readImageFile(path.join(dataRoot, file), path.basename(file))).volume
     expect(v.size).toEqual(meta.shape)
     const { rescaleSlope: m, rescaleIntercept: b } = v.meta
     const real = Float32Array.from(v.data as ArrayLike<number>, (s) => s * m + b)

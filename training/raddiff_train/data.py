@@ -7,10 +7,14 @@ Conventions shared with the TypeScript engine (src/engine/normalise.ts, src/engi
   values promoted to float64, the engine's sort order and two-sided lerp), then
   y = 2 (v - low) / (high - low) - 1 in float64, clipped to [-1, 1], stored as float32.
   If high <= low, high = low + 1. ct-window uses the card's fixed [low, high] instead.
-- Planes name VOXEL axes, not anatomy (the engine does not reorient): with the array indexed
-  [i, j, k] as nibabel gives it, axial = slices along k with rows j and columns i (arr[:, :, s].T),
-  coronal = along j (arr[:, s, :].T, rows k), sagittal = along i (arr[s, :, :].T, rows k).
-  IXI is stored P-S-R, so its "axial" voxel slices are anatomically sagittal.
+- Planes name ANATOMY. Every subject's arrays are first reordered (no resampling) to the closest
+  canonical LPS voxel order, exactly as the engine's toCanonical (src/engine/canonical.ts): LPS
+  direction = nibabel's RAS affine 3x3 with rows 0 and 1 negated, columns normalised; for each LPS
+  axis in order x (L), y (P), z (S), the not yet used voxel axis with the largest |cosine| (ties: the
+  lower voxel axis), flipped when that cosine is negative. On the canonical [x, y, z] array,
+  axial = slices along z with rows y and columns x (arr[:, :, s].T), coronal = along y
+  (arr[:, s, :].T, rows z), sagittal = along x (arr[s, :, :].T, rows z, columns y).
+  A subject's masks / lesion / cond volumes take the image's reordering (they share its grid).
 - Padding to the model multiple: reflect (numpy 'reflect', no edge repeat), extra split evenly with
   the smaller half at the top / left (the engine's paddingFor).
 """
@@ -39,6 +43,50 @@ def load_real(path: str):
         raise ValueError(f"{path}: need a 3D volume, got shape {raw.shape}")
     real = (raw.astype(np.float64) * slope + inter).astype(np.float32)
     return real, img.affine
+
+
+def canonical_order(affine: np.ndarray):
+    """(perm, flip): canonical axis a is voxel axis perm[a], reversed when flip[a] (the engine's
+    orientationTowards(direction, IDENTITY))."""
+    m = np.asarray(affine, dtype=np.float64)[:3, :3]
+    d = m / np.linalg.norm(m, axis=0)
+    d[:2] *= -1  # RAS -> LPS
+    perm, flip, used = [], [], set()
+    for a in range(3):
+        best = None
+        for j in range(3):
+            if j not in used and (best is None or abs(d[a, j]) > abs(d[a, best])):
+                best = j
+        used.add(best)
+        perm.append(best)
+        flip.append(bool(d[a, best] < 0))
+    return tuple(perm), tuple(flip)
+
+
+def reorient(arr: np.ndarray, order) -> np.ndarray:
+    perm, flip = order
+    out = np.transpose(arr, perm)
+    axes = tuple(a for a in range(3) if flip[a])
+    return np.ascontiguousarray(np.flip(out, axes) if axes else out)
+
+
+def reoriented_affine(affine: np.ndarray, shape, order) -> np.ndarray:
+    """The affine of reorient(arr, order): new index -> old index, then the old affine."""
+    perm, flip = order
+    m = np.zeros((4, 4))
+    m[3, 3] = 1.0
+    for a in range(3):
+        m[perm[a], a] = -1.0 if flip[a] else 1.0
+        m[perm[a], 3] = shape[perm[a]] - 1 if flip[a] else 0.0
+    return np.asarray(affine, dtype=np.float64) @ m
+
+
+def load_canonical(path: str, order=None):
+    """load_real, reordered to canonical LPS (by its own affine unless `order` is given):
+    (array [x, y, z], canonical affine, order)."""
+    real, affine = load_real(path)
+    order = order or canonical_order(affine)
+    return reorient(real, order), reoriented_affine(affine, real.shape, order), order
 
 
 def normalisation_range(real: np.ndarray, norm: dict):
@@ -160,17 +208,18 @@ def _fit(s: np.ndarray, size: int, multiple: int, mode: str) -> np.ndarray:
 def volume_slices(spec: dict, norm: dict, plane: str, size: int, multiple: int, min_fg: float = 0.05,
                   max_slices: int | None = None, cond_norm: dict | None = None, tumour_free_max: float = 1.0):
     """Slices of one subject. spec: {image, [cond], [mask], [lesion]} paths."""
-    real, _ = load_real(spec["image"])
+    real, _, order = load_canonical(spec["image"])
+    on_grid = lambda p: _same_grid(load_canonical(p, order)[0], real, p)
     x = normalise(real, normalisation_range(real, norm))
     # foreground for slice selection and masked metrics: brain labels, a given mask, else the head
     fg_path = spec.get("brain") or spec.get("mask")
-    fg = load_real(fg_path)[0] > 0 if fg_path else head_mask(real)
+    fg = on_grid(fg_path) > 0 if fg_path else head_mask(real)
     keep_fg = slices(fg, plane)
     frac = keep_fg.reshape(len(keep_fg), -1).mean(1)
     idx = np.nonzero(frac >= min_fg * frac.max())[0]
     lesion = None
     if spec.get("lesion"):
-        les = slices(load_real(spec["lesion"])[0] > 0, plane)
+        les = slices(on_grid(spec["lesion"]) > 0, plane)
         lfrac = les.reshape(len(les), -1).sum(1) / np.maximum(keep_fg.reshape(len(keep_fg), -1).sum(1), 1)
         idx = idx[lfrac[idx] <= tumour_free_max]
         lesion = les
@@ -183,10 +232,16 @@ def volume_slices(spec: dict, norm: dict, plane: str, size: int, multiple: int, 
         grown = np.stack([ndimage.binary_dilation(l, iterations=3) for l in lesion[idx]])
         out["weight"] = 1.0 - _fit(grown.astype(np.float32), size, multiple, "edge")
     if spec.get("cond"):
-        creal, _ = load_real(spec["cond"])
+        creal = on_grid(spec["cond"])
         c = normalise(creal, normalisation_range(creal, cond_norm or norm))
         out["cond"] = _fit(slices(c, plane)[idx], size, multiple, "reflect")
     return out
+
+
+def _same_grid(a: np.ndarray, ref: np.ndarray, path: str) -> np.ndarray:
+    if a.shape != ref.shape:
+        raise ValueError(f"{path}: shape {a.shape} is not the image's {ref.shape} after reorientation")
+    return a
 
 
 def build_sliceset(specs: list, **kw) -> SliceSet:
@@ -248,13 +303,15 @@ def augment(x, cond, weight, g: torch.Generator, flip_axes=(3,), rot_deg=8.0, sc
 
 def _dump(path: str, out_dir: str, kind: str = "percentile", low: float = 0.5, high: float = 99.5,
           plane: str = "axial", multiple: int = 8, slice_index: int = -1) -> None:
-    """Peer-check output for the TypeScript parity test: raw float32 little-endian files + JSON."""
-    real, _ = load_real(path)
+    """Peer-check output for the TypeScript parity test: raw float32 little-endian files + JSON.
+    Everything on the canonical grid, with its LPS geometry."""
+    real, affine, order = load_canonical(path)
     norm = {"kind": kind, "params": {"low": float(low), "high": float(high)}}
     rng = normalisation_range(real, norm)
     y = normalise(real, rng)
     os.makedirs(out_dir, exist_ok=True)
     # x fastest, like the engine's Volume.data
+    real.transpose(2, 1, 0).astype("<f4").tofile(os.path.join(out_dir, "canonical.f32"))
     y.transpose(2, 1, 0).astype("<f4").tofile(os.path.join(out_dir, "normalised.f32"))
     sl = slices(y, plane)
     s = len(sl) // 2 if slice_index < 0 else slice_index
@@ -262,7 +319,17 @@ def _dump(path: str, out_dir: str, kind: str = "percentile", low: float = 0.5, h
     pad_to(sl[s], PH, PW, "reflect").astype("<f4").tofile(os.path.join(out_dir, "slice.f32"))
     with open(os.path.join(out_dir, "normalised.json"), "w") as f:
         json.dump({"shape": list(real.shape), "low": rng[0], "high": rng[1], "plane": plane, "slice": int(s),
-                   "slice_shape": [PH, PW], "multiple": multiple}, f)
+                   "slice_shape": [PH, PW], "multiple": multiple, "perm": list(order[0]), "flip": list(order[1]),
+                   **lps_geometry(affine)}, f)
+
+
+def lps_geometry(affine: np.ndarray) -> dict:
+    """spacing, origin and row-major direction in LPS, as the engine's Volume holds them."""
+    a = np.asarray(affine, dtype=np.float64)
+    sp = np.linalg.norm(a[:3, :3], axis=0)
+    flip = np.diag([-1.0, -1.0, 1.0])
+    return {"spacing": sp.tolist(), "origin": (flip @ a[:3, 3]).tolist(),
+            "direction": (flip @ (a[:3, :3] / sp)).ravel().tolist()}
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The shipped models' recipes. Data folders are relative to --data; a user's own folder works too
+"""The shipped models' recipes. `plane` is anatomical (data.py slices the canonical LPS grid, as the
+engine does). Data folders are relative to --data; a user's own folder works too
 (see `sources()`): a folder of NIfTI volumes for a prior, one folder per case (mr/ct/mask.nii.gz,
 the SynthRAD layout) for mri2ct.
 
@@ -19,11 +20,11 @@ CT_NORM = {"kind": "ct-window", "params": {"low": -1024.0, "high": 2048.0}}
 RECIPES = {
     "brain-t1": dict(
         tasks=["denoise", "super-resolution", "anomaly"], modality="MR", contrast="T1",
-        folder="mri/ixi-t1", norm=MRI_NORM, plane="axial", size=128, tile_size=128,
+        folder="mri/ixi-t1", norm=MRI_NORM, plane="sagittal", size=128, tile_size=128,
         steps=2000, batch=8, lr=2e-4, flip_axes=(2, 3),
         data_note="IXI T1 (Hammersmith 3T, healthy adults), 2 mm NiChart copies: fixed split 30 train / 4 val "
-                  "subjects (participants.csv). Voxel-plane 'axial' = slices along k; IXI is stored P-S-R, "
-                  "so these are anatomically sagittal 120x120 slices, reflect-padded to 128.",
+                  "subjects (participants.csv). Anatomically sagittal 120x120 slices (rows S, columns P on the "
+                  "canonical LPS grid; IXI is stored P-S-R, so these are its voxel k-slices), reflect-padded to 128.",
         licence="CC-BY-SA-3.0 (weights derived from IXI data)"),
     "brain-flair": dict(
         tasks=["anomaly"], modality="MR", contrast="FLAIR",
