@@ -49,7 +49,7 @@ export async function postJob(url: string, body: unknown, token?: string): Promi
 export async function waitForState(url: string, id: string, states: string[], token?: string, timeoutMs = 30_000): Promise<any> {
   const end = Date.now() + timeoutMs
   for (;;) {
-    const j = await (await fetch(`${url}/v1/jobs/${id}`, { headers: auth(token) })).json()
+    const j = await (await fetch(`${url}/v1/jobs/${id}`, { headers: auth(token) })).json() as any
     if (states.includes(j.state)) return j
     if (Date.now() > end) throw new Error(`job ${id} stuck in ${j.state}`)
     await new Promise((r) => setTimeout(r, 50))
@@ -68,3 +68,4 @@ export async function readEvents(res: Response): Promise<{ event: string; data: 
       return { event, data }
     })
 }
+

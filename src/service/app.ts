@@ -1,0 +1,96 @@
+import path from 'node:path'
+import multipart from '@fastify/multipart'
+import rateLimit from '@fastify/rate-limit'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { defaultModelsDir } from '../engine/models-dir.js'
+import { defaultServiceLimits, type ServiceOptions } from './config.js'
+import type { ServiceContext } from './context.js'
+import { HttpError } from './errors.js'
+import { installAuth } from './plugins/auth.js'
+import { registerDocs } from './plugins/docs.js'
+import { installErrorHandling } from './plugins/error-handler.js'
+import { healthPlugin } from './plugins/health.js'
+import { homePlugin } from './plugins/home.js'
+import { jobsPlugin } from './plugins/jobs.js'
+import { resultsPlugin } from './plugins/results.js'
+import { scansPlugin } from './plugins/scans.js'
+import { Readiness } from './readiness.js'
+import { errorSchema, jobSchema, outputSchema, scanSchema } from './schemas.js'
+import { Store } from './store.js'
+import { WorkerPool } from './worker-pool.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    raddiff: ServiceContext
+  }
+}
+
+/** Never log credentials or bodies; request logs carry method, URL (ids only), status and timing. */
+const REDACT = ['req.headers.authorization', 'req.headers.cookie', 'req.body', 'body', 'headers.authorization']
+
+function loggerOption(logger: ServiceOptions['logger']): boolean | Record<string, unknown> {
+  if (logger === false || logger === undefined) return false
+  const base = logger === true ? {} : logger
+  return { level: 'info', ...base, redact: { paths: REDACT, censor: '[redacted]' } }
+}
+
+/**
+ * The HTTP service: scans, jobs, results, health and docs over one SQLite store and a pool of
+ * inference workers. Call `app.raddiff.pool.drain()` before `app.close()` for a graceful stop.
+ */
+export async function buildApp(opts: ServiceOptions): Promise<FastifyInstance> {
+  const dataDir = path.resolve(opts.dataDir)
+  const limits = { ...defaultServiceLimits(), ...opts.limits }
+  const modelsDir = path.resolve(opts.modelsDir ?? defaultModelsDir())
+  const store = new Store(dataDir)
+  const app = Fastify({
+    logger: loggerOption(opts.logger),
+    bodyLimit: limits.maxBodyBytes,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    // Routes take UUIDs; longer ids are guesses.
+    routerOptions: { maxParamLength: 200 },
+  })
+  const pool = new WorkerPool({
+    store,
+    dataDir,
+    modelsDir,
+    concurrency: Math.max(1, opts.concurrency ?? 1),
+    maxAttempts: opts.maxAttempts ?? 3,
+    runTask: opts.runTask,
+    taskModule: opts.taskModule,
+    log: app.log,
+  })
+  const ctx: ServiceContext = { dataDir, modelsDir, limits, store, pool, readiness: new Readiness(modelsDir), localOnly: !opts.tokens || Object.keys(opts.tokens).length === 0 }
+  app.decorate('raddiff', ctx)
+  app.addHook('onClose', async () => {
+    await pool.close()
+    store.close()
+  })
+
+  installErrorHandling(app)
+  installAuth(app, opts.tokens)
+  await app.register(multipart, {
+    throwFileSizeLimit: true,
+    limits: { fileSize: limits.maxFileBytes, files: limits.maxFiles, parts: limits.maxParts, fields: 50, fieldSize: 4096 },
+  })
+  await app.register(rateLimit, {
+    global: true,
+    max: limits.rateLimitMax,
+    timeWindow: limits.rateLimitWindowMs,
+    // After auth (onRequest), so the limit is per user, not per address behind one proxy.
+    hook: 'preHandler',
+    keyGenerator: (req) => req.user || req.ip,
+    allowList: (req) => !req.url.startsWith('/v1'),
+    errorResponseBuilder: (_req, c) => new HttpError('RATE_LIMITED', `rate limit exceeded; retry in ${c.after}`, 429),
+  })
+  await registerDocs(app)
+  for (const s of [errorSchema, scanSchema, jobSchema, outputSchema]) app.addSchema(s)
+
+  await app.register(homePlugin)
+  await app.register(healthPlugin(ctx))
+  await app.register(scansPlugin(ctx))
+  await app.register(jobsPlugin(ctx))
+  await app.register(resultsPlugin(ctx))
+  await pool.start()
+  return app
+}

@@ -1,0 +1,85 @@
+import { readFileSync } from 'node:fs'
+import type { RunTaskFn } from './execute-job.js'
+
+export interface ServiceLimits {
+  /** Bytes of one uploaded file. */
+  maxFileBytes: number
+  /** Files in one upload. */
+  maxFiles: number
+  /** Multipart parts (files + fields) in one upload. */
+  maxParts: number
+  /** Bytes of one whole upload. */
+  maxUploadBytes: number
+  /** JSON body bytes. */
+  maxBodyBytes: number
+  /** Queued + running jobs one user may have. */
+  maxActiveJobsPerUser: number
+  /** Requests per user (or address) per window on /v1. */
+  rateLimitMax: number
+  rateLimitWindowMs: number
+  /** Bytes of uploads + results one user may hold (507 beyond). */
+  userQuotaBytes: number
+  /** Free bytes the data disk must keep (507 when an upload would eat into them). */
+  minFreeBytes: number
+}
+
+function envNumber(name: string, fallback: number): number {
+  const n = Number(process.env[name])
+  return process.env[name] && Number.isFinite(n) && n > 0 ? n : fallback
+}
+
+export function defaultServiceLimits(): ServiceLimits {
+  return {
+    maxFileBytes: envNumber('RADDIFF_MAX_FILE_BYTES', 1024 ** 3),
+    maxFiles: envNumber('RADDIFF_MAX_UPLOAD_FILES', 5000),
+    maxParts: envNumber('RADDIFF_MAX_UPLOAD_PARTS', 5100),
+    maxUploadBytes: envNumber('RADDIFF_MAX_UPLOAD_BYTES', 4 * 1024 ** 3),
+    maxBodyBytes: envNumber('RADDIFF_MAX_BODY_BYTES', 64 * 1024),
+    maxActiveJobsPerUser: envNumber('RADDIFF_MAX_ACTIVE_JOBS', 20),
+    rateLimitMax: envNumber('RADDIFF_RATE_LIMIT', 600),
+    rateLimitWindowMs: envNumber('RADDIFF_RATE_WINDOW_MS', 60_000),
+    userQuotaBytes: envNumber('RADDIFF_USER_QUOTA_BYTES', 50 * 1024 ** 3),
+    minFreeBytes: envNumber('RADDIFF_MIN_FREE_BYTES', 1024 ** 3),
+  }
+}
+
+export interface ServiceOptions {
+  /** Folder for the SQLite store, uploads and results (default ./data). */
+  dataDir: string
+  modelsDir?: string
+  /** token → user. Absent or empty: one local user, loopback only. */
+  tokens?: Record<string, string>
+  limits?: Partial<ServiceLimits>
+  /** Jobs run at once. */
+  concurrency?: number
+  maxAttempts?: number
+  /** In-process task runner (tests); otherwise forked workers import `taskModule` (default: the pipelines). */
+  runTask?: RunTaskFn
+  taskModule?: string
+  /** Fastify logger: false for silence, or pino options (redaction is always added). */
+  logger?: boolean | Record<string, unknown>
+}
+
+/**
+ * Tokens from RADDIFF_TOKENS_FILE (JSON {"token": "user"}) or RADDIFF_TOKENS ("user:token,…").
+ * Undefined when neither is set: the service then serves one local user on loopback only.
+ */
+export function tokensFromEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> | undefined {
+  if (env.RADDIFF_TOKENS_FILE) {
+    const raw = JSON.parse(readFileSync(env.RADDIFF_TOKENS_FILE, 'utf8')) as unknown
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || !Object.values(raw).every((u) => typeof u === 'string' && u.length > 0)) {
+      throw new Error('RADDIFF_TOKENS_FILE must hold a JSON object {"token": "user", …}')
+    }
+    return raw as Record<string, string>
+  }
+  if (env.RADDIFF_TOKENS) {
+    const out: Record<string, string> = {}
+    for (const pair of env.RADDIFF_TOKENS.split(',').map((s) => s.trim()).filter(Boolean)) {
+      const i = pair.indexOf(':')
+      if (i <= 0 || i === pair.length - 1) throw new Error('RADDIFF_TOKENS must be "user:token,user:token"')
+      out[pair.slice(i + 1)] = pair.slice(0, i)
+    }
+    return out
+  }
+  return undefined
+}

@@ -1,0 +1,159 @@
+import { randomUUID } from 'node:crypto'
+import { rm } from 'node:fs/promises'
+import type { FastifyInstance } from 'fastify'
+import { TASKS } from '../../pipelines/task.js'
+import type { ServiceContext } from '../context.js'
+import { HttpError, notFound } from '../errors.js'
+import { errors, idParams, jobSchema, listQuery, paramsSchema } from '../schemas.js'
+import { TERMINAL, type JobRecord } from '../store.js'
+import type { JobUpdate } from '../worker-pool.js'
+import { checkQuota } from './scans.js'
+
+export function jobView(j: JobRecord) {
+  return {
+    id: j.id,
+    scanId: j.scanId,
+    task: j.task,
+    params: j.params,
+    state: j.state,
+    progress: j.progress,
+    stage: j.stage,
+    error: j.errorCode ? { code: j.errorCode, message: j.errorMessage ?? '' } : null,
+    attempts: j.attempts,
+    created: j.created,
+    started: j.started,
+    finished: j.finished,
+    provenance: j.provenance,
+    report: j.report,
+    links: { self: `/v1/jobs/${j.id}`, events: `/v1/jobs/${j.id}/events`, results: `/v1/jobs/${j.id}/results` },
+  }
+}
+
+export function jobsPlugin(ctx: ServiceContext) {
+  return async (app: FastifyInstance): Promise<void> => {
+    const getJob = (user: string, id: string): JobRecord => {
+      const j = ctx.store.getJob(user, id)
+      if (!j) throw notFound('job')
+      return j
+    }
+
+    app.post(
+      '/v1/jobs',
+      {
+        schema: {
+          tags: ['jobs'],
+          summary: 'Queue a task on a scan; poll the Location or stream its events',
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['scanId', 'task'],
+            properties: { scanId: { type: 'string', maxLength: 64 }, task: { type: 'string', enum: [...TASKS] }, params: paramsSchema },
+          },
+          response: { 202: { $ref: 'Job#' }, ...errors(400, 401, 404, 429, 503, 507) },
+        },
+      },
+      async (req, reply) => {
+        const body = req.body as { scanId: string; task: string; params?: Record<string, unknown> }
+        if (!ctx.store.getScan(req.user, body.scanId)) throw notFound('scan')
+        if (ctx.pool.stats().draining) throw new HttpError('SHUTTING_DOWN', 'the service is shutting down; retry shortly', 503, { 'retry-after': '10' })
+        if (ctx.store.activeJobs(req.user) >= ctx.limits.maxActiveJobsPerUser) {
+          throw new HttpError('QUEUE_FULL', `you already have ${ctx.limits.maxActiveJobsPerUser} queued or running jobs`, 429, { 'retry-after': '30' })
+        }
+        await checkQuota(ctx, req.user, 0)
+        const job = ctx.store.addJob({ id: randomUUID(), owner: req.user, scanId: body.scanId, task: body.task, params: body.params ?? {} })
+        ctx.pool.notify()
+        return reply.code(202).header('location', `/v1/jobs/${job.id}`).send(jobView(job))
+      },
+    )
+
+    app.get(
+      '/v1/jobs',
+      {
+        schema: {
+          tags: ['jobs'],
+          summary: "The caller's jobs, newest first",
+          querystring: { ...listQuery, properties: { ...listQuery.properties, state: { type: 'string', enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled'] } } },
+          response: { 200: { type: 'object', properties: { jobs: { type: 'array', items: { $ref: 'Job#' } } } }, ...errors(401, 429) },
+        },
+      },
+      async (req) => {
+        const q = req.query as { limit: number; offset: number; state?: JobRecord['state'] }
+        return { jobs: ctx.store.listJobs(req.user, q).map(jobView) }
+      },
+    )
+
+    app.get(
+      '/v1/jobs/:id',
+      { schema: { tags: ['jobs'], summary: 'State, progress, stage and error code of a job', params: idParams, response: { 200: { $ref: 'Job#' }, ...errors(401, 404, 429) } } },
+      async (req) => jobView(getJob(req.user, (req.params as { id: string }).id)),
+    )
+
+    app.delete(
+      '/v1/jobs/:id',
+      {
+        schema: {
+          tags: ['jobs'],
+          summary: 'Cancel a queued or running job (202); delete a finished one and its results (204)',
+          params: idParams,
+          response: { 202: { $ref: 'Job#' }, 204: { type: 'null' }, ...errors(401, 404, 429) },
+        },
+      },
+      async (req, reply) => {
+        const j = getJob(req.user, (req.params as { id: string }).id)
+        if (!TERMINAL.includes(j.state)) {
+          ctx.pool.cancel(j.id)
+          return reply.code(202).send(jobView(getJob(req.user, j.id)))
+        }
+        ctx.store.deleteJob(req.user, j.id)
+        await rm(ctx.pool.outDir(j.id), { recursive: true, force: true })
+        return reply.code(204).send()
+      },
+    )
+
+    app.get(
+      '/v1/jobs/:id/events',
+      {
+        schema: {
+          tags: ['jobs'],
+          summary: 'Server-sent events: `progress` on every change, `end` once the job is finished',
+          params: idParams,
+          produces: ['text/event-stream'],
+          response: { 200: { description: 'text/event-stream of JSON job updates', type: 'string' }, ...errors(401, 404, 429) },
+        },
+      },
+      async (req, reply) => {
+        const j = getJob(req.user, (req.params as { id: string }).id)
+        reply.hijack()
+        const res = reply.raw
+        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' })
+        const write = (event: string, data: object) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
+        const snapshot = (r: JobRecord): JobUpdate => ({ id: r.id, state: r.state, progress: r.progress, stage: r.stage, errorCode: r.errorCode })
+        write('progress', snapshot(j))
+        if (TERMINAL.includes(j.state)) {
+          write('end', snapshot(j))
+          res.end()
+          return
+        }
+        const ping = setInterval(() => res.write(': ping\n\n'), 15_000)
+        const stop = () => {
+          clearInterval(ping)
+          ctx.pool.off('update', onUpdate)
+        }
+        function onUpdate(u: JobUpdate) {
+          if (u.id !== j.id) return
+          write('progress', u)
+          if (TERMINAL.includes(u.state)) {
+            write('end', u)
+            stop()
+            res.end()
+          }
+        }
+        ctx.pool.on('update', onUpdate)
+        req.raw.on('close', stop)
+        // The job may have finished between the read above and the subscription.
+        const now = ctx.store.jobById(j.id)
+        if (now && TERMINAL.includes(now.state)) onUpdate(snapshot(now))
+      },
+    )
+  }
+}

@@ -1,0 +1,157 @@
+import { randomUUID } from 'node:crypto'
+import { createReadStream, createWriteStream } from 'node:fs'
+import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises'
+import path from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import yazl from 'yazl'
+import { readImageFile } from '../../io/nifti/index.js'
+import { writeDicomSeries } from '../../io/writers/write-dicom.js'
+import { writePng, type Plane } from '../../io/writers/write-png.js'
+import { NOT_FOR_CLINICAL_USE } from '../../version.js'
+import type { Volume } from '../../volume/volume.js'
+import type { ServiceContext } from '../context.js'
+import { HttpError, notFound } from '../errors.js'
+import { errors, idParams, outputSchema } from '../schemas.js'
+import type { JobRecord, OutputRecord } from '../store.js'
+
+async function zipFolder(folder: string, out: string): Promise<void> {
+  const zip = new yazl.ZipFile()
+  for (const name of (await readdir(folder)).sort()) zip.addFile(path.join(folder, name), name, { compress: true })
+  zip.end()
+  await new Promise<void>((resolve, reject) => {
+    const ws = createWriteStream(out)
+    ws.on('close', () => resolve())
+    ws.on('error', reject)
+    zip.outputStream.on('error', reject).pipe(ws)
+  })
+}
+
+/** The last few result volumes, so paging through PNG slices does not re-read the NIfTI each time. */
+class VolumeCache {
+  private entries = new Map<string, Promise<Volume>>()
+  constructor(private readonly size = 2) {}
+  get(file: string): Promise<Volume> {
+    let v = this.entries.get(file)
+    if (v) {
+      this.entries.delete(file)
+      this.entries.set(file, v)
+      return v
+    }
+    v = readImageFile(file, path.basename(file))
+    v.catch(() => this.entries.delete(file))
+    this.entries.set(file, v)
+    while (this.entries.size > this.size) this.entries.delete(this.entries.keys().next().value!)
+    return v
+  }
+}
+
+export function parseWindow(raw: string | undefined): { center: number; width: number } | undefined {
+  if (raw === undefined) return undefined
+  const m = /^\s*(-?[\d.]+(?:e[-+]?\d+)?)\s*,\s*([\d.]+(?:e[-+]?\d+)?)\s*$/i.exec(raw)
+  const center = Number(m?.[1])
+  const width = Number(m?.[2])
+  if (!m || !Number.isFinite(center) || !Number.isFinite(width) || width <= 0) {
+    throw new HttpError('INVALID_REQUEST', 'window must be "center,width" with a positive width')
+  }
+  return { center, width }
+}
+
+export function resultsPlugin(ctx: ServiceContext) {
+  const cache = new VolumeCache()
+  return async (app: FastifyInstance): Promise<void> => {
+    const finished = (user: string, id: string): JobRecord => {
+      const j = ctx.store.getJob(user, id)
+      if (!j) throw notFound('job')
+      if (j.state !== 'succeeded') throw new HttpError('CONFLICT', `the job has no results (state: ${j.state})`)
+      return j
+    }
+    const outputView = (o: OutputRecord) => ({ role: o.role, label: o.label, bytes: o.bytes, formats: ['nifti', 'dicom', 'png'], href: `/v1/jobs/${o.jobId}/results/${o.role}` })
+
+    app.get(
+      '/v1/jobs/:id/results',
+      {
+        schema: {
+          tags: ['results'],
+          summary: "A finished job's outputs, each downloadable as NIfTI, zipped DICOM or PNG slices",
+          params: idParams,
+          response: { 200: { type: 'object', properties: { outputs: { type: 'array', items: { $ref: 'Output#' } } } }, ...errors(401, 404, 409, 429) },
+        },
+      },
+      async (req) => {
+        const j = finished(req.user, (req.params as { id: string }).id)
+        return { outputs: ctx.store.outputs(j.id).map(outputView) }
+      },
+    )
+
+    app.get(
+      '/v1/jobs/:id/results/:role',
+      {
+        schema: {
+          tags: ['results'],
+          summary: 'Download one output: NIfTI (.nii.gz; heatmaps as float32), a zipped derived DICOM series, or one PNG slice',
+          params: { type: 'object', properties: { ...idParams.properties, role: { type: 'string', pattern: '^[a-z]{1,32}$' } }, required: ['id', 'role'] },
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              format: { type: 'string', enum: ['nifti', 'dicom', 'png'], default: 'nifti' },
+              slice: { type: 'integer', minimum: 0 },
+              plane: { type: 'string', enum: ['axial', 'coronal', 'sagittal'] },
+              window: { type: 'string', description: 'center,width (PNG only)', maxLength: 64 },
+            },
+          },
+          produces: ['application/gzip', 'application/zip', 'image/png'],
+          response: { 200: { description: 'the file', type: 'string', format: 'binary' }, ...errors(400, 401, 404, 409, 422, 429) },
+        },
+      },
+      async (req, reply) => {
+        const { id, role } = req.params as { id: string; role: string }
+        const q = req.query as { format: 'nifti' | 'dicom' | 'png'; slice?: number; plane?: Plane; window?: string }
+        const j = finished(req.user, id)
+        const out = ctx.store.outputs(j.id).find((o) => o.role === role)
+        if (!out) throw notFound('output')
+        const nifti = path.join(ctx.dataDir, out.file)
+        const stem = `${j.id}_desc-${role}`
+        if (q.format === 'nifti') {
+          const st = await stat(nifti).catch(() => undefined)
+          if (!st) throw notFound('output file')
+          return reply
+            .type('application/gzip')
+            .header('content-length', st.size)
+            .header('content-disposition', `attachment; filename="${stem}.nii.gz"`)
+            .send(createReadStream(nifti))
+        }
+        const tmp = path.join(ctx.dataDir, 'tmp', randomUUID())
+        await mkdir(tmp, { recursive: true })
+        try {
+          const volume = await cache.get(nifti)
+          if (q.format === 'png') {
+            const file = path.join(tmp, 'slice.png')
+            await writePng(volume, file, { slice: q.slice, plane: q.plane, window: parseWindow(q.window) })
+            return reply.type('image/png').header('content-disposition', `inline; filename="${stem}.png"`).send(await readFile(file))
+          }
+          // The derived series is built once, then served from the results folder.
+          const zipPath = path.join(ctx.pool.outDir(j.id), `${role}.dicom.zip`)
+          if (!(await stat(zipPath).catch(() => undefined))) {
+            const folder = path.join(tmp, 'series')
+            await writeDicomSeries(volume, folder, {
+              seriesDescription: `raddiff ${j.task} ${role}`,
+              derivationDescription: `raddiff ${j.task} ${role}; ${NOT_FOR_CLINICAL_USE}`,
+            })
+            const part = path.join(tmp, 'series.zip')
+            await zipFolder(folder, part)
+            await rename(part, zipPath)
+          }
+          const st = await stat(zipPath)
+          return reply
+            .type('application/zip')
+            .header('content-length', st.size)
+            .header('content-disposition', `attachment; filename="${stem}_dicom.zip"`)
+            .send(createReadStream(zipPath))
+        } finally {
+          await rm(tmp, { recursive: true, force: true })
+        }
+      },
+    )
+  }
+}

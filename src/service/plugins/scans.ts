@@ -1,0 +1,151 @@
+import { randomUUID } from 'node:crypto'
+import { createWriteStream } from 'node:fs'
+import { mkdir, rm, statfs } from 'node:fs/promises'
+import path from 'node:path'
+import { Transform } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import type { FastifyInstance } from 'fastify'
+import { RaddiffError } from '../../io/errors.js'
+import { openInputs } from '../../io/load.js'
+import type { SeriesSummary } from '../../io/summary.js'
+import type { ServiceContext } from '../context.js'
+import { HttpError, notFound } from '../errors.js'
+import { errors, idParams, listQuery, scanSchema } from '../schemas.js'
+import type { ScanRecord } from '../store.js'
+
+/** A file name safe to create inside the upload folder, keeping its extensions (.nii.gz). */
+export function safeFileName(raw: string | undefined, index: number): string {
+  const base = (raw ?? '').split(/[/\\]/).pop() ?? ''
+  const clean = base.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[.]+/, '').slice(-120)
+  return `${String(index).padStart(5, '0')}-${clean || 'file'}`
+}
+
+/** Names relative to the upload folder: the user sees their own file names, never our paths. */
+function relativeName(name: string, dir: string): string {
+  const i = name.indexOf(dir)
+  return i < 0 ? name : name.slice(i + dir.length).replace(/^[/\\]/, '').replace(/(^|[/\\!])\d{5}-/g, '$1')
+}
+
+export const scanView = (s: ScanRecord) => ({ id: s.id, created: s.created, bytes: s.bytes, summary: s.summary })
+
+/** 507 when the user's quota or the disk's free space would be exceeded by `extra` bytes. */
+export async function checkQuota(ctx: ServiceContext, user: string, extra: number): Promise<void> {
+  if (ctx.store.usage(user) + extra > ctx.limits.userQuotaBytes) {
+    throw new HttpError('QUOTA_EXCEEDED', 'your storage quota is used up; delete scans or jobs first')
+  }
+  const fs = await statfs(ctx.dataDir)
+  if (fs.bavail * fs.bsize - extra < ctx.limits.minFreeBytes) {
+    throw new HttpError('QUOTA_EXCEEDED', 'the server is out of disk space; try again later')
+  }
+}
+
+export function scansPlugin(ctx: ServiceContext) {
+  return async (app: FastifyInstance): Promise<void> => {
+    app.post(
+      '/v1/scans',
+      {
+        schema: {
+          tags: ['scans'],
+          summary: 'Upload DICOM files, a zip of a series, or NIfTI (multipart/form-data, any field names)',
+          consumes: ['multipart/form-data'],
+          response: {
+            201: {
+              type: 'object',
+              properties: {
+                scans: { type: 'array', items: { $ref: 'Scan#' } },
+                problems: {
+                  type: 'array',
+                  items: { type: 'object', properties: { name: { type: 'string' }, code: { type: 'string' }, message: { type: 'string' } } },
+                },
+              },
+            },
+            ...errors(400, 401, 413, 415, 422, 429, 507),
+          },
+        },
+      },
+      async (req, reply) => {
+        await checkQuota(ctx, req.user, 0)
+        const uploadId = randomUUID()
+        const dir = path.join(ctx.dataDir, 'uploads', uploadId)
+        await mkdir(dir, { recursive: true })
+        try {
+          let total = 0
+          let files = 0
+          const quotaLeft = ctx.limits.userQuotaBytes - ctx.store.usage(req.user)
+          // Past a limit the rest of the body is read and dropped: a client still sending cannot
+          // read our answer, so answering before the body ends would look like a reset.
+          let refused: HttpError | undefined
+          for await (const part of req.parts()) {
+            if (part.type !== 'file') continue
+            const counter = new Transform({
+              transform(chunk: Buffer, _enc, cb) {
+                total += chunk.length
+                if (total > ctx.limits.maxUploadBytes) refused ??= new HttpError('PAYLOAD_TOO_LARGE', 'the upload exceeds the configured total size')
+                else if (total > quotaLeft) refused ??= new HttpError('QUOTA_EXCEEDED', 'your storage quota is used up; delete scans or jobs first')
+                cb(null, refused ? undefined : chunk)
+              },
+            })
+            await pipeline(part.file, counter, createWriteStream(path.join(dir, safeFileName(part.filename, files++))))
+          }
+          if (refused) throw refused
+          if (files === 0) throw new HttpError('INVALID_REQUEST', 'the upload holds no files')
+          const opened = await openInputs([dir], { tmpDir: path.join(ctx.dataDir, 'tmp') })
+          await opened.cleanup()
+          if (opened.series.length === 0) {
+            throw opened.problems[0]?.error ?? new RaddiffError('NO_USABLE_INPUT', 'no image series found in the upload')
+          }
+          const created = new Date().toISOString()
+          const scans: ScanRecord[] = opened.series.map((s, i) => ({
+            id: randomUUID(),
+            owner: req.user,
+            uploadId,
+            seriesIndex: i,
+            summary: { ...s.summary, source: relativeName(s.summary.source, dir) } as SeriesSummary,
+            bytes: total,
+            created,
+          }))
+          ctx.store.addScans(scans)
+          req.log.info({ upload: uploadId, series: scans.length, bytes: total }, 'upload stored')
+          return reply.code(201).send({
+            scans: scans.map(scanView),
+            problems: opened.problems.map((p) => ({ name: relativeName(p.name, dir), code: p.error.code, message: p.error.message.split(dir).join('') })),
+          })
+        } catch (e) {
+          // A refused or aborted upload leaves nothing behind.
+          await rm(dir, { recursive: true, force: true })
+          throw e
+        }
+      },
+    )
+
+    app.get(
+      '/v1/scans',
+      { schema: { tags: ['scans'], summary: "The caller's scans, newest first", querystring: listQuery, response: { 200: { type: 'object', properties: { scans: { type: 'array', items: { $ref: 'Scan#' } } } }, ...errors(401, 429) } } },
+      async (req) => {
+        const q = req.query as { limit: number; offset: number }
+        return { scans: ctx.store.listScans(req.user, q.limit, q.offset).map(scanView) }
+      },
+    )
+
+    app.get(
+      '/v1/scans/:id',
+      { schema: { tags: ['scans'], summary: 'One scan with its header summary', params: idParams, response: { 200: { $ref: 'Scan#' }, ...errors(401, 404, 429) } } },
+      async (req) => {
+        const s = ctx.store.getScan(req.user, (req.params as { id: string }).id)
+        if (!s) throw notFound('scan')
+        return scanView(s)
+      },
+    )
+
+    app.delete(
+      '/v1/scans/:id',
+      { schema: { tags: ['scans'], summary: 'Delete a scan (its files go when no other scan of the same upload remains)', params: idParams, response: { 204: { type: 'null' }, ...errors(401, 404, 429) } } },
+      async (req, reply) => {
+        const r = ctx.store.deleteScan(req.user, (req.params as { id: string }).id)
+        if (!r) throw notFound('scan')
+        if (!r.uploadInUse) await rm(path.join(ctx.dataDir, 'uploads', r.uploadId), { recursive: true, force: true })
+        return reply.code(204).send()
+      },
+    )
+  }
+}

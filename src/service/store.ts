@@ -1,0 +1,254 @@
+import { mkdirSync } from 'node:fs'
+import path from 'node:path'
+import Database from 'better-sqlite3'
+import type { SeriesSummary } from '../io/summary.js'
+
+export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled'
+export const TERMINAL: readonly JobState[] = ['succeeded', 'failed', 'cancelled']
+
+export interface ScanRecord {
+  id: string
+  owner: string
+  uploadId: string
+  /** Position of the series in openInputs(upload folder): the worker re-opens the folder and takes this one. */
+  seriesIndex: number
+  summary: SeriesSummary
+  bytes: number
+  created: string
+}
+
+export interface JobRecord {
+  id: string
+  owner: string
+  scanId: string
+  task: string
+  params: Record<string, unknown>
+  state: JobState
+  progress: number
+  stage: string | null
+  errorCode: string | null
+  errorMessage: string | null
+  attempts: number
+  created: string
+  started: string | null
+  finished: string | null
+  provenance: Record<string, unknown> | null
+  report: Record<string, unknown> | null
+}
+
+export interface OutputRecord {
+  jobId: string
+  role: string
+  label: string
+  /** Relative to the data folder. */
+  file: string
+  bytes: number
+  created: string
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS scans (
+  id TEXT PRIMARY KEY, owner TEXT NOT NULL, upload_id TEXT NOT NULL, series_index INTEGER NOT NULL,
+  summary TEXT NOT NULL, bytes INTEGER NOT NULL, created TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS scans_owner ON scans(owner, created);
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY, owner TEXT NOT NULL, scan_id TEXT NOT NULL, task TEXT NOT NULL, params TEXT NOT NULL,
+  state TEXT NOT NULL, progress REAL NOT NULL DEFAULT 0, stage TEXT, error_code TEXT, error_message TEXT,
+  attempts INTEGER NOT NULL DEFAULT 0, created TEXT NOT NULL, started TEXT, finished TEXT,
+  provenance TEXT, report TEXT);
+CREATE INDEX IF NOT EXISTS jobs_owner ON jobs(owner, created);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, created);
+CREATE TABLE IF NOT EXISTS outputs (
+  job_id TEXT NOT NULL, role TEXT NOT NULL, label TEXT NOT NULL, file TEXT NOT NULL, bytes INTEGER NOT NULL,
+  created TEXT NOT NULL, PRIMARY KEY (job_id, role));
+`
+
+const now = (): string => new Date().toISOString()
+const json = <T>(s: string | null): T | null => (s === null ? null : (JSON.parse(s) as T))
+
+function scanRow(r: any): ScanRecord {
+  return { id: r.id, owner: r.owner, uploadId: r.upload_id, seriesIndex: r.series_index, summary: JSON.parse(r.summary), bytes: r.bytes, created: r.created }
+}
+
+function jobRow(r: any): JobRecord {
+  return {
+    id: r.id,
+    owner: r.owner,
+    scanId: r.scan_id,
+    task: r.task,
+    params: JSON.parse(r.params),
+    state: r.state,
+    progress: r.progress,
+    stage: r.stage,
+    errorCode: r.error_code,
+    errorMessage: r.error_message,
+    attempts: r.attempts,
+    created: r.created,
+    started: r.started,
+    finished: r.finished,
+    provenance: json(r.provenance),
+    report: json(r.report),
+  }
+}
+
+/**
+ * Scans, jobs and outputs in one SQLite file under the data folder. WAL lets the API read while a
+ * job's progress is written; every state change is one statement, so a kill -9 leaves either the
+ * old or the new state, never half of one.
+ */
+export class Store {
+  readonly db: Database.Database
+
+  constructor(dataDir: string) {
+    mkdirSync(dataDir, { recursive: true })
+    this.db = new Database(path.join(dataDir, 'raddiff.sqlite'))
+    this.db.pragma('journal_mode = WAL')
+    this.db.pragma('synchronous = NORMAL')
+    this.db.pragma('busy_timeout = 5000')
+    this.db.exec(SCHEMA)
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close()
+  }
+
+  addScans(scans: ScanRecord[]): void {
+    const ins = this.db.prepare('INSERT INTO scans (id, owner, upload_id, series_index, summary, bytes, created) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    this.db.transaction(() => {
+      for (const s of scans) ins.run(s.id, s.owner, s.uploadId, s.seriesIndex, JSON.stringify(s.summary), s.bytes, s.created)
+    })()
+  }
+
+  /** Owner-scoped: another user's id reads as absent. */
+  getScan(owner: string, id: string): ScanRecord | undefined {
+    const r = this.db.prepare('SELECT * FROM scans WHERE id = ? AND owner = ?').get(id, owner)
+    return r ? scanRow(r) : undefined
+  }
+
+  scanById(id: string): ScanRecord | undefined {
+    const r = this.db.prepare('SELECT * FROM scans WHERE id = ?').get(id)
+    return r ? scanRow(r) : undefined
+  }
+
+  listScans(owner: string, limit = 100, offset = 0): ScanRecord[] {
+    return this.db.prepare('SELECT * FROM scans WHERE owner = ? ORDER BY created DESC, id LIMIT ? OFFSET ?').all(owner, limit, offset).map(scanRow)
+  }
+
+  /** Deletes the record; answers whether other scans still use the same upload folder. */
+  deleteScan(owner: string, id: string): { uploadId: string; uploadInUse: boolean } | undefined {
+    return this.db.transaction(() => {
+      const s = this.getScan(owner, id)
+      if (!s) return undefined
+      this.db.prepare('DELETE FROM scans WHERE id = ?').run(id)
+      const left = this.db.prepare('SELECT COUNT(*) n FROM scans WHERE upload_id = ?').get(s.uploadId) as { n: number }
+      return { uploadId: s.uploadId, uploadInUse: left.n > 0 }
+    })()
+  }
+
+  uploadIds(): Set<string> {
+    return new Set((this.db.prepare('SELECT DISTINCT upload_id u FROM scans').all() as { u: string }[]).map((r) => r.u))
+  }
+
+  /** Bytes a user holds: uploads (counted once per folder) and outputs. */
+  usage(owner: string): number {
+    const up = this.db.prepare('SELECT COALESCE(SUM(b), 0) n FROM (SELECT MAX(bytes) b FROM scans WHERE owner = ? GROUP BY upload_id)').get(owner) as { n: number }
+    const out = this.db.prepare('SELECT COALESCE(SUM(o.bytes), 0) n FROM outputs o JOIN jobs j ON j.id = o.job_id WHERE j.owner = ?').get(owner) as { n: number }
+    return up.n + out.n
+  }
+
+  addJob(j: Pick<JobRecord, 'id' | 'owner' | 'scanId' | 'task' | 'params'>): JobRecord {
+    this.db.prepare("INSERT INTO jobs (id, owner, scan_id, task, params, state, created) VALUES (?, ?, ?, ?, ?, 'queued', ?)").run(j.id, j.owner, j.scanId, j.task, JSON.stringify(j.params), now())
+    return this.jobById(j.id)!
+  }
+
+  getJob(owner: string, id: string): JobRecord | undefined {
+    const r = this.db.prepare('SELECT * FROM jobs WHERE id = ? AND owner = ?').get(id, owner)
+    return r ? jobRow(r) : undefined
+  }
+
+  jobById(id: string): JobRecord | undefined {
+    const r = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id)
+    return r ? jobRow(r) : undefined
+  }
+
+  listJobs(owner: string, opts: { state?: JobState; limit?: number; offset?: number } = {}): JobRecord[] {
+    const where = opts.state ? 'AND state = ?' : ''
+    const args: unknown[] = [owner, ...(opts.state ? [opts.state] : []), opts.limit ?? 100, opts.offset ?? 0]
+    return this.db.prepare(`SELECT * FROM jobs WHERE owner = ? ${where} ORDER BY created DESC, id LIMIT ? OFFSET ?`).all(...args).map(jobRow)
+  }
+
+  activeJobs(owner: string): number {
+    return (this.db.prepare("SELECT COUNT(*) n FROM jobs WHERE owner = ? AND state IN ('queued', 'running')").get(owner) as { n: number }).n
+  }
+
+  queueDepth(): { queued: number; running: number } {
+    const rows = this.db.prepare("SELECT state, COUNT(*) n FROM jobs WHERE state IN ('queued', 'running') GROUP BY state").all() as { state: string; n: number }[]
+    const get = (s: string) => rows.find((r) => r.state === s)?.n ?? 0
+    return { queued: get('queued'), running: get('running') }
+  }
+
+  /** Atomically takes the oldest queued job (FIFO) and marks it running. */
+  claimNext(): JobRecord | undefined {
+    return this.db.transaction(() => {
+      const r = this.db.prepare("SELECT id FROM jobs WHERE state = 'queued' ORDER BY created, id LIMIT 1").get() as { id: string } | undefined
+      if (!r) return undefined
+      this.db.prepare("UPDATE jobs SET state = 'running', attempts = attempts + 1, started = ?, progress = 0, stage = 'starting' WHERE id = ?").run(now(), r.id)
+      return this.jobById(r.id)
+    })()
+  }
+
+  setProgress(id: string, progress: number, stage: string): void {
+    this.db.prepare("UPDATE jobs SET progress = ?, stage = ? WHERE id = ? AND state = 'running'").run(progress, stage, id)
+  }
+
+  /** Outputs and the success state land in one transaction, after the files were renamed into place. */
+  succeed(id: string, outputs: Omit<OutputRecord, 'jobId' | 'created'>[], provenance: unknown, report: unknown): boolean {
+    return this.db.transaction(() => {
+      const r = this.db.prepare("UPDATE jobs SET state = 'succeeded', progress = 1, stage = 'done', finished = ?, provenance = ?, report = ? WHERE id = ? AND state = 'running'")
+        .run(now(), JSON.stringify(provenance ?? null), JSON.stringify(report ?? null), id)
+      if (r.changes === 0) return false
+      const ins = this.db.prepare('INSERT OR REPLACE INTO outputs (job_id, role, label, file, bytes, created) VALUES (?, ?, ?, ?, ?, ?)')
+      for (const o of outputs) ins.run(id, o.role, o.label, o.file, o.bytes, now())
+      return true
+    })()
+  }
+
+  finish(id: string, state: 'failed' | 'cancelled', code: string | null, message: string | null): boolean {
+    const r = this.db.prepare("UPDATE jobs SET state = ?, error_code = ?, error_message = ?, finished = ? WHERE id = ? AND state IN ('queued', 'running')").run(state, code, message, now(), id)
+    return r.changes > 0
+  }
+
+  /** A running job whose worker went away: back to the queue, or failed once it has used its attempts. */
+  requeueOrFail(id: string, maxAttempts: number, code: string, message: string): JobState | undefined {
+    return this.db.transaction(() => {
+      const j = this.jobById(id)
+      if (!j || j.state !== 'running') return j?.state
+      if (j.attempts >= maxAttempts) {
+        this.finish(id, 'failed', code, message)
+        return 'failed'
+      }
+      this.db.prepare("UPDATE jobs SET state = 'queued', progress = 0, stage = NULL WHERE id = ?").run(id)
+      return 'queued'
+    })()
+  }
+
+  /** A drained job did not fail: it goes back without using up an attempt. */
+  requeueUncounted(id: string): void {
+    this.db.prepare("UPDATE jobs SET state = 'queued', progress = 0, stage = NULL, attempts = MAX(attempts - 1, 0) WHERE id = ? AND state = 'running'").run(id)
+  }
+
+  runningJobIds(): string[] {
+    return (this.db.prepare("SELECT id FROM jobs WHERE state = 'running'").all() as { id: string }[]).map((r) => r.id)
+  }
+
+  deleteJob(owner: string, id: string): boolean {
+    return this.db.transaction(() => {
+      this.db.prepare('DELETE FROM outputs WHERE job_id IN (SELECT id FROM jobs WHERE id = ? AND owner = ?)').run(id, owner)
+      return this.db.prepare('DELETE FROM jobs WHERE id = ? AND owner = ?').run(id, owner).changes > 0
+    })()
+  }
+
+  outputs(jobId: string): OutputRecord[] {
+    return (this.db.prepare('SELECT * FROM outputs WHERE job_id = ? ORDER BY role').all(jobId) as any[]).map((r) => ({ jobId: r.job_id, role: r.role, label: r.label, file: r.file, bytes: r.bytes, created: r.created }))
+  }
+}

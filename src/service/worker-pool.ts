@@ -1,0 +1,324 @@
+import { fork, type ChildProcess } from 'node:child_process'
+import { EventEmitter } from 'node:events'
+import { readdir, rm } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import path from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { EngineError } from '../engine/errors.js'
+import type { TaskName, TaskParams } from '../pipelines/task.js'
+import { executeJob, type JobDone, type JobSpec, type RunTaskFn } from './execute-job.js'
+import { jobFailure } from './errors.js'
+import type { JobRecord, JobState, Store } from './store.js'
+import type { FromWorker, ToWorker } from './worker-protocol.js'
+
+export interface PoolLogger {
+  info(obj: object, msg?: string): void
+  warn(obj: object, msg?: string): void
+  error(obj: object, msg?: string): void
+}
+
+export interface PoolOptions {
+  store: Store
+  dataDir: string
+  modelsDir: string
+  /** Jobs run at once (one worker each). */
+  concurrency: number
+  /** Starts a job may get before an interrupted one is failed instead of re-queued. */
+  maxAttempts: number
+  /** In-process runner (tests): no child processes. */
+  runTask?: RunTaskFn
+  /** Module exporting runTask for forked workers (default: the pipelines). */
+  taskModule?: string
+  log: PoolLogger
+  /** How long a cancelled job may take to stop before its worker is killed. */
+  cancelGraceMs?: number
+}
+
+/** What SSE listeners get on every change. */
+export interface JobUpdate {
+  id: string
+  state: JobState
+  progress: number
+  stage: string | null
+  errorCode?: string | null
+}
+
+interface Slot {
+  child?: ChildProcess
+  ready: boolean
+  job?: { id: string; abort?: AbortController; cancelTimer?: NodeJS.Timeout; lastWrite: number; lastStage: string }
+}
+
+const here = fileURLToPath(import.meta.url)
+const isTs = here.endsWith('.ts')
+
+/** The worker entry beside this file; under tsx/vitest it is TypeScript and needs tsx's loader. */
+function workerCommand(): { entry: string; execArgv: string[] } {
+  const entry = path.join(path.dirname(here), `worker-entry${isTs ? '.ts' : '.js'}`)
+  if (!isTs) return { entry, execArgv: [] }
+  const tsxDir = path.dirname(createRequire(import.meta.url).resolve('tsx/package.json'))
+  return { entry, execArgv: ['--import', pathToFileURL(path.join(tsxDir, 'dist/loader.mjs')).href] }
+}
+
+/**
+ * Runs queued jobs outside the request path: `concurrency` forked workers, each taking one job
+ * at a time from the SQLite queue. The database is the queue, so a restart finds every job where
+ * the last process left it.
+ */
+export class WorkerPool extends EventEmitter {
+  private slots: Slot[] = []
+  private draining = false
+  private closed = false
+  private timer?: NodeJS.Timeout
+  lastDevice: string | null = null
+
+  constructor(private readonly o: PoolOptions) {
+    super()
+    this.setMaxListeners(0)
+  }
+
+  get mode(): 'inline' | 'fork' {
+    return this.o.runTask ? 'inline' : 'fork'
+  }
+
+  /** Recovers jobs a previous process left running, clears temp files, starts the workers. */
+  async start(): Promise<void> {
+    const { store, maxAttempts } = this.o
+    for (const id of store.runningJobIds()) {
+      const state = store.requeueOrFail(id, maxAttempts, 'INTERRUPTED', `the service stopped while the job ran (${maxAttempts} attempts used)`)
+      await rm(this.outDir(id), { recursive: true, force: true })
+      this.o.log.warn({ job: id, state }, 'recovered a job interrupted by a restart')
+    }
+    await rm(path.join(this.o.dataDir, 'tmp'), { recursive: true, force: true })
+    await this.removeOrphanUploads()
+    for (let i = 0; i < this.o.concurrency; i++) this.slots.push(this.spawn({ ready: false }))
+    this.timer = setInterval(() => this.pump(), 1000)
+    this.timer.unref()
+    this.pump()
+  }
+
+  /** Upload folders no scan refers to: uploads cut off by a crash. */
+  private async removeOrphanUploads(): Promise<void> {
+    const dir = path.join(this.o.dataDir, 'uploads')
+    const used = this.o.store.uploadIds()
+    const names = await readdir(dir).catch(() => [] as string[])
+    for (const n of names) if (!used.has(n)) await rm(path.join(dir, n), { recursive: true, force: true })
+  }
+
+  outDir(jobId: string): string {
+    return path.join(this.o.dataDir, 'results', jobId)
+  }
+
+  /** A new job was queued. */
+  notify(): void {
+    setImmediate(() => this.pump())
+  }
+
+  stats(): { workers: number; busy: number; mode: string; draining: boolean } {
+    return { workers: this.slots.length, busy: this.slots.filter((s) => s.job).length, mode: this.mode, draining: this.draining }
+  }
+
+  /** Process ids of the forked workers (tests, diagnostics). */
+  workerPids(): number[] {
+    return this.slots.map((s) => s.child?.pid).filter((p): p is number => p !== undefined)
+  }
+
+  private spawn(slot: Slot): Slot {
+    if (this.mode === 'inline') {
+      slot.ready = true
+      return slot
+    }
+    const { entry, execArgv } = workerCommand()
+    const env = { ...process.env, ...(this.o.taskModule ? { RADDIFF_TASK_MODULE: this.o.taskModule } : {}) }
+    const child = fork(entry, [], { execArgv, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    slot.child = child
+    slot.ready = false
+    child.on('message', (m: FromWorker) => this.onMessage(slot, m))
+    child.on('exit', (code, signal) => this.onExit(slot, child, code, signal))
+    child.on('error', (e) => this.o.log.error({ err: { name: e.name, code: (e as NodeJS.ErrnoException).code } }, 'worker process error'))
+    return slot
+  }
+
+  private onExit(slot: Slot, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (slot.child !== child) return
+    slot.child = undefined
+    slot.ready = false
+    const job = slot.job
+    slot.job = undefined
+    if (job) {
+      clearTimeout(job.cancelTimer)
+      const cur = this.o.store.jobById(job.id)
+      if (cur?.state === 'running') {
+        if (this.draining) this.o.store.requeueUncounted(job.id)
+        else this.o.store.requeueOrFail(job.id, this.o.maxAttempts, 'WORKER_CRASHED', 'the inference worker stopped while running the job')
+        void rm(this.outDir(job.id), { recursive: true, force: true })
+      }
+      this.emitRecord(job.id)
+    }
+    if (this.closed) return
+    this.o.log.warn({ code, signal }, 'inference worker exited; starting another')
+    setTimeout(() => {
+      if (!this.closed) this.spawn(slot)
+    }, 200).unref()
+  }
+
+  private onMessage(slot: Slot, m: FromWorker): void {
+    if (m.type === 'ready') {
+      slot.ready = true
+      this.pump()
+      return
+    }
+    if (!slot.job || slot.job.id !== m.id) return
+    if (m.type === 'progress') this.onProgress(slot, m.progress.fraction, m.progress.stage)
+    else if (m.type === 'done') void this.onDone(slot, m)
+    else if (m.type === 'failed') this.onFailed(slot, m.code, m.message)
+    else if (m.type === 'cancelled') this.onCancelled(slot)
+  }
+
+  private pump(): void {
+    if (this.draining || this.closed) return
+    for (const slot of this.slots) {
+      if (slot.job || !slot.ready) continue
+      const job = this.o.store.claimNext()
+      if (!job) return
+      this.dispatch(slot, job)
+    }
+  }
+
+  private dispatch(slot: Slot, job: JobRecord): void {
+    const scan = this.o.store.scanById(job.scanId)
+    if (!scan) {
+      this.o.store.finish(job.id, 'failed', 'NOT_FOUND', 'the scan was deleted before the job ran')
+      this.emitRecord(job.id)
+      return
+    }
+    const spec: JobSpec = {
+      id: job.id,
+      task: job.task as TaskName,
+      params: job.params as TaskParams,
+      uploadDir: path.join(this.o.dataDir, 'uploads', scan.uploadId),
+      seriesIndex: scan.seriesIndex,
+      expectSize: scan.summary.size,
+      outDir: this.outDir(job.id),
+      tmpDir: path.join(this.o.dataDir, 'tmp'),
+      modelsDir: this.o.modelsDir,
+    }
+    slot.job = { id: job.id, lastWrite: 0, lastStage: 'starting' }
+    this.emitRecord(job.id)
+    this.o.log.info({ job: job.id, task: job.task, attempt: job.attempts }, 'job started')
+    if (slot.child) {
+      slot.child.send({ type: 'run', job: spec } satisfies ToWorker)
+      return
+    }
+    const ac = new AbortController()
+    slot.job.abort = ac
+    executeJob(spec, this.o.runTask!, ac.signal, (p) => this.onProgress(slot, p.fraction, p.stage))
+      .then((done) => this.onDone(slot, { id: job.id, ...done }))
+      .catch((e) => {
+        if (ac.signal.aborted || (e instanceof EngineError && e.code === 'CANCELLED')) this.onCancelled(slot)
+        else this.onFailed(slot, jobFailure(e).code, jobFailure(e).message)
+      })
+  }
+
+  private onProgress(slot: Slot, fraction: number, stage: string): void {
+    const job = slot.job
+    if (!job || this.closed) return
+    // Progress goes to SSE listeners at once, to the database a few times a second.
+    const t = Date.now()
+    if (stage !== job.lastStage || t - job.lastWrite > 250) {
+      this.o.store.setProgress(job.id, fraction, stage)
+      job.lastWrite = t
+      job.lastStage = stage
+    }
+    this.emit('update', { id: job.id, state: 'running', progress: fraction, stage } satisfies JobUpdate)
+  }
+
+  private async onDone(slot: Slot, m: { id: string } & JobDone): Promise<void> {
+    // After close() the store is gone; the job was re-queued by drain() and runs again.
+    if (this.closed) return
+    const rel = (f: string) => path.relative(this.o.dataDir, f)
+    const ok = this.o.store.succeed(m.id, m.outputs.map((o) => ({ role: o.role, label: o.label, file: rel(o.file), bytes: o.bytes })), m.provenance, m.report)
+    // Cancelled while finishing: the files were renamed into place but are no one's results.
+    if (!ok) await rm(this.outDir(m.id), { recursive: true, force: true })
+    const device = (m.provenance as { device?: string } | null)?.device
+    if (typeof device === 'string') this.lastDevice = device
+    this.o.log.info({ job: m.id, state: ok ? 'succeeded' : 'cancelled' }, 'job finished')
+    this.release(slot, m.id)
+  }
+
+  private onFailed(slot: Slot, code: string, message: string): void {
+    const id = slot.job!.id
+    // A job aborted by close() goes back to the queue (drain), it did not fail.
+    if (!this.closed) this.o.store.finish(id, 'failed', code, message)
+    void rm(this.outDir(id), { recursive: true, force: true })
+    this.o.log.warn({ job: id, code }, 'job failed')
+    this.release(slot, id)
+  }
+
+  private onCancelled(slot: Slot): void {
+    const id = slot.job!.id
+    if (!this.closed) this.o.store.finish(id, 'cancelled', 'CANCELLED', 'the job was cancelled')
+    void rm(this.outDir(id), { recursive: true, force: true })
+    this.release(slot, id)
+  }
+
+  private release(slot: Slot, id: string): void {
+    if (slot.job?.id === id) {
+      clearTimeout(slot.job.cancelTimer)
+      slot.job = undefined
+    }
+    this.emitRecord(id)
+    this.emit('idle')
+    this.pump()
+  }
+
+  private emitRecord(id: string): void {
+    if (this.closed) return
+    const j = this.o.store.jobById(id)
+    if (j) this.emit('update', { id, state: j.state, progress: j.progress, stage: j.stage, errorCode: j.errorCode } satisfies JobUpdate)
+  }
+
+  /** Cancels a queued or running job; the abort reaches the worker, which is killed if it does not stop in time. */
+  cancel(id: string): boolean {
+    const changed = this.o.store.finish(id, 'cancelled', 'CANCELLED', 'the job was cancelled')
+    const slot = this.slots.find((s) => s.job?.id === id)
+    if (slot?.job) {
+      if (slot.child) {
+        slot.child.send({ type: 'cancel', id } satisfies ToWorker)
+        const child = slot.child
+        slot.job.cancelTimer = setTimeout(() => {
+          if (slot.job?.id === id && slot.child === child) child.kill('SIGKILL')
+        }, this.o.cancelGraceMs ?? 5000)
+        slot.job.cancelTimer.unref()
+      } else slot.job.abort?.abort()
+    }
+    if (changed) this.emitRecord(id)
+    return changed
+  }
+
+  /** Stops taking jobs, waits for running ones up to `timeoutMs`, then re-queues what is left. */
+  async drain(timeoutMs: number): Promise<void> {
+    this.draining = true
+    const deadline = Date.now() + timeoutMs
+    while (this.slots.some((s) => s.job) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    for (const s of this.slots) if (s.job) this.o.store.requeueUncounted(s.job.id)
+    await this.close()
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    clearInterval(this.timer)
+    const exits = this.slots.map((s) => {
+      s.job?.abort?.abort()
+      const c = s.child
+      if (!c || c.exitCode !== null || c.signalCode !== null) return Promise.resolve()
+      return new Promise<void>((resolve) => {
+        c.once('exit', () => resolve())
+        c.kill('SIGKILL')
+      })
+    })
+    await Promise.all(exits)
+  }
+}
