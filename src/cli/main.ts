@@ -5,8 +5,22 @@ import { createReporter, describeUnexpected } from './report.js'
 import { inspectCommand } from './commands/inspect.js'
 import { convertCommand } from './commands/convert.js'
 import { modelsCommand } from './commands/models.js'
+import { serveCommand, type ServeCliOptions } from './commands/serve.js'
+import { denoiseCommand } from './commands/denoise.js'
+import { superresCommand } from './commands/superres.js'
+import { translateCommand } from './commands/translate.js'
+import { anomalyCommand } from './commands/anomaly.js'
+import type { TaskCliOptions } from './commands/task-runner.js'
+import type { Reporter } from './report.js'
 
-function program(setCode: (c: number) => void): Command {
+const TASK_COMMANDS: [string, string, (i: string[], o: TaskCliOptions, r: Reporter, argv: string[]) => Promise<number>][] = [
+  ['denoise', 'remove noise by partial diffusion from the estimated noise level (MRI: Rician-aware)', denoiseCommand],
+  ['superres', 'raise resolution ×2 or ×4 (range–null-space consistent: the output downsampled gives the input back)', superresCommand],
+  ['translate', 'synthesise a CT in HU from an MRI with a conditional model', translateCommand],
+  ['anomaly', 'anomaly heatmap and mask by healing with a healthy prior (AnoDDPM-style)', anomalyCommand],
+]
+
+function program(setCode: (c: number) => void, argv: string[] = []): Command {
   const cmd = new Command('raddiff')
     .description('Diffusion-model enhancement and anomaly maps for DICOM and NIfTI scans. NOT FOR CLINICAL USE.')
     .version(RADDIFF_VERSION)
@@ -41,6 +55,46 @@ function program(setCode: (c: number) => void): Command {
       setCode(await modelsCommand(o.modelsDir, createReporter(!!o.json)))
     })
 
+  for (const [name, description, action] of TASK_COMMANDS) {
+    cmd
+      .command(name)
+      .description(`${description}. NOT FOR CLINICAL USE`)
+      .argument('<inputs...>', 'DICOM files or folders, zips, NIfTI, NRRD, MHA, MGZ')
+      .requiredOption('-o, --output <out>', 'a folder (one {stem}_desc-{role}.nii.gz per output, plus run.json) or, for one series, a .nii.gz/.nii/.nrrd/.mha file')
+      .option('--model <name>', 'model name (default: the installed model serving this task for the input modality)')
+      .option('--steps <n>', 'sampler steps (default 10)')
+      .option('--seed <n>', 'random seed (default 0)')
+      .option('--samples <k>', 'K seeded samples: writes their mean and a per-voxel std map')
+      .option('--device <d>', 'auto | cpu | cuda | webgpu')
+      .option('--scale <n>', 'superres: 2 or 4')
+      .option('--axes <a>', 'superres: inplane | through | all')
+      .option('--mode <m>', 'sample | mean (posterior mean: best PSNR)')
+      .option('--depth <t>', 'anomaly/superres: noising depth t of T')
+      .option('--noise <kind>', 'anomaly: gaussian | simplex')
+      .option('--format <f>', 'nifti (default) | dicom (one derived DICOM series folder per output)')
+      .option('--models-dir <dir>', 'models folder (default: the shipped models/, or $RADDIFF_MODELS_DIR)')
+      .option('--resume', 'skip series whose outputs all exist')
+      .option('--shard <i/n>', 'process only series with index % n == i-1 (1-based i), to split a batch over machines')
+      .option('--json', 'one JSON result line per series on stdout')
+      .action(async (inputs: string[], o: TaskCliOptions & { json?: boolean }) => {
+        setCode(await action(inputs, o, createReporter(!!o.json), argv))
+      })
+  }
+
+  cmd
+    .command('serve')
+    .description('serve the HTTP API on http://127.0.0.1:8080 (uploads, jobs, results; docs at /docs)')
+    .option('--port <n>', 'port (default 8080, or $PORT)')
+    .option('--host <addr>', 'address to bind (default 127.0.0.1; forced to loopback when no API tokens are configured)')
+    .option('--data <dir>', 'data folder for the store, uploads and results (default ./data, or $RADDIFF_DATA_DIR)')
+    .option('--models-dir <dir>', 'models folder (default: the shipped models/, or $RADDIFF_MODELS_DIR)')
+    .option('--concurrency <n>', 'jobs run at once, one worker process each (default 1)')
+    .option('--redis-url <url>', 'share the job queue over Redis (BullMQ) with other processes using the same data folder (or $RADDIFF_REDIS_URL)')
+    .option('--role <role>', 'Redis mode: all (API + worker, default), api (no jobs run here) or worker (no HTTP) (or $RADDIFF_ROLE)')
+    .action(async (o: ServeCliOptions) => {
+      setCode(await serveCommand(o))
+    })
+
   return cmd
 }
 
@@ -48,7 +102,7 @@ function program(setCode: (c: number) => void): Command {
 export async function main(argv: string[]): Promise<number> {
   let code: number = EXIT.OK
   try {
-    await program((c) => (code = c)).parseAsync(argv, { from: 'user' })
+    await program((c) => (code = c), argv).parseAsync(argv, { from: 'user' })
     return code
   } catch (e) {
     if (e instanceof CommanderError) {

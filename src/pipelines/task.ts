@@ -25,6 +25,8 @@ export interface TaskParams {
   /** anomaly: noising depth t* (of T), and noise kind. */
   depth?: number
   noise?: 'gaussian' | 'simplex'
+  /** anomaly: brain/body mask on the input grid (non-zero = inside); default: computed from the scan. */
+  mask?: Volume
 }
 
 /** What each output is; file names are derived from it (`{stem}_desc-{role}.nii.gz`). */

@@ -6,6 +6,7 @@ import { main } from '../../src/cli/main.js'
 import { releaseSessions } from '../../src/engine/index.js'
 import { loadVolumes } from '../../src/io/load.js'
 import { writeVolume } from '../../src/io/write.js'
+import { toFloat32 } from '../../src/volume/index.js'
 import { croppedFixture, makeModelsDir } from '../pipelines/helpers.js'
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'raddiff-tasks-'))
@@ -22,7 +23,7 @@ beforeAll(async () => {
   writeFileSync(path.join(tmp, 'in', 'junk.txt'), 'not an image')
 })
 afterAll(async () => {
-  rmSync(tmp, { recursive: true, force: true })
+  if (!process.env.KEEP) rmSync(tmp, { recursive: true, force: true })
   await models.cleanup()
   await releaseSessions()
 })
@@ -88,6 +89,7 @@ describe('raddiff task commands', () => {
       expect(existsSync(path.join(outs[1], `sub-02_desc-${role}.nii.gz`))).toBe(true)
       expect(existsSync(path.join(outs[1], `sub-01_T1_desc-${role}.nii.gz`))).toBe(false)
     }
+    expect(JSON.parse(readFileSync(path.join(outs[1], 'run-shard2of2.json'), 'utf8')).shard).toBe('2/2')
   })
 
   it('one series to a named file: extra outputs get _desc-{role}', async () => {
@@ -98,7 +100,7 @@ describe('raddiff task commands', () => {
     expect(existsSync(path.join(tmp, 'single', 'sr_desc-std.nii.gz'))).toBe(true)
     expect(existsSync(path.join(tmp, 'single', 'sr.json'))).toBe(true)
     const [{ volume }] = await loadVolumes([out])
-    expect(volume.size).toEqual([48, 48, 3])
+    expect(volume.size).toEqual([48, 24, 6]) // canonical axial in-plane = voxel axes i and k of this P-S-R scan
   })
 
   it('translate writes an int16 HU CT', async () => {
@@ -108,6 +110,19 @@ describe('raddiff task commands', () => {
     expect(side.provenance.limitations.length).toBeGreaterThan(0)
     const [{ volume }] = await loadVolumes([path.join(out, 'sub-01_T1_desc-synthct.nii.gz')])
     expect(volume.data).toBeInstanceOf(Int16Array)
+  })
+
+  it('--format dicom writes a CT series per output that reads back as the NIfTI output; NIfTI descrip carries the notice', async () => {
+    const out = path.join(tmp, 'ctdicom')
+    expect((await run(['translate', inA, '-o', out, '--format', 'dicom', ...common()])).code).toBe(0)
+    const [{ volume: dcm }] = await loadVolumes([path.join(out, 'sub-01_T1_desc-synthct')])
+    expect(dcm.modality).toBe('CT')
+    const [{ volume: nii }] = await loadVolumes([path.join(tmp, 'ct', 'sub-01_T1_desc-synthct.nii.gz')])
+    // the DICOM loader orders slices along the normal (k may come back flipped): compare the HU values as multisets
+    const sorted = (v: typeof dcm): number[] => Array.from(toFloat32(v)).sort((p, q) => p - q)
+    expect(sorted(dcm)).toEqual(sorted(nii))
+    expect(dcm.size).toEqual(nii.size)
+    expect(nii.meta.description).toMatch(/^NOT FOR CLINICAL USE raddiff \S+ translate tiny-cond/)
   })
 
   it('exit codes: 2 usage, 3 no usable input, 4 partial failure, 2 for a missing model', async () => {

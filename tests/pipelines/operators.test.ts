@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest'
 import { Rng } from '../../src/engine/index.js'
 import { estimateNoise, immerkaer } from '../../src/pipelines/noise-estimate.js'
 import { lowFrequencyNoise } from '../../src/pipelines/low-frequency-noise.js'
-import { averagePool, foregroundMask, replicateUpsample } from '../../src/pipelines/volume-ops.js'
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { averagePool, foregroundMask, linearUpsample, replicateUpsample } from '../../src/pipelines/volume-ops.js'
+import { repoRoot } from './helpers.js'
 import type { Vec3 } from '../../src/volume/index.js'
 
 // Ground truths here are the generating parameters (known σ, constructed shapes), not our output.
@@ -39,6 +42,13 @@ describe('operators', () => {
       expect(back.size).toEqual(size)
       back.data.forEach((v, i) => expect(v).toBeCloseTo(y[i], 6))
     }
+  })
+
+  it('linear upsampling matches skimage resize(order=1, mode=edge)', () => {
+    const ref = JSON.parse(readFileSync(path.join(repoRoot, 'tests/reference/pipelines-refs.json'), 'utf8')).linear_upsample
+    const up = linearUpsample(Float32Array.from(ref.input), ref.size, ref.factor, ref.axes)
+    expect(up.size).toEqual(ref.output_size)
+    up.data.forEach((v, i) => expect(v).toBeCloseTo(ref.output[i], 5))
   })
 
   it('low-frequency noise: seeded, unit variance, spatially correlated', () => {

@@ -3,7 +3,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createScheduler, EngineError, releaseSessions } from '../../src/engine/index.js'
 import { loadVolumes } from '../../src/io/load.js'
-import { runTask, selectModel, upsampledGeometry, type TaskResult } from '../../src/pipelines/index.js'
+import { runTask, selectModel, superresInputAxes, upsampledGeometry, type TaskResult } from '../../src/pipelines/index.js'
 import { averagePool } from '../../src/pipelines/volume-ops.js'
 import { indexToRas, toFloat32, type Volume } from '../../src/volume/index.js'
 import { croppedFixture, FIXTURE, makeModelsDir, repoRoot } from './helpers.js'
@@ -54,6 +54,15 @@ describe('model selection', () => {
     expect(err.code).toBe('MODEL_NOT_FOUND')
     expect(err.message).toContain('tiny-prior')
     await expect(selectModel('denoise', { modality: 'MR' }, models.dir, 'nope')).rejects.toMatchObject({ code: 'MODEL_NOT_FOUND' })
+    const m2 = await makeModelsDir({ prior: { contrast: 'FLAIR', name: 'flair-prior' } })
+    try {
+      const { copyFile } = await import('node:fs/promises')
+      await copyFile(path.join(models.dir, 'a-prior.json'), path.join(m2.dir, 'c-t1.json'))
+      expect((await selectModel('anomaly', { modality: 'MR' }, m2.dir, undefined, { contrast: 'T1' })).card.name).toBe('tiny-prior')
+      expect((await selectModel('anomaly', { modality: 'MR' }, m2.dir, undefined, { contrast: 'FLAIR' })).card.name).toBe('flair-prior')
+    } finally {
+      await m2.cleanup()
+    }
   })
 })
 
@@ -106,12 +115,18 @@ describe('denoise', () => {
 })
 
 describe('superres', () => {
-  it('output average-pooled by the factor equals the input (range–null-space consistency)', async () => {
+  it('output average-pooled by the factor equals the input (range–null-space consistency), on the anatomical in-plane axes', async () => {
     const r = await run('superres', { scale: 2 })
     const s = out(r, 'superres')
-    expect(s.size).toEqual([64, 64, 4])
-    expect(s.spacing).toEqual([vol.spacing[0] / 2, vol.spacing[1] / 2, vol.spacing[2]])
-    const back = averagePool(s.data as Float32Array, s.size, 2, [true, true, false]).data
+    // the fixture is stored P-S-R: canonical axial in-plane (L, P) = its voxel axes k and i
+    const axes = superresInputAxes(vol, 'axial', 'inplane')
+    expect(axes).toEqual([true, false, true])
+    expect(s.size).toEqual([64, 32, 8])
+    const g = upsampledGeometry(vol, 2, axes) // checked against nibabel below
+    expect(s.direction).toEqual(vol.direction)
+    s.spacing.forEach((v, i) => expect(v).toBeCloseTo(g.spacing[i], 9))
+    s.origin.forEach((v, i) => expect(v).toBeCloseTo(g.origin[i], 6))
+    const back = averagePool(s.data as Float32Array, s.size, 2, axes).data
     const y = toFloat32(vol)
     const scale = Math.max(...y)
     expect(maxAbsDiff(back, y) / scale).toBeLessThan(1e-5)
@@ -121,13 +136,15 @@ describe('superres', () => {
     expect(varies).toBeGreaterThan(0)
   })
 
-  it('through-plane ×2 keeps A(x) = y along k; K=3 gives std', async () => {
+  it('through-plane ×2 keeps A(x) = y along S; K=3 gives std', async () => {
     const r = await run('superres', { scale: 2, axes: 'through', samples: 3, steps: 2 })
     const s = out(r, 'superres')
-    expect(s.size).toEqual([32, 32, 8])
-    const back = averagePool(s.data as Float32Array, s.size, 2, [false, false, true]).data
+    const axes = superresInputAxes(vol, 'axial', 'through')
+    expect(axes).toEqual([false, true, false])
+    expect(s.size).toEqual([32, 64, 4])
+    const back = averagePool(s.data as Float32Array, s.size, 2, axes).data
     expect(maxAbsDiff(back, toFloat32(vol)) / Math.max(...toFloat32(vol))).toBeLessThan(1e-5)
-    expect(out(r, 'std').size).toEqual([32, 32, 8])
+    expect(out(r, 'std').size).toEqual([32, 64, 4])
   })
 
   it('upsampled geometry matches nibabel rescale_affine on the IXI fixture', async () => {
@@ -184,6 +201,19 @@ describe('anomaly', () => {
     }
     expect(r.report.thresholdSource).toBe('scan-p99')
     expect((r.report.warnings as string[]).length).toBe(1)
+  })
+
+  it('a given mask (input voxel order) bounds the heatmap', async () => {
+    const m = Uint8Array.from(vol.data, (_, i) => (i % vol.size[0] < 16 ? 1 : 0))
+    const mask = { ...vol, data: m, meta: vol.meta.clone() }
+    const r = await run('anomaly', { depth: 200, mask })
+    const heat = out(r, 'heatmap').data
+    let inside = 0
+    for (let i = 0; i < m.length; i++) {
+      if (!m[i]) expect(heat[i]).toBe(0)
+      else inside += heat[i] > 0 ? 1 : 0
+    }
+    expect(inside).toBeGreaterThan(m.reduce((a, b) => a + b, 0) * 0.9)
   })
 
   it('uses the card threshold and depth when present; gaussian and simplex differ', async () => {

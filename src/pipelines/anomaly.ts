@@ -1,0 +1,84 @@
+import type { Volume } from '../volume/volume.js'
+import { denormalise, derivedVolume, normaliseVolume, provenance, sampleMany, setupTask } from './common.js'
+import { guidedSample } from './guided-sampler.js'
+import { foregroundMask, gaussianBlur, percentileOf } from './volume-ops.js'
+import type { TaskContext, TaskOutput, TaskParams, TaskResult } from './task.js'
+
+export const DEFAULT_DEPTH = 350
+/** Mask threshold on the normalised volume ([-1, 1]): 10% of the normalisation range. */
+const MASK_LEVEL = -0.8
+/** Residual smoothing (voxels): suppresses single-voxel residuals from sampling texture. */
+const HEATMAP_SIGMA = 1.0
+
+function cardNumber(m: Record<string, unknown> | undefined, key: string): number | undefined {
+  const v = m?.[key]
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined
+}
+
+/**
+ * AnoDDPM-style healing: noise the normalised scan to depth λ (Gaussian or low-frequency
+ * "simplex" noise), denoise back with the healthy prior (DDIM), heatmap = Gaussian-smoothed
+ * |x − x̂| (normalised units) inside the head/brain mask, mask = heatmap > threshold, threshold
+ * from the card (metrics.anomaly_threshold, set on healthy validation data) or, failing that, the
+ * 99th percentile of this scan's heatmap inside the mask (flagged in the report: then the mask
+ * means "the top 1%", not "abnormal"). K samples: heatmaps and healed images are averaged, and
+ * the std output is the spread of the healed image.
+ */
+export async function anomaly(input: Volume, params: TaskParams, ctx: TaskContext = {}): Promise<TaskResult> {
+  const t0 = performance.now()
+  const s = await setupTask('anomaly', input, params, ctx, 10)
+  const { card } = s.pm
+  const metrics = card.metrics as Record<string, unknown> | undefined
+  const depth = Math.round(params.depth ?? cardNumber(metrics, 'anomaly_depth') ?? DEFAULT_DEPTH)
+  const noise = params.noise ?? ((metrics?.anomaly_noise as 'gaussian' | 'simplex' | undefined) ?? 'simplex')
+  const steps = Math.min(s.steps, depth + 1)
+  const x = normaliseVolume(s.real, card.normalisation)
+  if (params.mask && params.mask.size.some((n, i) => n !== input.size[i])) throw new RangeError('the anomaly mask must be on the input grid')
+  const brain = params.mask ? Uint8Array.from(params.mask.data as ArrayLike<number>, (v) => (v ? 1 : 0)) : foregroundMask(x.data, s.size, MASK_LEVEL)
+  const totalSteps = steps * s.samples
+  let done = 0
+  const heat = new Float64Array(x.data.length)
+  const res = await sampleMany(s.samples, s.seed, async (seed) => {
+    const healed = await guidedSample(s.pm, s.size, {
+      steps,
+      seed,
+      y: x.data,
+      startT: depth,
+      noise,
+      signal: ctx.signal,
+      onStep: () => s.progress('anomaly', ++done / totalSteps, done, totalSteps),
+    })
+    const r = new Float32Array(healed.length)
+    for (let i = 0; i < r.length; i++) r[i] = Math.abs(x.data[i] - healed[i])
+    const h = gaussianBlur(r, s.size, [HEATMAP_SIGMA, HEATMAP_SIGMA, HEATMAP_SIGMA])
+    for (let i = 0; i < h.length; i++) heat[i] += h[i] / s.samples
+    return denormalise(healed, x.range)
+  })
+  const heatmap = Float32Array.from(heat, (v, i) => (brain[i] ? v : 0))
+  const warnings: string[] = []
+  let threshold = cardNumber(metrics, 'anomaly_threshold')
+  let thresholdSource = 'card'
+  if (threshold === undefined) {
+    threshold = percentileOf(heatmap, 99, brain)
+    thresholdSource = 'scan-p99'
+    warnings.push('the model card has no anomaly_threshold: the mask marks the top 1% of this scan’s heatmap inside the mask, not a calibrated abnormality level')
+  }
+  const mask = Uint8Array.from(heatmap, (v) => (v > threshold! ? 1 : 0))
+  const outputs: TaskOutput[] = [
+    { role: 'healed' as const, volume: derivedVolume(input, res.mean), label: `healed (pseudo-healthy) image${s.samples > 1 ? `, mean of ${s.samples}` : ''}` },
+    { role: 'heatmap' as const, volume: derivedVolume(input, heatmap, {}, { units: undefined }), label: 'anomaly heatmap: smoothed |input − healed| in normalised units' },
+    { role: 'mask' as const, volume: derivedVolume(input, mask, {}, { units: undefined }), label: `anomaly mask (heatmap > ${threshold.toPrecision(4)})` },
+  ]
+  if (res.std) outputs.push({ role: 'std' as const, volume: derivedVolume(input, res.std), label: `per-voxel standard deviation of the healed image over ${s.samples} samples` })
+  let maskVoxels = 0
+  let brainVoxels = 0
+  for (let i = 0; i < mask.length; i++) {
+    maskVoxels += mask[i]
+    brainVoxels += brain[i]
+  }
+  return {
+    outputs,
+    provenance: provenance('anomaly', s, steps, { depth, noise, threshold, thresholdSource, mask: params.mask ? 'given' : 'computed' }),
+    report: { depth, noise, steps, threshold, thresholdSource, maskVoxels, brainVoxels, warnings, seconds: (performance.now() - t0) / 1000 },
+  }
+}

@@ -1,0 +1,176 @@
+import {
+  createScheduler,
+  loadModel,
+  onnxModelFn,
+  paddingFor,
+  readSlice,
+  sliceLayout,
+  throwIfAborted,
+  tiledModelFn,
+  writeSlice,
+  Rng,
+  type Device,
+  type ModelCard,
+  type ModelFn,
+  type NoiseScheduler,
+  type ResolvedDevice,
+} from '../engine/index.js'
+import { createVolume, type Vec3 } from '../volume/volume.js'
+import { lowFrequencyNoise } from './low-frequency-noise.js'
+
+/** A loaded model ready for whole-volume evaluation. */
+export interface PreparedModel {
+  card: ModelCard
+  cardPath: string
+  fn: ModelFn
+  device: ResolvedDevice
+}
+
+export async function prepareModel(cardPath: string, device: Device = 'auto'): Promise<PreparedModel> {
+  const m = await loadModel(cardPath, { device })
+  const { card } = m
+  const raw = onnxModelFn(m)
+  const fn = card.tile_size ? tiledModelFn(raw, card.tile_size, Math.max(card.size_multiple, Math.floor(card.tile_size / 4)), card.cond_channels) : raw
+  return { card, cardPath, fn, device: m.device }
+}
+
+/**
+ * Evaluates the model on every slice (the card's plane) of a normalised volume-shaped state at
+ * timestep t; cond is a normalised volume on the same grid (2r+1 neighbour slices as channels).
+ */
+export async function evalVolume(pm: PreparedModel, x: Float32Array, size: Vec3, t: number, cond?: Float32Array, signal?: AbortSignal, batch = 8): Promise<Float32Array> {
+  const { card } = pm
+  const layout = sliceLayout(size, card.plane)
+  const pad = paddingFor(layout.H, layout.W, card.size_multiple)
+  const plen = pad.H * pad.W
+  const Cc = card.cond_channels
+  const xv = createVolume({ data: x, size })
+  const cv = cond ? createVolume({ data: cond, size }) : undefined
+  const out = new Float32Array(x.length)
+  const id = (v: number): number => v
+  for (let s0 = 0; s0 < layout.count; s0 += batch) {
+    throwIfAborted(signal)
+    const n = Math.min(batch, layout.count - s0)
+    const xb = new Float32Array(n * plen)
+    for (let k = 0; k < n; k++) readSlice(xv, layout, s0 + k, pad, 'reflect', id, xb, k * plen)
+    let cb: Float32Array | undefined
+    if (Cc > 0) {
+      if (!cv) throw new RangeError('this model needs a conditioning volume')
+      cb = new Float32Array(n * Cc * plen)
+      const r = (Cc - 1) >> 1
+      for (let k = 0; k < n; k++) for (let c = 0; c < Cc; c++) readSlice(cv, layout, s0 + k + c - r, pad, 'reflect', id, cb, (k * Cc + c) * plen)
+    }
+    const res = await pm.fn(xb, [n, 1, pad.H, pad.W], t, cb)
+    throwIfAborted(signal)
+    for (let k = 0; k < n; k++) writeSlice(out, layout, s0 + k, pad, res, k * plen, id)
+  }
+  return out
+}
+
+export type StartNoise = 'none' | 'gaussian' | 'simplex'
+
+/** Standard normal field, one Rng stream per k-slice (same draws whatever the batch size). */
+export function gaussianField(size: Vec3, seed: number, stream0 = 0): Float32Array {
+  const plane = size[0] * size[1]
+  const z = new Float32Array(plane * size[2])
+  for (let k = 0; k < size[2]; k++) new Rng(seed, stream0 + k).fillNormal(z, k * plane, plane)
+  return z
+}
+
+export interface GuidedOptions {
+  steps: number
+  seed: number
+  /** Start state: α_t y (+ σ_t ξ) at startT; without y, pure noise at T−1. */
+  y?: Float32Array
+  startT?: number
+  noise?: StartNoise
+  /** DDIM η: 0 deterministic; 1 ancestral-like (posterior samples for denoising). */
+  eta?: number
+  cond?: Float32Array
+  /**
+   * Changes x̂₀ in place after each prediction (data consistency, DDNM range–null-space);
+   * ε̂ is then recomputed from the corrected x̂₀ so the trajectory stays coherent.
+   */
+  correctX0?: (x0: Float32Array, t: number) => void
+  signal?: AbortSignal
+  onStep?: (step: number, total: number) => void
+}
+
+function x0Eps(sch: NoiseScheduler, out: Float32Array, x: Float32Array, t: number): { x0: Float32Array; eps: Float32Array } {
+  const ab = sch.abar(t)
+  const a = Math.sqrt(ab)
+  const s = Math.sqrt(1 - ab)
+  const x0 = new Float32Array(x.length)
+  for (let i = 0; i < x.length; i++) {
+    const o = out[i]
+    const v = sch.prediction === 'epsilon' ? (x[i] - s * o) / a : sch.prediction === 'v' ? a * x[i] - s * o : o
+    x0[i] = sch.clipSample ? Math.min(1, Math.max(-1, v)) : v
+  }
+  const eps = new Float32Array(x.length)
+  for (let i = 0; i < x.length; i++) eps[i] = (x[i] - a * x0[i]) / s
+  return { x0, eps }
+}
+
+/**
+ * DDIM on a whole normalised volume with an x̂₀ hook (the engine's sampler has none): each step
+ * evaluates every slice, corrects x̂₀ at volume level (so through-plane operators work), then
+ * moves to the next timestep. Returns the final x̂₀ (normalised units).
+ */
+export async function guidedSample(pm: PreparedModel, size: Vec3, o: GuidedOptions): Promise<Float32Array> {
+  const { card } = pm
+  const sch = createScheduler('ddim', card.schedule, { prediction: card.prediction, clipSample: card.clip_sample ?? true })
+  const T = card.schedule.T
+  const start = o.y && o.startT !== undefined ? Math.max(0, Math.min(T - 1, Math.round(o.startT))) : T - 1
+  const ts = sch.setTimesteps(Math.max(1, Math.min(o.steps, start + 1)), { startT: start })
+  const n = size[0] * size[1] * size[2]
+  const t0 = ts[0]
+  let x: Float32Array
+  if (!o.y) {
+    x = gaussianField(size, o.seed)
+  } else {
+    const a = Math.sqrt(sch.abar(t0))
+    const s = Math.sqrt(1 - sch.abar(t0))
+    const kind = o.noise ?? 'gaussian'
+    const xi = kind === 'none' ? undefined : kind === 'simplex' ? lowFrequencyNoise(size, o.seed) : gaussianField(size, o.seed)
+    x = new Float32Array(n)
+    for (let i = 0; i < n; i++) x[i] = a * o.y[i] + (xi ? s * xi[i] : 0)
+  }
+  const eta = o.eta ?? 0
+  let x0 = x
+  for (let step = 0; step < ts.length; step++) {
+    const t = ts[step]
+    const out = await evalVolume(pm, x, size, t, o.cond, o.signal)
+    const pe = x0Eps(sch, out, x, t)
+    x0 = pe.x0
+    let eps = pe.eps
+    if (o.correctX0) {
+      o.correctX0(x0, t)
+      const a = Math.sqrt(sch.abar(t))
+      const s = Math.sqrt(1 - sch.abar(t))
+      eps = new Float32Array(n)
+      for (let i = 0; i < n; i++) eps[i] = (x[i] - a * x0[i]) / s
+    }
+    const tp = step + 1 < ts.length ? ts[step + 1] : -1
+    if (tp >= 0) {
+      const ab = sch.abar(t)
+      const abp = sch.abar(tp)
+      const sp2 = 1 - abp
+      const sig = eta * Math.sqrt((sp2 / (1 - ab)) * (1 - ab / abp))
+      const ce = Math.sqrt(Math.max(sp2 - sig * sig, 0))
+      const ap = Math.sqrt(abp)
+      const z = sig > 0 ? gaussianField(size, o.seed, 100_000 * (step + 1)) : undefined
+      const next = new Float32Array(n)
+      for (let i = 0; i < n; i++) next[i] = ap * x0[i] + ce * eps[i] + (z ? sig * z[i] : 0)
+      x = next
+    }
+    o.onStep?.(step + 1, ts.length)
+  }
+  return x0
+}
+
+/** Largest t with ᾱ_t ≥ target (0 when even ᾱ_0 is below it). */
+export function timestepForAbar(sch: Pick<NoiseScheduler, 'abar' | 'schedule'>, target: number): number {
+  let t = 0
+  for (let k = 0; k < sch.schedule.T; k++) if (sch.abar(k) >= target) t = k
+  return t
+}
