@@ -58,7 +58,17 @@ export interface ServiceOptions {
   taskModule?: string
   /** Fastify logger: false for silence, or pino options (redaction is always added). */
   logger?: boolean | Record<string, unknown>
+  /** Redis mode (default $RADDIFF_REDIS_URL): BullMQ dispatches jobs to every process sharing the data folder. */
+  redisUrl?: string
+  /** Redis mode only: 'api' enqueues without running jobs, 'all' (default) does both; see queue-worker.ts for 'worker'. */
+  role?: QueueRole
+  /** Redis mode: this process's name in each job's run records (default host:pid, or $RADDIFF_WORKER_ID). */
+  workerId?: string
+  /** Redis mode: how long a silent worker keeps its job before another takes it over (default 30 s). */
+  queueLockMs?: number
 }
+
+export type QueueRole = 'all' | 'api' | 'worker'
 
 /**
  * Tokens from RADDIFF_TOKENS_FILE (JSON {"token": "user"}) or RADDIFF_TOKENS ("user:token,…").

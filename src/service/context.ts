@@ -1,7 +1,23 @@
 import type { ServiceLimits } from './config.js'
 import type { Readiness } from './readiness.js'
 import type { Store } from './store.js'
-import type { WorkerPool } from './worker-pool.js'
+import type { JobUpdate } from './worker-pool.js'
+
+/** Runs jobs: the SQLite-queue WorkerPool, or RedisJobQueue in Redis mode. */
+export interface JobRunner {
+  readonly lastDevice: string | null
+  start(): Promise<void>
+  /** A job was recorded as queued. */
+  notify(id: string): void | Promise<void>
+  cancel(id: string): boolean
+  outDir(id: string): string
+  stats(): { workers: number; busy: number; mode: string; draining: boolean }
+  workerPids(): number[]
+  drain(timeoutMs: number): Promise<void>
+  close(): Promise<void>
+  on(event: 'update', fn: (u: JobUpdate) => void): unknown
+  off(event: 'update', fn: (u: JobUpdate) => void): unknown
+}
 
 /** What the route plugins share. */
 export interface ServiceContext {
@@ -9,7 +25,7 @@ export interface ServiceContext {
   modelsDir: string
   limits: ServiceLimits
   store: Store
-  pool: WorkerPool
+  pool: JobRunner
   readiness: Readiness
   /** True when no tokens are configured (one local user). */
   localOnly: boolean

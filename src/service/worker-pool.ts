@@ -32,6 +32,13 @@ export interface PoolOptions {
   log: PoolLogger
   /** How long a cancelled job may take to stop before its worker is killed. */
   cancelGraceMs?: number
+  /**
+   * Jobs come from an outside queue (Redis mode) through run(), not from the SQLite queue. Other
+   * processes share the data folder then, so start() leaves their running jobs, uploads and temp
+   * files alone and this pool keeps its temp files in `tmpDir`.
+   */
+  external?: boolean
+  tmpDir?: string
 }
 
 /** What SSE listeners get on every change. */
@@ -70,6 +77,7 @@ export class WorkerPool extends EventEmitter {
   private draining = false
   private closed = false
   private timer?: NodeJS.Timeout
+  private waiters = new Map<string, (state: JobState) => void>()
   lastDevice: string | null = null
 
   constructor(private readonly o: PoolOptions) {
@@ -84,6 +92,11 @@ export class WorkerPool extends EventEmitter {
   /** Recovers jobs a previous process left running, clears temp files, starts the workers. */
   async start(): Promise<void> {
     const { store, maxAttempts } = this.o
+    if (this.o.external) {
+      await rm(this.tmpDir, { recursive: true, force: true })
+      for (let i = 0; i < this.o.concurrency; i++) this.slots.push(this.spawn({ ready: false }))
+      return
+    }
     for (const id of store.runningJobIds()) {
       const state = store.requeueOrFail(id, maxAttempts, 'INTERRUPTED', `the service stopped while the job ran (${maxAttempts} attempts used)`)
       await rm(this.outDir(id), { recursive: true, force: true })
@@ -95,6 +108,10 @@ export class WorkerPool extends EventEmitter {
     this.timer = setInterval(() => this.pump(), 1000)
     this.timer.unref()
     this.pump()
+  }
+
+  private get tmpDir(): string {
+    return this.o.tmpDir ?? path.join(this.o.dataDir, 'tmp')
   }
 
   /** Upload folders no scan refers to: uploads cut off by a crash. */
@@ -110,8 +127,40 @@ export class WorkerPool extends EventEmitter {
   }
 
   /** A new job was queued. */
-  notify(): void {
+  notify(_id?: string): void {
     setImmediate(() => this.pump())
+  }
+
+  /**
+   * External mode: waits for a free worker, then calls `claim` (which marks the job running in
+   * SQLite, or answers undefined when it must not run) and runs it. Resolves with the job's state
+   * once the worker let go of it: terminal, or 'queued' when it was interrupted and should run again.
+   */
+  async run(claim: () => JobRecord | undefined): Promise<JobState | 'skipped'> {
+    for (;;) {
+      if (this.draining || this.closed) return 'skipped'
+      const slot = this.slots.find((s) => s.ready && !s.job)
+      if (slot) {
+        const job = claim()
+        if (!job) return 'skipped'
+        const done = new Promise<JobState>((resolve) => this.waiters.set(job.id, resolve))
+        this.dispatch(slot, job)
+        return done
+      }
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
+
+  /** Ids of the jobs this pool's workers are running. */
+  busyJobIds(): string[] {
+    return this.slots.flatMap((s) => (s.job ? [s.job.id] : []))
+  }
+
+  private settle(id: string): void {
+    const resolve = this.waiters.get(id)
+    if (!resolve) return
+    this.waiters.delete(id)
+    resolve(this.o.store.jobById(id)?.state ?? 'failed')
   }
 
   stats(): { workers: number; busy: number; mode: string; draining: boolean } {
@@ -154,6 +203,7 @@ export class WorkerPool extends EventEmitter {
         void rm(this.outDir(job.id), { recursive: true, force: true })
       }
       this.emitRecord(job.id)
+      this.settle(job.id)
     }
     if (this.closed) return
     this.o.log.warn({ code, signal }, 'inference worker exited; starting another')
@@ -176,7 +226,7 @@ export class WorkerPool extends EventEmitter {
   }
 
   private pump(): void {
-    if (this.draining || this.closed) return
+    if (this.draining || this.closed || this.o.external) return
     for (const slot of this.slots) {
       if (slot.job || !slot.ready) continue
       const job = this.o.store.claimNext()
@@ -190,6 +240,7 @@ export class WorkerPool extends EventEmitter {
     if (!scan) {
       this.o.store.finish(job.id, 'failed', 'NOT_FOUND', 'the scan was deleted before the job ran')
       this.emitRecord(job.id)
+      queueMicrotask(() => this.settle(job.id))
       return
     }
     const spec: JobSpec = {
@@ -200,7 +251,7 @@ export class WorkerPool extends EventEmitter {
       seriesIndex: scan.seriesIndex,
       expectSize: scan.summary.size,
       outDir: this.outDir(job.id),
-      tmpDir: path.join(this.o.dataDir, 'tmp'),
+      tmpDir: this.tmpDir,
       modelsDir: this.o.modelsDir,
     }
     slot.job = { id: job.id, lastWrite: 0, lastStage: 'starting' }
@@ -268,6 +319,7 @@ export class WorkerPool extends EventEmitter {
       slot.job = undefined
     }
     this.emitRecord(id)
+    this.settle(id)
     this.emit('idle')
     this.pump()
   }
@@ -305,6 +357,7 @@ export class WorkerPool extends EventEmitter {
     }
     for (const s of this.slots) if (s.job) this.o.store.requeueUncounted(s.job.id)
     await this.close()
+    for (const id of [...this.waiters.keys()]) this.settle(id)
   }
 
   async close(): Promise<void> {

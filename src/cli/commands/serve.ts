@@ -1,4 +1,6 @@
 import path from 'node:path'
+import type { QueueRole } from '../../service/config.js'
+import { startQueueWorker } from '../../service/queue-worker.js'
 import { startServer } from '../../service/server.js'
 import { EXIT } from '../exit-codes.js'
 
@@ -8,25 +10,49 @@ export interface ServeCliOptions {
   data?: string
   modelsDir?: string
   concurrency?: string
+  redisUrl?: string
+  role?: string
 }
 
-/** `raddiff serve`: the HTTP API (and later the viewer); runs until SIGTERM / SIGINT, which drain. */
+const ROLES: readonly QueueRole[] = ['all', 'api', 'worker']
+
+/**
+ * `raddiff serve`: the HTTP API (and later the viewer); runs until SIGTERM / SIGINT, which drain.
+ * With a Redis URL (--redis-url or $RADDIFF_REDIS_URL) jobs go through a shared BullMQ queue and
+ * --role picks what this process does: all (API + worker), api, or worker (no HTTP).
+ */
 export async function serveCommand(o: ServeCliOptions): Promise<number> {
   const port = Number(o.port ?? process.env.PORT ?? 8080)
   const concurrency = Number(o.concurrency ?? process.env.RADDIFF_CONCURRENCY ?? 1)
+  const role = (o.role ?? process.env.RADDIFF_ROLE ?? 'all') as QueueRole
+  const redisUrl = o.redisUrl ?? (process.env.RADDIFF_REDIS_URL || undefined)
   if (!Number.isInteger(port) || port < 0 || port > 65535 || !Number.isInteger(concurrency) || concurrency < 1) {
     process.stderr.write('raddiff serve: --port must be 0–65535 and --concurrency a positive integer\n')
     return EXIT.USAGE
   }
+  if (!ROLES.includes(role) || (role !== 'all' && !redisUrl)) {
+    process.stderr.write('raddiff serve: --role must be all, api or worker; api and worker need --redis-url (or $RADDIFF_REDIS_URL)\n')
+    return EXIT.USAGE
+  }
+  const dataDir = path.resolve(o.data ?? process.env.RADDIFF_DATA_DIR ?? 'data')
+  const lockMs = Number(process.env.RADDIFF_QUEUE_LOCK_MS) > 0 ? Number(process.env.RADDIFF_QUEUE_LOCK_MS) : undefined
+  if (role === 'worker') {
+    const { queue } = await startQueueWorker({ redisUrl: redisUrl!, dataDir, modelsDir: o.modelsDir, concurrency, queueLockMs: lockMs, logger: true, handleSignals: true })
+    process.stderr.write(`raddiff serve: worker ${queue.workerId} taking jobs from the Redis queue (data ${dataDir})\n`)
+    return EXIT.OK
+  }
   const { url } = await startServer({
     port,
     host: o.host ?? process.env.HOST ?? '127.0.0.1',
-    dataDir: path.resolve(o.data ?? process.env.RADDIFF_DATA_DIR ?? 'data'),
+    dataDir,
     modelsDir: o.modelsDir,
     concurrency,
+    redisUrl,
+    role,
+    queueLockMs: lockMs,
     logger: true,
     handleSignals: true,
   })
-  process.stderr.write(`raddiff serve: listening on ${url} (API docs at ${url}/docs)\n`)
+  process.stderr.write(`raddiff serve: listening on ${url} (API docs at ${url}/docs)${redisUrl ? ` [redis mode, role ${role}]` : ''}\n`)
   return EXIT.OK
 }

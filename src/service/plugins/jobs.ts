@@ -61,7 +61,7 @@ export function jobsPlugin(ctx: ServiceContext) {
         }
         await checkQuota(ctx, req.user, 0)
         const job = ctx.store.addJob({ id: randomUUID(), owner: req.user, scanId: body.scanId, task: body.task, params: body.params ?? {} })
-        ctx.pool.notify()
+        await ctx.pool.notify(job.id)
         return reply.code(202).header('location', `/v1/jobs/${job.id}`).send(jobView(job))
       },
     )

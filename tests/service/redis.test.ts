@@ -1,0 +1,192 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import Database from 'better-sqlite3'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { QueueClaims } from '../../src/service/queue-claim.js'
+import { Store } from '../../src/service/store.js'
+import { auth, fixture, postJob, readEvents, repoRoot, stubModule, upload, waitForState } from './helpers.js'
+
+const hasRedis = spawnSync('redis-server', ['--version']).status === 0
+
+interface Proc {
+  child: ChildProcess
+  exited: Promise<number | null>
+  /** First match of `ready` in stderr. */
+  match: RegExpExecArray
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo
+      s.close(() => resolve(port))
+    })
+    s.on('error', reject)
+  })
+}
+
+function startProc(cmd: string, args: string[], env: Record<string, string>, ready: RegExp, stream: 'stdout' | 'stderr'): Promise<Proc> {
+  const child = spawn(cmd, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
+  return new Promise((resolve, reject) => {
+    let buf = ''
+    child[stream]!.on('data', (d) => {
+      buf += d
+      const m = ready.exec(buf)
+      if (m) resolve({ child, exited, match: m })
+    })
+    // Drain the other stream so a chatty logger never blocks the child.
+    child[stream === 'stdout' ? 'stderr' : 'stdout']!.resume()
+    child.on('exit', (code) => reject(new Error(`${args.join(' ')} exited early (${code}): ${buf.slice(-500)}`)))
+  })
+}
+
+/** The real CLI (`raddiff serve …`) under tsx. */
+const serve = (args: string[], env: Record<string, string>, ready: RegExp) =>
+  startProc(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `const { main } = await import(${JSON.stringify(path.join(repoRoot, 'src/cli/main.ts'))}); process.exitCode = await main(process.argv.slice(1))`, 'serve', ...args], env, ready, 'stderr')
+
+async function until<T>(f: () => T | undefined | Promise<T | undefined>, ms = 15_000): Promise<T> {
+  const end = Date.now() + ms
+  for (;;) {
+    const v = await f()
+    if (v !== undefined) return v
+    if (Date.now() > end) throw new Error('condition not reached')
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+describe.skipIf(!hasRedis)('Redis mode: one API process, two worker processes, one redis-server', () => {
+  let tmp: string
+  let dataDir: string
+  let redis: Proc
+  let api: Proc
+  let url: string
+  const workers: Record<string, Proc> = {}
+  let scanId: string
+  let db: Database.Database
+  const runs = (id: string) => db.prepare('SELECT * FROM job_runs WHERE job_id = ? ORDER BY attempt').all(id) as { attempt: number; worker: string; outcome: string | null; started: string; finished: string | null }[]
+
+  beforeAll(async () => {
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'raddiff-redis-'))
+    dataDir = path.join(tmp, 'data')
+    const port = await freePort()
+    redis = await startProc('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmp], {}, /Ready to accept connections/, 'stdout')
+    const env = {
+      RADDIFF_REDIS_URL: `redis://127.0.0.1:${port}`,
+      RADDIFF_TASK_MODULE: stubModule,
+      RADDIFF_STUB_STEP_MS: '300',
+      RADDIFF_QUEUE_LOCK_MS: '3000',
+      RADDIFF_TOKENS: '',
+      RADDIFF_TOKENS_FILE: '',
+    }
+    const common = ['--data', dataDir, '--models-dir', fixture('models'), '--concurrency', '1']
+    const started = await Promise.all([
+      serve(['--role', 'api', '--port', '0', ...common], env, /listening on (\S+)/),
+      serve(['--role', 'worker', ...common], { ...env, RADDIFF_WORKER_ID: 'w1' }, /worker (\S+) taking jobs/),
+      serve(['--role', 'worker', ...common], { ...env, RADDIFF_WORKER_ID: 'w2' }, /worker (\S+) taking jobs/),
+    ])
+    api = started[0]
+    url = api.match[1]
+    workers.w1 = started[1]
+    workers.w2 = started[2]
+    scanId = (await (await upload(url, [fixture('nifti/ixi-t1-small.nii.gz')])).json() as any).scans[0].id
+    db = new Database(path.join(dataDir, 'raddiff.sqlite'), { readonly: true, fileMustExist: true })
+  }, 45_000)
+
+  afterAll(async () => {
+    db?.close()
+    for (const p of [api, ...Object.values(workers)]) if (p && p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL')
+    redis?.child.kill('SIGTERM')
+    await redis?.exited
+    await rm(tmp, { recursive: true, force: true })
+  })
+
+  it('both workers take jobs; SSE on the API process streams progress of a job run elsewhere', async () => {
+    const ids: string[] = []
+    for (let i = 0; i < 4; i++) {
+      const res = await postJob(url, { scanId, task: 'denoise', params: { seed: i } })
+      expect(res.status).toBe(202)
+      ids.push((await res.json() as any).id)
+    }
+    const events = await readEvents(await fetch(`${url}/v1/jobs/${ids[0]}/events`, { headers: auth() }))
+    const running = events.filter((e) => e.data.state === 'running' && e.data.stage === 'sampling')
+    expect(running.length).toBeGreaterThan(2)
+    expect(running.some((e) => e.data.progress > 0.05 && e.data.progress < 0.95)).toBe(true)
+    expect(events.at(-1)).toMatchObject({ event: 'end', data: { state: 'succeeded' } })
+
+    const done = await Promise.all(ids.map((id) => waitForState(url, id, ['succeeded', 'failed', 'cancelled'], undefined, 30_000)))
+    expect(done.map((j) => j.state)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded'])
+    expect(done.map((j) => j.attempts)).toEqual([1, 1, 1, 1])
+    const who = ids.map((id) => runs(id))
+    for (const r of who) expect(r).toMatchObject([{ attempt: 1, outcome: 'succeeded' }])
+    expect(new Set(who.map((r) => r[0].worker))).toEqual(new Set(['w1', 'w2']))
+    const res = await (await fetch(`${url}/v1/jobs/${ids[3]}/results`)).json() as any
+    expect(res.outputs.map((o: any) => o.role)).toEqual(['denoised'])
+    expect((await fetch(`${url}/v1/jobs/${ids[3]}/results/denoised`)).status).toBe(200)
+  }, 40_000)
+
+  it('cancel from the API reaches the worker running the job', async () => {
+    const { id } = await (await postJob(url, { scanId, task: 'denoise' })).json() as any
+    await until(() => ((db.prepare('SELECT stage FROM jobs WHERE id = ?').get(id) as any)?.stage === 'sampling' ? true : undefined))
+    const t0 = Date.now()
+    expect((await fetch(`${url}/v1/jobs/${id}`, { method: 'DELETE' })).status).toBe(202)
+    // The run ends when the worker's task stopped on its abort signal (a step is 300 ms; the
+    // forced kill would only come after 5 s), long before the 3 s the job would take.
+    const run = await until(() => runs(id).find((r) => r.outcome !== null))
+    expect(Date.now() - t0).toBeLessThan(2500)
+    expect(run.outcome).toBe('cancelled')
+    const job = await (await fetch(`${url}/v1/jobs/${id}`)).json() as any
+    expect(job).toMatchObject({ state: 'cancelled', error: { code: 'CANCELLED' } })
+    expect(job.progress).toBeLessThan(0.95)
+  }, 20_000)
+
+  it('kill -9 of a worker mid-job: the other worker takes the job over and it completes once', async () => {
+    const { id } = await (await postJob(url, { scanId, task: 'anomaly' })).json() as any
+    const first = await until(() => runs(id)[0])
+    await until(() => ((db.prepare('SELECT stage FROM jobs WHERE id = ?').get(id) as any)?.stage === 'sampling' ? true : undefined))
+    const victim = workers[first.worker]
+    victim.child.kill('SIGKILL')
+    await victim.exited
+    const job = await waitForState(url, id, ['succeeded', 'failed', 'cancelled'], undefined, 25_000)
+    expect(job.state).toBe('succeeded')
+    expect(job.attempts).toBe(2)
+    const other = first.worker === 'w1' ? 'w2' : 'w1'
+    expect(runs(id)).toMatchObject([
+      { attempt: 1, worker: first.worker, outcome: 'interrupted' },
+      { attempt: 2, worker: other, outcome: 'succeeded' },
+    ])
+    const res = await (await fetch(`${url}/v1/jobs/${id}/results`)).json() as any
+    expect(res.outputs.map((o: any) => o.role).sort()).toEqual(['healed', 'heatmap'])
+  }, 40_000)
+
+  it('SIGTERM on a busy worker drains: its running job finishes there, then it and the API exit 0', async () => {
+    const alive = Object.entries(workers).filter(([, p]) => p.child.exitCode === null && p.child.signalCode === null)
+    expect(alive).toHaveLength(1)
+    const [name, worker] = alive[0]
+    const { id } = await (await postJob(url, { scanId, task: 'denoise' })).json() as any
+    await until(() => ((db.prepare('SELECT stage FROM jobs WHERE id = ?').get(id) as any)?.stage === 'sampling' ? true : undefined))
+    worker.child.kill('SIGTERM')
+    expect(await worker.exited).toBe(0)
+    const job = await (await fetch(`${url}/v1/jobs/${id}`)).json() as any
+    expect(job).toMatchObject({ state: 'succeeded', attempts: 1 })
+    expect(runs(id)).toMatchObject([{ worker: name, outcome: 'succeeded' }])
+    api.child.kill('SIGTERM')
+    expect(await api.exited).toBe(0)
+  }, 20_000)
+
+  it('a finished job delivered again is not run again (SQLite decides, not the queue)', async () => {
+    const [done] = (db.prepare("SELECT id FROM jobs WHERE state = 'succeeded' LIMIT 1").all() as { id: string }[])
+    const store = new Store(dataDir)
+    try {
+      const claims = new QueueClaims(store)
+      expect(claims.claim(done.id, 'w3', 3)).toBeUndefined()
+      expect(store.jobById(done.id)).toMatchObject({ state: 'succeeded' })
+      expect(claims.runs(done.id).map((r) => r.worker)).not.toContain('w3')
+    } finally {
+      store.close()
+    }
+  })
+})
