@@ -4,16 +4,17 @@ import rateLimit from '@fastify/rate-limit'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { defaultModelsDir } from '../engine/models-dir.js'
 import { defaultServiceLimits, type ServiceOptions } from './config.js'
-import type { ServiceContext } from './context.js'
+import type { JobRunner, ServiceContext } from './context.js'
 import { HttpError } from './errors.js'
 import { installAuth } from './plugins/auth.js'
 import { registerDocs } from './plugins/docs.js'
 import { installErrorHandling } from './plugins/error-handler.js'
 import { healthPlugin } from './plugins/health.js'
-import { homePlugin } from './plugins/home.js'
 import { jobsPlugin } from './plugins/jobs.js'
 import { resultsPlugin } from './plugins/results.js'
 import { scansPlugin } from './plugins/scans.js'
+import { viewerPlugin } from './plugins/viewer.js'
+import { RedisJobQueue } from './queue-redis.js'
 import { Readiness } from './readiness.js'
 import { errorSchema, jobSchema, outputSchema, scanSchema } from './schemas.js'
 import { Store } from './store.js'
@@ -36,7 +37,8 @@ function loggerOption(logger: ServiceOptions['logger']): boolean | Record<string
 
 /**
  * The HTTP service: scans, jobs, results, health and docs over one SQLite store and a pool of
- * inference workers. Call `app.raddiff.pool.drain()` before `app.close()` for a graceful stop.
+ * inference workers, or with a Redis URL a BullMQ queue shared with other processes (queue-redis.ts).
+ * Call `app.raddiff.pool.drain()` before `app.close()` for a graceful stop.
  */
 export async function buildApp(opts: ServiceOptions): Promise<FastifyInstance> {
   const dataDir = path.resolve(opts.dataDir)
@@ -50,7 +52,7 @@ export async function buildApp(opts: ServiceOptions): Promise<FastifyInstance> {
     // Routes take UUIDs; longer ids are guesses.
     routerOptions: { maxParamLength: 200 },
   })
-  const pool = new WorkerPool({
+  const poolOptions = {
     store,
     dataDir,
     modelsDir,
@@ -59,7 +61,12 @@ export async function buildApp(opts: ServiceOptions): Promise<FastifyInstance> {
     runTask: opts.runTask,
     taskModule: opts.taskModule,
     log: app.log,
-  })
+  }
+  const redisUrl = opts.redisUrl ?? process.env.RADDIFF_REDIS_URL
+  if (opts.role === 'worker') throw new Error("role 'worker' serves no HTTP: use startQueueWorker")
+  const pool: JobRunner = redisUrl
+    ? new RedisJobQueue({ url: redisUrl, role: opts.role ?? 'all', pool: poolOptions, workerId: opts.workerId, lockMs: opts.queueLockMs })
+    : new WorkerPool(poolOptions)
   const ctx: ServiceContext = { dataDir, modelsDir, limits, store, pool, readiness: new Readiness(modelsDir), localOnly: !opts.tokens || Object.keys(opts.tokens).length === 0 }
   app.decorate('raddiff', ctx)
   app.addHook('onClose', async () => {
@@ -86,7 +93,7 @@ export async function buildApp(opts: ServiceOptions): Promise<FastifyInstance> {
   await registerDocs(app)
   for (const s of [errorSchema, scanSchema, jobSchema, outputSchema]) app.addSchema(s)
 
-  await app.register(homePlugin)
+  await app.register(viewerPlugin(ctx))
   await app.register(healthPlugin(ctx))
   await app.register(scansPlugin(ctx))
   await app.register(jobsPlugin(ctx))

@@ -1,0 +1,136 @@
+import { existsSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import fastifyStatic from '@fastify/static'
+import type { FastifyInstance } from 'fastify'
+import { openInputs } from '../../io/load.js'
+import { readImageFile } from '../../io/nifti/index.js'
+import { toFloat32, type Volume } from '../../volume/volume.js'
+import type { ServiceContext } from '../context.js'
+import { HttpError, notFound } from '../errors.js'
+import { errors, idParams } from '../schemas.js'
+import { homePlugin } from './home.js'
+
+/** src/service/plugins and dist/service/plugins are both three levels below the repository root. */
+export const defaultViewerDir = (): string => path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../viewer/dist')
+
+/** Geometry sent ahead of the voxels; `direction` is row-major with column j = LPS axis of voxel index j. */
+export interface RawVolumeHeader {
+  role: string
+  size: [number, number, number]
+  spacing: [number, number, number]
+  origin: [number, number, number]
+  direction: number[]
+  modality: string
+  units?: string
+  window?: { center: number; width: number }
+  range: [number, number]
+}
+
+/**
+ * The viewer's volume format: u32 LE header length, the JSON header (space-padded to 4 bytes), then
+ * float32 LE real values x-fastest. The browser builds a Cornerstone3D volume from it without a
+ * NIfTI parser and with the service's own reading of the geometry.
+ */
+export function encodeRawVolume(role: string, v: Volume): Buffer {
+  const data = toFloat32(v)
+  let lo = Infinity
+  let hi = -Infinity
+  for (const x of data) {
+    if (x < lo) lo = x
+    if (x > hi) hi = x
+  }
+  const header: RawVolumeHeader = {
+    role,
+    size: v.size,
+    spacing: v.spacing,
+    origin: v.origin,
+    direction: [...v.direction],
+    modality: v.modality,
+    units: v.meta?.units,
+    window: v.meta?.windowWidth ? { center: v.meta.windowCenter ?? 0, width: v.meta.windowWidth } : undefined,
+    range: data.length ? [lo, hi] : [0, 0],
+  }
+  let json = JSON.stringify(header)
+  json += ' '.repeat((4 - ((4 + Buffer.byteLength(json)) % 4)) % 4)
+  const head = Buffer.alloc(4)
+  head.writeUInt32LE(Buffer.byteLength(json))
+  const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  // float32 on the wire is little-endian; every platform Node ships on is too.
+  return Buffer.concat([head, Buffer.from(json), body])
+}
+
+/** A few encoded volumes: the viewer asks for the original of a job once per viewport reload. */
+class RawCache {
+  private entries = new Map<string, Promise<Buffer>>()
+  constructor(private readonly size = 4) {}
+  get(key: string, make: () => Promise<Buffer>): Promise<Buffer> {
+    let v = this.entries.get(key)
+    if (!v) {
+      v = make()
+      v.catch(() => this.entries.delete(key))
+    }
+    this.entries.delete(key)
+    this.entries.set(key, v)
+    while (this.entries.size > this.size) this.entries.delete(this.entries.keys().next().value!)
+    return v
+  }
+}
+
+/**
+ * The web viewer at / (the Vite build in viewer/dist; the placeholder page when it was not built)
+ * and the one route it needs beyond the public API: a job's original scan and outputs as raw
+ * float32 volumes, under the same ownership checks as the results routes.
+ */
+export function viewerPlugin(ctx: ServiceContext, viewerDir = defaultViewerDir()) {
+  const cache = new RawCache()
+  return async (app: FastifyInstance): Promise<void> => {
+    if (existsSync(path.join(viewerDir, 'index.html'))) {
+      // decorateReply: false because the docs UI registers @fastify/static too.
+      await app.register(fastifyStatic, { root: viewerDir, prefix: '/', index: 'index.html', decorateReply: false, maxAge: 0 })
+    } else {
+      app.log.warn('viewer/dist is missing (run `npm run build:viewer`); serving the placeholder page at /')
+      await app.register(homePlugin)
+    }
+
+    app.get(
+      '/v1/jobs/:id/volumes/:role',
+      {
+        schema: {
+          tags: ['results'],
+          summary: "For the viewer: a finished job's original scan (role 'original') or one output as a raw float32 volume",
+          params: { type: 'object', properties: { ...idParams.properties, role: { type: 'string', pattern: '^[a-z]{1,32}$' } }, required: ['id', 'role'] },
+          produces: ['application/octet-stream'],
+          response: { 200: { description: 'u32 header length, JSON header, float32 voxels', type: 'string', format: 'binary' }, ...errors(401, 404, 409, 422, 429) },
+        },
+      },
+      async (req, reply) => {
+        const { id, role } = req.params as { id: string; role: string }
+        const j = ctx.store.getJob(req.user, id)
+        if (!j) throw notFound('job')
+        if (j.state !== 'succeeded') throw new HttpError('CONFLICT', `the job has no results (state: ${j.state})`)
+        let buf: Promise<Buffer>
+        if (role === 'original') {
+          const scan = ctx.store.getScan(req.user, j.scanId)
+          if (!scan) throw notFound('scan')
+          buf = cache.get(`scan:${scan.id}`, async () => {
+            const opened = await openInputs([path.join(ctx.dataDir, 'uploads', scan.uploadId)], { tmpDir: path.join(ctx.dataDir, 'tmp') })
+            try {
+              const handle = opened.series[scan.seriesIndex]
+              if (!handle) throw notFound('scan data')
+              return encodeRawVolume(role, await handle.load())
+            } finally {
+              await opened.cleanup()
+            }
+          })
+        } else {
+          const out = ctx.store.outputs(j.id).find((o) => o.role === role)
+          if (!out) throw notFound('output')
+          const file = path.join(ctx.dataDir, out.file)
+          buf = cache.get(`out:${file}`, async () => encodeRawVolume(role, await readImageFile(file, path.basename(file))))
+        }
+        return reply.type('application/octet-stream').header('cache-control', 'private, no-store').send(await buf)
+      },
+    )
+  }
+}

@@ -1,0 +1,285 @@
+import { ApiError, cancelJob, fetchVolume, followJob, getJob, listOutputs, setToken, startJob, uploadFiles, type Job, type RawVolume, type Scan } from './api.js'
+import { ResultViewer, type MaskMode, type Plane, type ViewerVolumes } from './viewports.js'
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T
+
+const state: { scans: Scan[]; scan?: Scan; job?: Job; stream?: { close(): void }; viewer?: ResultViewer } = { scans: [] }
+
+function showError(e: unknown): void {
+  const box = $('error')
+  const msg = e instanceof ApiError ? `${e.message}\n(${e.code})` : e instanceof Error ? e.message : String(e)
+  box.textContent = msg
+  box.hidden = false
+}
+const clearError = () => ($('error').hidden = true)
+const setStatus = (s: string) => ($('job-status').textContent = s)
+
+$<HTMLInputElement>('token').value = localStorage.getItem('raddiff-token') ?? ''
+setToken($<HTMLInputElement>('token').value)
+$<HTMLInputElement>('token').addEventListener('change', (e) => {
+  const t = (e.target as HTMLInputElement).value
+  localStorage.setItem('raddiff-token', t)
+  setToken(t)
+})
+
+// ── upload ────────────────────────────────────────────────────────────────────────────────────
+async function upload(files: { file: File; name: string }[]): Promise<void> {
+  if (files.length === 0) return
+  clearError()
+  setStatus(`uploading ${files.length} file${files.length > 1 ? 's' : ''}…`)
+  try {
+    const r = await uploadFiles(files)
+    state.scans = r.scans
+    renderSeries(r.problems)
+    selectScan(r.scans[0])
+    setStatus(`${r.scans.length} series found`)
+  } catch (e) {
+    setStatus('upload failed')
+    showError(e)
+  }
+}
+
+function renderSeries(problems: { name: string; message: string }[]): void {
+  const ul = $('series-list')
+  ul.innerHTML = ''
+  for (const s of state.scans) {
+    const li = document.createElement('li')
+    li.dataset.scan = s.id
+    const m = s.summary
+    const title = m.seriesDescription ? `${m.seriesNumber ?? ''} ${m.seriesDescription}` : m.source
+    li.innerHTML = '<div class="title"></div><div class="meta"></div>'
+    li.querySelector('.title')!.textContent = `${m.modality} · ${title}`
+    li.querySelector('.meta')!.textContent =
+      `${m.format} · ${m.size.join('×')} · ${m.spacing.map((x) => +x.toFixed(2)).join('×')} mm · ${m.voxelType}${m.files > 1 ? ` · ${m.files} files` : ''}${m.transferSyntax ? ` · ${m.transferSyntax.name}` : ''}`
+    for (const w of m.warnings) {
+      const d = document.createElement('div')
+      d.className = 'warn'
+      d.textContent = w
+      li.appendChild(d)
+    }
+    li.onclick = () => selectScan(s)
+    ul.appendChild(li)
+  }
+  for (const p of problems) {
+    const li = document.createElement('li')
+    li.className = 'warn'
+    li.textContent = `${p.name}: ${p.message}`
+    ul.appendChild(li)
+  }
+}
+
+function selectScan(s: Scan | undefined): void {
+  state.scan = s
+  for (const li of $('series-list').querySelectorAll('li[data-scan]')) li.classList.toggle('selected', (li as HTMLElement).dataset.scan === s?.id)
+  $<HTMLButtonElement>('start').disabled = !s
+}
+
+const withName = (f: File) => ({ file: f, name: (f as File & { webkitRelativePath?: string }).webkitRelativePath || f.name })
+for (const id of ['file-input', 'folder-input']) {
+  $<HTMLInputElement>(id).addEventListener('change', (e) => {
+    const input = e.target as HTMLInputElement
+    void upload([...(input.files ?? [])].map(withName))
+    input.value = ''
+  })
+}
+
+/** Dropped folders arrive as directory entries: walk them (readEntries answers in batches). */
+async function entryFiles(entry: FileSystemEntry, prefix = ''): Promise<{ file: File; name: string }[]> {
+  if (entry.isFile) {
+    const file = await new Promise<File>((res, rej) => (entry as FileSystemFileEntry).file(res, rej))
+    return [{ file, name: prefix + file.name }]
+  }
+  const reader = (entry as FileSystemDirectoryEntry).createReader()
+  const out: { file: File; name: string }[] = []
+  for (;;) {
+    const batch = await new Promise<FileSystemEntry[]>((res, rej) => reader.readEntries(res, rej))
+    if (batch.length === 0) return out
+    for (const e of batch) out.push(...(await entryFiles(e, `${prefix}${entry.name}/`)))
+  }
+}
+
+const dz = $('dropzone')
+dz.addEventListener('dragover', (e) => {
+  e.preventDefault()
+  dz.classList.add('over')
+})
+dz.addEventListener('dragleave', () => dz.classList.remove('over'))
+dz.addEventListener('drop', async (e) => {
+  e.preventDefault()
+  dz.classList.remove('over')
+  const items = [...(e.dataTransfer?.items ?? [])].map((i) => i.webkitGetAsEntry?.()).filter((x): x is FileSystemEntry => !!x)
+  const files = items.length ? (await Promise.all(items.map((i) => entryFiles(i)))).flat() : [...(e.dataTransfer?.files ?? [])].map(withName)
+  await upload(files)
+})
+
+// ── jobs ──────────────────────────────────────────────────────────────────────────────────────
+function params(task: string): Record<string, unknown> {
+  const p: Record<string, unknown> = {}
+  const num = (id: string) => {
+    const v = $<HTMLInputElement>(id).value.trim()
+    return v === '' ? undefined : Number(v)
+  }
+  if (num('p-steps') !== undefined) p.steps = num('p-steps')
+  if (num('p-seed') !== undefined) p.seed = num('p-seed')
+  if ((num('p-samples') ?? 1) > 1) p.samples = num('p-samples')
+  if (task === 'superres') p.scale = Number($<HTMLSelectElement>('p-scale').value)
+  return p
+}
+
+function setProgress(fraction: number, text: string): void {
+  $('progress-bar').style.width = `${Math.round(fraction * 100)}%`
+  setStatus(text)
+}
+
+$('start').addEventListener('click', async () => {
+  if (!state.scan) return
+  clearError()
+  const task = $<HTMLSelectElement>('task').value
+  try {
+    const job = await startJob(state.scan.id, task, params(task))
+    state.job = job
+    document.body.dataset.job = job.id
+    $<HTMLButtonElement>('cancel').disabled = false
+    $<HTMLButtonElement>('start').disabled = true
+    setProgress(0, `${task}: queued`)
+    const s = followJob(job.id, (u) => setProgress(u.progress, `${task}: ${u.state}${u.stage ? ` · ${u.stage}` : ''} · ${Math.round(u.progress * 100)}%`))
+    state.stream = s
+    const end = await s.done
+    const requested = performance.now()
+    $<HTMLButtonElement>('cancel').disabled = true
+    $<HTMLButtonElement>('start').disabled = false
+    const full = await getJob(job.id)
+    state.job = full
+    if (end.state === 'succeeded') {
+      setProgress(1, `${task}: done · loading volumes…`)
+      await showResults(full, requested)
+      setStatus(`${task}: done`)
+    } else if (end.state === 'cancelled') {
+      setProgress(0, `${task}: cancelled`)
+    } else {
+      setProgress(0, `${task}: failed`)
+      showError(new ApiError(full.error?.code ?? 'FAILED', full.error?.message ?? 'the job failed', 0))
+    }
+  } catch (e) {
+    $<HTMLButtonElement>('cancel').disabled = true
+    $<HTMLButtonElement>('start').disabled = !state.scan
+    showError(e)
+  }
+})
+
+$('cancel').addEventListener('click', async () => {
+  if (!state.job) return
+  try {
+    await cancelJob(state.job.id)
+    setStatus('cancelling…')
+  } catch (e) {
+    showError(e)
+  }
+})
+
+// ── results ───────────────────────────────────────────────────────────────────────────────────
+const ENHANCED_ROLE: Record<string, [string, string]> = {
+  denoise: ['denoised', 'Denoised'],
+  superres: ['superres', 'Super-resolved'],
+  translate: ['synthct', 'Synthetic CT'],
+  anomaly: ['healed', 'Pseudo-healthy'],
+}
+
+/** |enhanced − original| when both share a grid: the change a denoiser made, as an overlay. */
+function difference(a: RawVolume, b: RawVolume): RawVolume | undefined {
+  if (a.size.some((n, i) => n !== b.size[i])) return undefined
+  const data = new Float32Array(a.data.length)
+  let hi = 0
+  for (let i = 0; i < data.length; i++) {
+    data[i] = Math.abs(a.data[i] - b.data[i])
+    if (data[i] > hi) hi = data[i]
+  }
+  return { ...a, role: 'difference', data, range: [0, hi] }
+}
+
+async function showResults(job: Job, requested: number): Promise<void> {
+  const outputs = await listOutputs(job.id)
+  const roles = new Set(outputs.map((o) => o.role))
+  const [enhRole, enhLabel] = ENHANCED_ROLE[job.task] ?? ['denoised', 'Enhanced']
+  const want = ['original', ...[enhRole, 'heatmap', 'std'].filter((r) => roles.has(r))]
+  const got = Object.fromEntries(await Promise.all(want.map(async (r) => [r, await fetchVolume(job.id, r)] as const))) as Record<string, RawVolume>
+  const heat = got.heatmap ?? (got[enhRole] ? difference(got[enhRole], got.original) : undefined)
+  const model = job.provenance?.model
+  const modelText = model ? `${model.name} v${model.version}` : 'unknown model'
+  const vols: ViewerVolumes = {
+    original: got.original,
+    enhanced: got[enhRole],
+    heatmap: heat,
+    std: got.std,
+    heatmapKind: got.heatmap ? 'heatmap' : 'difference',
+    labels: {
+      original: got.original.modality && got.original.modality !== 'OT' ? `Original ${got.original.modality}` : 'Original',
+      enhanced: got[enhRole] ? `${enhLabel}${job.task === 'superres' ? ` ×${(job.provenance as { params?: { scale?: number } })?.params?.scale ?? ''}` : ''}` : 'Original (no enhanced output)',
+      overlay: got.heatmap ? 'Original + anomaly heatmap' : heat ? 'Original + |enhanced − original|' : 'Original (no heatmap)',
+    },
+  }
+  $('model-info').textContent = `${job.task} · model ${modelText}${job.provenance?.steps ? ` · ${job.provenance.steps} steps` : ''} · seed ${job.provenance?.seed ?? '—'}`
+  for (const n of document.querySelectorAll('.vp-notice')) n.textContent = `${modelText} · NOT FOR CLINICAL USE`
+  $('std-toggle').hidden = !got.std
+  const v = await viewer()
+  v.timing = { requested }
+  await v.show(job.id, vols)
+  for (const n of document.querySelectorAll('.vp-notice')) n.textContent = `${modelText} · NOT FOR CLINICAL USE`
+  syncThresholdLabel()
+}
+
+let viewerPromise: Promise<ResultViewer> | undefined
+function viewer(): Promise<ResultViewer> {
+  viewerPromise ??= ResultViewer.create({
+    original: $<HTMLDivElement>('vp-original'),
+    enhanced: $<HTMLDivElement>('vp-enhanced'),
+    overlay: $<HTMLDivElement>('vp-overlay'),
+  }).then((v) => {
+    v.onProbe = (t) => ($('probe').textContent = t)
+    state.viewer = v
+    ;(window as unknown as { raddiffViewer: ResultViewer }).raddiffViewer = v
+    return v
+  })
+  return viewerPromise
+}
+
+// ── toolbar ───────────────────────────────────────────────────────────────────────────────────
+const withViewer = (f: (v: ResultViewer) => void) => () => state.viewer && f(state.viewer)
+
+function syncThresholdLabel(): void {
+  const v = state.viewer
+  if (v) $('threshold-value').textContent = v.thresholdValue().toPrecision(3)
+}
+
+$('wl-preset').addEventListener('change', withViewer((v) => v.applyPreset($<HTMLSelectElement>('wl-preset').value)))
+$('invert').addEventListener('click', withViewer((v) => $('invert').classList.toggle('active', v.toggleInvert())))
+$('reset').addEventListener('click', withViewer((v) => v.resetCamera()))
+for (const b of document.querySelectorAll<HTMLButtonElement>('[data-plane]')) {
+  b.addEventListener('click', withViewer((v) => {
+    for (const o of document.querySelectorAll('[data-plane]')) o.classList.toggle('active', o === b)
+    v.setPlane(b.dataset.plane as Plane)
+  }))
+}
+$('colormap').addEventListener('change', withViewer((v) => v.setOverlay({ colormap: $<HTMLSelectElement>('colormap').value })))
+$('opacity').addEventListener('input', withViewer((v) => v.setOverlay({ opacity: Number($<HTMLInputElement>('opacity').value) / 100 })))
+$('threshold').addEventListener('input', withViewer((v) => {
+  v.setOverlay({ threshold: Number($<HTMLInputElement>('threshold').value) / 100 })
+  syncThresholdLabel()
+}))
+$('mask-mode').addEventListener('change', withViewer((v) => v.setOverlay({ mask: $<HTMLSelectElement>('mask-mode').value as MaskMode })))
+$('show-std').addEventListener('change', withViewer((v) => v.setOverlay({ showStd: $<HTMLInputElement>('show-std').checked })))
+$('fade').addEventListener('input', withViewer((v) => v.setFade(Number($<HTMLInputElement>('fade').value) / 100)))
+
+let flicker: number | undefined
+$('flicker').addEventListener('click', withViewer((v) => {
+  if (flicker !== undefined) {
+    clearInterval(flicker)
+    flicker = undefined
+    v.setFade(Number($<HTMLInputElement>('fade').value) / 100)
+  } else {
+    let on = false
+    // ~2 Hz: fast enough to see change, slow enough to read each frame.
+    flicker = window.setInterval(() => v.setFade((on = !on) ? 1 : 0), 450)
+  }
+  $('flicker').classList.toggle('active', flicker !== undefined)
+}))
