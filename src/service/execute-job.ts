@@ -76,7 +76,15 @@ export async function executeJob(spec: JobSpec, runTask: RunTaskFn, signal: Abor
   const outputs: JobOutputFile[] = []
   for (const o of result.outputs) {
     const file = path.join(spec.outDir, outputFileName(o.role))
-    await writeNifti(o.volume, file, { dtype: FLOAT_ROLES.has(o.role) ? 'float32' : 'auto', description })
+    await writeNifti(o.volume, file, { dtype: FLOAT_ROLES.has(o.role) ? 'float32' : 'auto', description }).catch((e: unknown) => {
+      // A full disk is the operator's problem, not a bug: say so with a stable code.
+      const code = (e as { code?: string; cause?: { code?: string } })?.code
+      const cause = (e as { cause?: { code?: string } })?.cause?.code
+      if ([code, cause].some((c) => c === 'ENOSPC' || c === 'EDQUOT')) {
+        throw new RaddiffError('WRITE_FAILED', 'the server ran out of disk space while writing the results', { cause: e })
+      }
+      throw e
+    })
     outputs.push({ role: o.role, label: o.label, file, bytes: (await stat(file)).size })
   }
   onProgress({ stage: 'done', fraction: 1 })

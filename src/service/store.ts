@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import type { SeriesSummary } from '../io/summary.js'
@@ -63,6 +63,9 @@ CREATE TABLE IF NOT EXISTS outputs (
   created TEXT NOT NULL, PRIMARY KEY (job_id, role));
 `
 
+const RESERVE_BYTES = 2 * 1024 * 1024
+const isDiskFull = (e: unknown): boolean => /^SQLITE_(FULL|IOERR)/.test((e as { code?: string })?.code ?? '')
+
 const now = (): string => new Date().toISOString()
 const json = <T>(s: string | null): T | null => (s === null ? null : (JSON.parse(s) as T))
 
@@ -99,13 +102,43 @@ function jobRow(r: any): JobRecord {
 export class Store {
   readonly db: Database.Database
 
+  /**
+   * Ballast on the data disk: when it fills up, this file is given up so the job's final state
+   * (failed, succeeded) can still be recorded instead of the process dying on SQLITE_FULL.
+   */
+  private readonly reserve: string
+
   constructor(dataDir: string) {
     mkdirSync(dataDir, { recursive: true })
+    this.reserve = path.join(dataDir, 'raddiff.sqlite.reserve')
+    this.refillReserve()
     this.db = new Database(path.join(dataDir, 'raddiff.sqlite'))
     this.db.pragma('journal_mode = WAL')
     this.db.pragma('synchronous = NORMAL')
     this.db.pragma('busy_timeout = 5000')
     this.db.exec(SCHEMA)
+  }
+
+  private refillReserve(): void {
+    if (existsSync(this.reserve)) return
+    try {
+      writeFileSync(this.reserve, Buffer.alloc(RESERVE_BYTES))
+    } catch {
+      rmSync(this.reserve, { force: true })
+    }
+  }
+
+  /** Runs a write; on a full disk it frees the reserve and tries once more. */
+  private write<T>(fn: () => T): T {
+    try {
+      const r = fn()
+      this.refillReserve()
+      return r
+    } catch (e) {
+      if (!isDiskFull(e) || !existsSync(this.reserve)) throw e
+      rmSync(this.reserve, { force: true })
+      return fn()
+    }
   }
 
   close(): void {
@@ -189,38 +222,44 @@ export class Store {
 
   /** Atomically takes the oldest queued job (FIFO) and marks it running. */
   claimNext(): JobRecord | undefined {
-    return this.db.transaction(() => {
+    return this.write(this.db.transaction(() => {
       const r = this.db.prepare("SELECT id FROM jobs WHERE state = 'queued' ORDER BY created, id LIMIT 1").get() as { id: string } | undefined
       if (!r) return undefined
       this.db.prepare("UPDATE jobs SET state = 'running', attempts = attempts + 1, started = ?, progress = 0, stage = 'starting' WHERE id = ?").run(now(), r.id)
       return this.jobById(r.id)
-    })()
+    }))
   }
 
   setProgress(id: string, progress: number, stage: string): void {
-    this.db.prepare("UPDATE jobs SET progress = ?, stage = ? WHERE id = ? AND state = 'running'").run(progress, stage, id)
+    try {
+      this.db.prepare("UPDATE jobs SET progress = ?, stage = ? WHERE id = ? AND state = 'running'").run(progress, stage, id)
+    } catch (e) {
+      // Progress is advisory (listeners get it from memory): a full disk must not take the
+      // process down over it. The job's outcome is written later and fails loudly if it cannot be.
+      if (!isDiskFull(e)) throw e
+    }
   }
 
   /** Outputs and the success state land in one transaction, after the files were renamed into place. */
   succeed(id: string, outputs: Omit<OutputRecord, 'jobId' | 'created'>[], provenance: unknown, report: unknown): boolean {
-    return this.db.transaction(() => {
+    return this.write(this.db.transaction(() => {
       const r = this.db.prepare("UPDATE jobs SET state = 'succeeded', progress = 1, stage = 'done', finished = ?, provenance = ?, report = ? WHERE id = ? AND state = 'running'")
         .run(now(), JSON.stringify(provenance ?? null), JSON.stringify(report ?? null), id)
       if (r.changes === 0) return false
       const ins = this.db.prepare('INSERT OR REPLACE INTO outputs (job_id, role, label, file, bytes, created) VALUES (?, ?, ?, ?, ?, ?)')
       for (const o of outputs) ins.run(id, o.role, o.label, o.file, o.bytes, now())
       return true
-    })()
+    }))
   }
 
   finish(id: string, state: 'failed' | 'cancelled', code: string | null, message: string | null): boolean {
-    const r = this.db.prepare("UPDATE jobs SET state = ?, error_code = ?, error_message = ?, finished = ? WHERE id = ? AND state IN ('queued', 'running')").run(state, code, message, now(), id)
+    const r = this.write(() => this.db.prepare("UPDATE jobs SET state = ?, error_code = ?, error_message = ?, finished = ? WHERE id = ? AND state IN ('queued', 'running')").run(state, code, message, now(), id))
     return r.changes > 0
   }
 
   /** A running job whose worker went away: back to the queue, or failed once it has used its attempts. */
   requeueOrFail(id: string, maxAttempts: number, code: string, message: string): JobState | undefined {
-    return this.db.transaction(() => {
+    return this.write(this.db.transaction(() => {
       const j = this.jobById(id)
       if (!j || j.state !== 'running') return j?.state
       if (j.attempts >= maxAttempts) {
@@ -229,12 +268,12 @@ export class Store {
       }
       this.db.prepare("UPDATE jobs SET state = 'queued', progress = 0, stage = NULL WHERE id = ?").run(id)
       return 'queued'
-    })()
+    }))
   }
 
   /** A drained job did not fail: it goes back without using up an attempt. */
   requeueUncounted(id: string): void {
-    this.db.prepare("UPDATE jobs SET state = 'queued', progress = 0, stage = NULL, attempts = MAX(attempts - 1, 0) WHERE id = ? AND state = 'running'").run(id)
+    this.write(() => this.db.prepare("UPDATE jobs SET state = 'queued', progress = 0, stage = NULL, attempts = MAX(attempts - 1, 0) WHERE id = ? AND state = 'running'").run(id))
   }
 
   runningJobIds(): string[] {

@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Volume } from '../../volume/index.js'
 import { RaddiffError } from '../errors.js'
+import { createDeidentifier, deidentifyDataset, type Deidentifier } from './deidentify.js'
 import { writeFolderAtomically } from './dicom-atomic-folder.js'
 import {
   encodeDataset,
@@ -30,8 +31,12 @@ export interface DicomWriteOptions {
    * range; for CT HU slope 1 intercept 0 when values are integers in range.
    */
   storage?: 'auto' | 'int16' | 'uint16'
-  /** Not implemented: `true` is refused rather than silently writing identifiable data. */
-  deidentify?: boolean
+  /**
+   * Apply PS3.15 Annex E's Basic Profile (see deidentify.ts): patient / study identifiers emptied
+   * or removed, dates removed, UIDs replaced by a keyed hash. Pass one `createDeidentifier()` to
+   * several calls to keep their Study / FrameOfReference UIDs consistent with each other.
+   */
+  deidentify?: boolean | Deidentifier
 }
 
 const SUFFIX = ` - ${NOT_FOR_CLINICAL_USE}`
@@ -69,11 +74,8 @@ export async function writeDicomSeries(
   folder: string,
   opts: DicomWriteOptions = {},
 ): Promise<{ files: string[]; seriesInstanceUID: string }> {
-  if (opts.deidentify) {
-    // TODO(deidentify): apply a PS3.15 Basic Profile to patientModule() / study attributes here.
-    throw new RaddiffError('WRITE_FAILED', 'de-identified DICOM output is not implemented yet', { source: folder })
-  }
   checkVolume(v)
+  const deid = opts.deidentify === true ? createDeidentifier() : opts.deidentify || undefined
   const src = v.meta.dicom
   const modality = lo(opts.modality ?? v.modality ?? 'OT', 16) || 'OT'
   const sopClassUID = modality === 'MR' ? SOP_CLASS.MR : modality === 'CT' ? SOP_CLASS.CT : SOP_CLASS.SC
@@ -116,7 +118,8 @@ export async function writeDicomSeries(
     for (let k = 0; k < v.size[2]; k++) {
       let bytes: Uint8Array
       try {
-        bytes = encodeDataset(sliceDataset(ctx, v, k, sliceGeometry(v, k)))
+        const ds = sliceDataset(ctx, v, k, sliceGeometry(v, k))
+        bytes = encodeDataset(deid ? deidentifyDataset(ds, deid) : ds)
       } catch (cause) {
         throw new RaddiffError('WRITE_FAILED', `slice ${k + 1} could not be encoded as DICOM`, { source: folder, cause })
       }
@@ -124,5 +127,5 @@ export async function writeDicomSeries(
     }
   })
   const target = path.resolve(folder)
-  return { files: names.map((n) => path.join(target, n)), seriesInstanceUID: ctx.seriesInstanceUID }
+  return { files: names.map((n) => path.join(target, n)), seriesInstanceUID: deid ? deid.uid(ctx.seriesInstanceUID) : ctx.seriesInstanceUID }
 }

@@ -1,10 +1,11 @@
-import { randomUUID } from 'node:crypto'
+import { createHmac, randomBytes, randomUUID } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
 import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import yazl from 'yazl'
 import { readImageFile } from '../../io/nifti/index.js'
+import { createDeidentifier } from '../../io/writers/deidentify.js'
 import { writeDicomSeries } from '../../io/writers/write-dicom.js'
 import { writePng, type Plane } from '../../io/writers/write-png.js'
 import { NOT_FOR_CLINICAL_USE } from '../../version.js'
@@ -58,6 +59,9 @@ export function parseWindow(raw: string | undefined): { center: number; width: n
 
 export function resultsPlugin(ctx: ServiceContext) {
   const cache = new VolumeCache()
+  // One UID mapping per job (all its roles share the new Study UID) that nobody can reverse.
+  const deidSecret = randomBytes(32)
+  const deidentifierFor = (jobId: string) => createDeidentifier(createHmac('sha256', deidSecret).update(jobId).digest())
   return async (app: FastifyInstance): Promise<void> => {
     const finished = (user: string, id: string): JobRecord => {
       const j = ctx.store.getJob(user, id)
@@ -98,6 +102,7 @@ export function resultsPlugin(ctx: ServiceContext) {
               slice: { type: 'integer', minimum: 0 },
               plane: { type: 'string', enum: ['axial', 'coronal', 'sagittal'] },
               window: { type: 'string', description: 'center,width (PNG only)', maxLength: 64 },
+              deidentify: { type: 'string', enum: ['0', '1', 'true', 'false'], description: 'DICOM only: apply the PS3.15 Annex E Basic Profile (patient, dates, UIDs)' },
             },
           },
           produces: ['application/gzip', 'application/zip', 'image/png'],
@@ -106,7 +111,8 @@ export function resultsPlugin(ctx: ServiceContext) {
       },
       async (req, reply) => {
         const { id, role } = req.params as { id: string; role: string }
-        const q = req.query as { format: 'nifti' | 'dicom' | 'png'; slice?: number; plane?: Plane; window?: string }
+        const q = req.query as { format: 'nifti' | 'dicom' | 'png'; slice?: number; plane?: Plane; window?: string; deidentify?: string }
+        const deidentify = q.deidentify === '1' || q.deidentify === 'true'
         const j = finished(req.user, id)
         const out = ctx.store.outputs(j.id).find((o) => o.role === role)
         if (!out) throw notFound('output')
@@ -131,12 +137,13 @@ export function resultsPlugin(ctx: ServiceContext) {
             return reply.type('image/png').header('content-disposition', `inline; filename="${stem}.png"`).send(await readFile(file))
           }
           // The derived series is built once, then served from the results folder.
-          const zipPath = path.join(ctx.pool.outDir(j.id), `${role}.dicom.zip`)
+          const zipPath = path.join(ctx.pool.outDir(j.id), `${role}${deidentify ? '.deid' : ''}.dicom.zip`)
           if (!(await stat(zipPath).catch(() => undefined))) {
             const folder = path.join(tmp, 'series')
             await writeDicomSeries(volume, folder, {
               seriesDescription: `raddiff ${j.task} ${role}`,
               derivationDescription: `raddiff ${j.task} ${role}; ${NOT_FOR_CLINICAL_USE}`,
+              deidentify: deidentify && deidentifierFor(j.id),
             })
             const part = path.join(tmp, 'series.zip')
             await zipFolder(folder, part)
@@ -146,7 +153,7 @@ export function resultsPlugin(ctx: ServiceContext) {
           return reply
             .type('application/zip')
             .header('content-length', st.size)
-            .header('content-disposition', `attachment; filename="${stem}_dicom.zip"`)
+            .header('content-disposition', `attachment; filename="${stem}${deidentify ? '_deid' : ''}_dicom.zip"`)
             .send(createReadStream(zipPath))
         } finally {
           await rm(tmp, { recursive: true, force: true })

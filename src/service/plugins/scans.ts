@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import { createWriteStream } from 'node:fs'
-import { mkdir, rm, statfs } from 'node:fs/promises'
+import { mkdir, open, rm, statfs, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
-import { Transform } from 'node:stream'
+import { Transform, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { FastifyInstance } from 'fastify'
 import { RaddiffError } from '../../io/errors.js'
@@ -24,6 +23,43 @@ export function safeFileName(raw: string | undefined, index: number): string {
 function relativeName(name: string, dir: string): string {
   const i = name.indexOf(dir)
   return i < 0 ? name : name.slice(i + dir.length).replace(/^[/\\]/, '').replace(/(^|[/\\!])\d{5}-/g, '$1')
+}
+
+const DISK_FULL = new Set(['ENOSPC', 'EDQUOT'])
+
+/**
+ * A file sink that turns a full disk into `onFull` (507) and keeps swallowing the part, so the
+ * multipart stream is read to its end and the client gets our answer rather than a reset.
+ */
+function uploadSink(file: string, onFull: () => void): Writable {
+  let fh: FileHandle | undefined
+  let full = false
+  return new Writable({
+    async write(chunk: Buffer, _enc, cb) {
+      if (full) return cb()
+      try {
+        fh ??= await open(file, 'w')
+        await fh.write(chunk)
+        cb()
+      } catch (e) {
+        if (!DISK_FULL.has((e as NodeJS.ErrnoException).code ?? '')) return cb(e as Error)
+        full = true
+        onFull()
+        cb()
+      }
+    },
+    final(cb) {
+      // An empty part still leaves its (empty) file, as createWriteStream did.
+      const h = fh
+      fh = undefined
+      void (h ? h.close() : open(file, 'w').then((e) => e.close())).then(() => cb(), (e) => (DISK_FULL.has(e.code) ? cb() : cb(e)))
+    },
+    destroy(err, cb) {
+      const h = fh
+      fh = undefined
+      void (h?.close() ?? Promise.resolve()).then(() => cb(err), () => cb(err))
+    },
+  })
 }
 
 export const scanView = (s: ScanRecord) => ({ id: s.id, created: s.created, bytes: s.bytes, summary: s.summary })
@@ -85,7 +121,8 @@ export function scansPlugin(ctx: ServiceContext) {
                 cb(null, refused ? undefined : chunk)
               },
             })
-            await pipeline(part.file, counter, createWriteStream(path.join(dir, safeFileName(part.filename, files++))))
+            const full = () => (refused ??= new HttpError('QUOTA_EXCEEDED', 'the server is out of disk space; try again later'))
+            await pipeline(part.file, counter, uploadSink(path.join(dir, safeFileName(part.filename, files++)), full))
           }
           if (refused) throw refused
           if (files === 0) throw new HttpError('INVALID_REQUEST', 'the upload holds no files')

@@ -116,10 +116,6 @@ describe('writeDicomSeries input checks', () => {
     await expectWriteFailed(writeDicomSeries(volume(1, undefined, 3), path.join(root, 'rgb')))
   })
 
-  it('refuses deidentify until it is implemented instead of writing identifiable data', async () => {
-    await expectWriteFailed(writeDicomSeries(volume(1), path.join(root, 'deid'), { deidentify: true }))
-  })
-
   it('rejects a series number that IS cannot hold', async () => {
     await expectWriteFailed(writeDicomSeries(volume(1), path.join(root, 'sn'), { seriesNumber: 2 ** 40 }))
   })
