@@ -32,7 +32,15 @@ const REDACT = ['req.headers.authorization', 'req.headers.cookie', 'req.body', '
 function loggerOption(logger: ServiceOptions['logger']): boolean | Record<string, unknown> {
   if (logger === false || logger === undefined) return false
   const base = logger === true ? {} : logger
-  return { level: 'info', ...base, redact: { paths: REDACT, censor: '[redacted]' } }
+  return {
+    level: 'info',
+    ...base,
+    redact: { paths: REDACT, censor: '[redacted]' },
+    serializers: {
+      // The path holds only ids; the query string holds whatever a user typed (names included).
+      req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url.split('?')[0] }),
+    },
+  }
 }
 
 /**

@@ -107,6 +107,8 @@ describe('privacy canary through every route and error path (server as a child p
     await get('not multipart', '/v1/scans', { method: 'POST', headers: { 'content-type': 'application/dicom' }, body: bytes })
     await get('bad params', '/v1/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ scanId, task: 'denoise', params: { steps: -1 } }) })
     await get('bad window', `/v1/jobs/${jobId}/results/healed?format=png&window=1,-5`)
+    // Whatever a user types into a query string stays out of the request log.
+    await get('query text', `/v1/jobs/${jobId}/results?note=${encodeURIComponent(canary.strings.PatientName ?? Object.values(canary.strings)[0])}`)
     await get('bad token', `/v1/jobs/${jobId}`, { headers: { authorization: 'Bearer CANARYID8842QX' } })
     // Flush the log: a graceful stop.
     p.child.kill('SIGTERM')
