@@ -56,10 +56,15 @@ export function jobsPlugin(ctx: ServiceContext) {
         const body = req.body as { scanId: string; task: string; params?: Record<string, unknown> }
         if (!ctx.store.getScan(req.user, body.scanId)) throw notFound('scan')
         if (ctx.pool.stats().draining) throw new HttpError('SHUTTING_DOWN', 'the service is shutting down; retry shortly', 503, { 'retry-after': '10' })
-        if (ctx.store.activeJobs(req.user) >= ctx.limits.maxActiveJobsPerUser) {
-          throw new HttpError('QUEUE_FULL', `you already have ${ctx.limits.maxActiveJobsPerUser} queued or running jobs`, 429, { 'retry-after': '30' })
+        const queueFull = () => {
+          if (ctx.store.activeJobs(req.user) >= ctx.limits.maxActiveJobsPerUser) {
+            throw new HttpError('QUEUE_FULL', `you already have ${ctx.limits.maxActiveJobsPerUser} queued or running jobs`, 429, { 'retry-after': '30' })
+          }
         }
+        queueFull()
         await checkQuota(ctx, req.user, 0)
+        // Checked again after the await: concurrent submitters could otherwise all pass the first check.
+        queueFull()
         const job = ctx.store.addJob({ id: randomUUID(), owner: req.user, scanId: body.scanId, task: body.task, params: body.params ?? {} })
         await ctx.pool.notify(job.id)
         return reply.code(202).header('location', `/v1/jobs/${job.id}`).send(jobView(job))
