@@ -41,9 +41,10 @@ function program(setCode: (c: number) => void, argv: string[] = []): Command {
     .description('convert each input series to NIfTI, NRRD, MHA, a PNG preview, or a DICOM series folder')
     .argument('<inputs...>', 'DICOM files or folders, zips, NIfTI, NRRD, MHA, MGZ')
     .requiredOption('-o, --output <out>', 'output: *.nii.gz, *.nii, *.nrrd, *.mha, *.png, or a folder for a DICOM series')
+    .option('--deidentify', 'DICOM output: PS3.15 Annex E basic profile (identifiers removed, UIDs replaced consistently)')
     .option('--json', 'one JSON result line per series on stdout')
-    .action(async (inputs: string[], o: { output: string; json?: boolean }) => {
-      setCode(await convertCommand(inputs, o.output, createReporter(!!o.json)))
+    .action(async (inputs: string[], o: { output: string; json?: boolean; deidentify?: boolean }) => {
+      setCode(await convertCommand(inputs, o.output, createReporter(!!o.json), { deidentify: !!o.deidentify }))
     })
 
   cmd
@@ -72,6 +73,7 @@ function program(setCode: (c: number) => void, argv: string[] = []): Command {
       .option('--depth <t>', 'anomaly/superres: noising depth t of T')
       .option('--noise <kind>', 'anomaly: gaussian | simplex')
       .option('--format <f>', 'nifti (default) | dicom (one derived DICOM series folder per output)')
+      .option('--deidentify', 'DICOM outputs: PS3.15 Annex E basic profile (identifiers removed, UIDs replaced consistently across the run)')
       .option('--models-dir <dir>', 'models folder (default: the shipped models/, or $RADDIFF_MODELS_DIR)')
       .option('--resume', 'skip series whose outputs all exist')
       .option('--shard <i/n>', 'process only series with index % n == i-1 (1-based i), to split a batch over machines')

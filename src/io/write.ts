@@ -5,6 +5,7 @@ import { writeNifti } from './writers/write-nifti.js'
 import { writeItkImage } from './writers/write-itk-image.js'
 import { writePng } from './writers/write-png.js'
 import { writeDicomSeries } from './writers/write-dicom.js'
+import type { Deidentifier } from './writers/deidentify.js'
 
 export type OutputKind = 'nifti' | 'nrrd' | 'mha' | 'png' | 'dicom'
 
@@ -30,6 +31,8 @@ export interface WriteOptions {
   /** Free text for NIfTI descrip / DICOM DerivationDescription (provenance). */
   description?: string
   seriesDescription?: string
+  /** DICOM outputs only: PS3.15 basic profile; share one Deidentifier so related outputs keep consistent UIDs. */
+  deidentify?: boolean | Deidentifier
 }
 
 export async function writeVolume(v: Volume, out: string, opts: WriteOptions = {}): Promise<string> {
@@ -47,7 +50,7 @@ export async function writeVolume(v: Volume, out: string, opts: WriteOptions = {
       return out
     case 'dicom': {
       const folder = out.replace(/[/\\]+$/, '')
-      await writeDicomSeries(v, folder, { derivationDescription: opts.description, seriesDescription: opts.seriesDescription })
+      await writeDicomSeries(v, folder, { derivationDescription: opts.description, seriesDescription: opts.seriesDescription, deidentify: opts.deidentify })
       return folder
     }
   }

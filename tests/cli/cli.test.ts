@@ -112,3 +112,20 @@ describe('raddiff models', () => {
     expect(JSON.parse(bad.stdout.trim()).verified).toBe(false)
   })
 })
+
+describe('convert --deidentify', () => {
+  it('writes a DICOM series with none of the canary identifiers (which the plain conversion keeps)', async () => {
+    const { readFileSync, readdirSync } = await import('node:fs')
+    const canary = JSON.parse(readFileSync(path.join(repo, 'tests/reference/canary.json'), 'utf8')) as { strings: Record<string, string> }
+    const src = path.join(repo, 'fixtures/hardening/canary-mosaic.dcm')
+    const bytesOf = (dir: string) => readdirSync(dir).map((f) => readFileSync(path.join(dir, f)).toString('latin1')).join('')
+    const plain = path.join(tmp, 'plain-dcm')
+    expect((await run(['convert', src, '-o', plain])).code).toBe(0)
+    expect(bytesOf(plain)).toContain(canary.strings.PatientName)
+    const deid = path.join(tmp, 'deid-dcm')
+    expect((await run(['convert', src, '-o', deid, '--deidentify'])).code).toBe(0)
+    const text = bytesOf(deid)
+    for (const [k, v] of Object.entries(canary.strings)) expect(text.includes(v), k).toBe(false)
+    expect(text).toContain('113100') // DeidentificationMethodCodeSequence: Basic Application Confidentiality Profile
+  })
+})

@@ -4,10 +4,13 @@ import { describeUnexpected } from '../report.js'
 import { EXIT } from '../exit-codes.js'
 import { formatProblem, isFailure, type Reporter } from '../report.js'
 import { NOT_FOR_CLINICAL_USE, RADDIFF_VERSION } from '../../version.js'
+import { createDeidentifier } from '../../io/writers/deidentify.js'
 
-export async function convertCommand(inputs: string[], out: string, r: Reporter): Promise<number> {
+export async function convertCommand(inputs: string[], out: string, r: Reporter, opts: { deidentify?: boolean } = {}): Promise<number> {
   outputKindOf(out) // a bad extension is a usage error before any reading
   const opened = await openInputs(inputs)
+  // One de-identifier per run: series converted together keep consistent replacement UIDs.
+  const deidentify = opts.deidentify ? createDeidentifier() : undefined
   let failures = 0
   try {
     for (const p of opened.problems) {
@@ -24,6 +27,7 @@ export async function convertCommand(inputs: string[], out: string, r: Reporter)
         const written = await writeVolume(volume, target, {
           description: `raddiff ${RADDIFF_VERSION} convert; ${NOT_FOR_CLINICAL_USE}`,
           seriesDescription: `raddiff convert - ${NOT_FOR_CLINICAL_USE}`,
+          deidentify,
         })
         if (r.json) r.out(JSON.stringify({ ok: true, source: s.summary.source, output: written, size: volume.size }))
         else r.err(`wrote ${written}  (${s.summary.source}, ${volume.size.join('×')})`)

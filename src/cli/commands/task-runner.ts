@@ -1,3 +1,4 @@
+import { createDeidentifier } from '../../io/writers/deidentify.js'
 import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { EngineError, defaultModelsDir, type Device } from '../../engine/index.js'
@@ -25,6 +26,7 @@ export interface TaskCliOptions {
   depth?: string
   noise?: string
   format?: string
+  deidentify?: boolean
   modelsDir?: string
   json?: boolean
   resume?: boolean
@@ -117,6 +119,8 @@ const SETUP_CODES = new Set(['MODEL_NOT_FOUND', 'MODEL_HASH_MISMATCH', 'MODEL_CO
  */
 export async function runTaskCommand(task: TaskName, inputs: string[], o: TaskCliOptions, r: Reporter, argv: string[] = []): Promise<number> {
   const started = new Date()
+  // One de-identifier per run: all outputs of all series get consistent replacement UIDs.
+  const deid = o.deidentify ? createDeidentifier() : undefined
   let params: TaskParams
   let shard: { i: number; n: number } | undefined
   let format: 'nifti' | 'dicom'
@@ -128,6 +132,7 @@ export async function runTaskCommand(task: TaskName, inputs: string[], o: TaskCl
     const kind = outputKindOf(o.output)
     if (kind === 'png') throw new UsageError('a task output cannot be a PNG: use .nii.gz, .nii, .nrrd, .mha or a folder')
     folderMode = kind === 'dicom' || format === 'dicom'
+    if (o.deidentify && format !== 'dicom' && kind !== 'dicom') throw new UsageError('--deidentify applies to DICOM outputs: add --format dicom')
   } catch (e) {
     const msg = e instanceof UsageError || isRaddiffError(e) ? e.message : String(e)
     r.err(`raddiff ${task}: ${msg}`)
@@ -180,7 +185,7 @@ export async function runTaskCommand(task: TaskName, inputs: string[], o: TaskCl
         const desc = descriptionOf(res.provenance, format)
         for (const out of res.outputs) {
           const file = outputPathFor(target, folderMode, stem, out.role, primary, format)
-          const w = await writeVolume(out.volume, file, { description: desc, seriesDescription: `raddiff ${task} ${out.role} - ${NOT_FOR_CLINICAL_USE}` })
+          const w = await writeVolume(out.volume, file, { description: desc, seriesDescription: `raddiff ${task} ${out.role} - ${NOT_FOR_CLINICAL_USE}`, deidentify: deid })
           written.push(w)
           if (format !== 'dicom') {
             const side = { role: out.role, label: out.label, source: s.summary.source, provenance: res.provenance, report: res.report }
