@@ -3,8 +3,10 @@ import type { DataSet } from 'dicom-parser'
 import { RaddiffError } from '../errors.js'
 import { decodeHTJ2K, decodeJ2K, decodeJpegBaseline, decodeJpegLossless, decodeJpegLS, type DecodedFrame } from './codecs.js'
 import { decodeWithGdcm } from './gdcm.js'
+import { gdcmInputFile } from './gdcm-input.js'
 import type { ParsedDicom } from './parse.js'
-import { transferSyntaxInfo } from './transfer-syntax.js'
+import { checkJ2kStream, checkJpegStream, checkRleStream } from './stream-headers.js'
+import { transferSyntaxInfo, type PixelCodec } from './transfer-syntax.js'
 import type { FileHeader, Palette } from './types.js'
 
 /**
@@ -29,8 +31,8 @@ export class FramePixels {
     if (codec === 'native' || codec === 'deflate' || codec === 'native-be') {
       values = this.native(index, n, codec === 'native-be')
     } else if (codec === 'rle' || codec === 'jpeg-extended') {
-      this.gdcm ??= await decodeWithGdcm(h.ref.path, source, h.frames[0].slope, h.frames[0].intercept)
-      if (this.gdcm.length < n * h.numberOfFrames) throw new RaddiffError('DECODE_FAILED', 'decoded image is smaller than the header says', { source })
+      this.gdcm ??= await this.decodeAllWithGdcm(codec)
+      if (this.gdcm.length !== n * h.numberOfFrames) throw new RaddiffError('DECODE_FAILED', 'decoded image size does not match the header', { source })
       // lossy decoders may overshoot the stored range: clamp rather than wrap
       values = clampToStored(sliceOf(this.gdcm, index * n, n), f.bitsStored, f.pixelRepresentation)
     } else {
@@ -64,9 +66,16 @@ export class FramePixels {
     return out
   }
 
-  private async decodeEncapsulated(index: number, n: number, codec: string): Promise<ArrayLike<number>> {
+  /** Every frame is located and its stream header checked before GDCM sees any of them. */
+  private async decodeAllWithGdcm(codec: PixelCodec): Promise<ArrayLike<number>> {
     const h = this.header
-    const f = h.format
+    const frames: Uint8Array[] = []
+    for (let i = 0; i < h.numberOfFrames; i++) frames.push(this.checkedFrame(i, codec))
+    return decodeWithGdcm(gdcmInputFile(h, frames), h.ref.name)
+  }
+
+  private checkedFrame(index: number, codec: PixelCodec): Uint8Array {
+    const h = this.header
     const source = h.ref.name
     let encoded: Uint8Array
     try {
@@ -74,6 +83,17 @@ export class FramePixels {
     } catch (e) {
       throw new RaddiffError('DECODE_FAILED', 'compressed frame could not be located in the pixel data', { source, cause: e })
     }
+    if (codec === 'rle') checkRleStream(encoded, h.format, source)
+    else if (codec === 'j2k' || codec === 'htj2k') checkJ2kStream(encoded, h.format, source)
+    else checkJpegStream(encoded, h.format, source)
+    return encoded
+  }
+
+  private async decodeEncapsulated(index: number, n: number, codec: PixelCodec): Promise<ArrayLike<number>> {
+    const h = this.header
+    const f = h.format
+    const source = h.ref.name
+    const encoded = this.checkedFrame(index, codec)
     let d: DecodedFrame
     try {
       if (codec === 'j2k') d = await decodeJ2K(encoded)
@@ -85,6 +105,7 @@ export class FramePixels {
       throw new RaddiffError('DECODE_FAILED', 'the codec could not decode this frame', { source, cause: e })
     }
     const bps = d.bytes.length / n
+    // a codec may widen 8-bit samples, never hand back more than 32 bits or a partial frame
     if (bps !== 1 && bps !== 2 && bps !== 4) {
       throw new RaddiffError('DECODE_FAILED', 'decoded frame size does not match rows × columns × samples', { source })
     }
