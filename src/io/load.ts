@@ -57,7 +57,7 @@ export async function openInputs(inputs: string[], opts: { limits?: Limits; tmpD
     }
     let head: Uint8Array
     try {
-      head = await readHead(file.path)
+      head = file.head ?? (await readHead(file.path))
     } catch (e) {
       problems.push({ name: file.name, error: asRaddiffError(e, 'INPUT_NOT_FOUND', 'cannot read the file', file.name) })
       continue

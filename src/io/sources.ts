@@ -15,6 +15,8 @@ export interface InputFile {
   path: string
   /** What the user sees: the path as given, or "scan.zip!series/IM0001" for archive entries. */
   name: string
+  /** The first bytes, already read to sniff for zips: callers classify the file from them without reading it again. */
+  head?: Uint8Array
 }
 
 export interface ExpandedInputs {
@@ -182,7 +184,7 @@ export async function expandInputs(inputs: string[], opts: { limits?: Limits; tm
       if (!(head instanceof Uint8Array)) {
         problem(c.name, new RaddiffError('INPUT_NOT_FOUND', `${c.name} cannot be read`, { source: c.name, cause: head }))
       } else if (!isZip(head)) {
-        files.push(c)
+        files.push({ ...c, head })
       } else if (inArchive !== undefined) {
         problem(c.name, new RaddiffError('NOT_AN_IMAGE', `${c.name} is a nested archive and was not expanded; unzip ${inArchive} and pass its contents`, { source: c.name }))
       } else {

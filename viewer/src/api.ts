@@ -1,3 +1,4 @@
+import type { RawVolumeHeader } from '../../src/service/raw-volume-format.js'
 /** The service's public API as the viewer uses it. Errors become ApiError with the service's own code and message. */
 
 export class ApiError extends Error {
@@ -118,17 +119,7 @@ export function followJob(id: string, onUpdate: (u: JobUpdate) => void): { done:
   return { done, close: () => ctrl.abort() }
 }
 
-export interface RawVolume {
-  role: string
-  size: [number, number, number]
-  spacing: [number, number, number]
-  origin: [number, number, number]
-  /** Row-major 3×3, column j = LPS direction of voxel axis j. */
-  direction: number[]
-  modality: string
-  units?: string
-  window?: { center: number; width: number }
-  range: [number, number]
+export interface RawVolume extends RawVolumeHeader {
   data: Float32Array
 }
 

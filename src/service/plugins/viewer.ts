@@ -10,22 +10,10 @@ import type { ServiceContext } from '../context.js'
 import { HttpError, notFound } from '../errors.js'
 import { errors, idParams } from '../schemas.js'
 import { homePlugin } from './home.js'
+import type { RawVolumeHeader } from '../raw-volume-format.js'
 
 /** src/service/plugins and dist/service/plugins are both three levels below the repository root. */
 export const defaultViewerDir = (): string => path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../viewer/dist')
-
-/** Geometry sent ahead of the voxels; `direction` is row-major with column j = LPS axis of voxel index j. */
-export interface RawVolumeHeader {
-  role: string
-  size: [number, number, number]
-  spacing: [number, number, number]
-  origin: [number, number, number]
-  direction: number[]
-  modality: string
-  units?: string
-  window?: { center: number; width: number }
-  range: [number, number]
-}
 
 /**
  * The viewer's volume format: u32 LE header length, the JSON header (space-padded to 4 bytes), then
