@@ -9,7 +9,7 @@
  * --quick: one subject, 5% noise only, ×2 only, 24 central slices of one BraTS patient.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -23,6 +23,7 @@ import { Rng, type SlicePlane } from '../src/engine/index.js'
 import { createVolume, toFloat32, type Vec3, type Volume } from '../src/volume/index.js'
 import { RADDIFF_VERSION } from '../src/version.js'
 
+const SECTIONS = ['denoise', 'superres', 'anomaly', 'translate'] as const
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
 interface Args {
@@ -33,10 +34,11 @@ interface Args {
   out: string
   python: string
   pairs?: string
+  sections: string[]
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { data: '', modelsDir: path.join(root, 'models'), quick: false, steps: 10, out: path.join(root, 'docs/RESULTS.md'), python: '/usr/bin/python3' }
+  const a: Args = { data: '', modelsDir: path.join(root, 'models'), quick: false, steps: 10, out: path.join(root, 'docs/RESULTS.md'), python: '/usr/bin/python3', sections: [...SECTIONS] }
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]
     const v = (): string => {
@@ -51,8 +53,11 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--out') a.out = path.resolve(v())
     else if (k === '--python') a.python = v()
     else if (k === '--pairs') a.pairs = path.resolve(v())
+    else if (k === '--sections') a.sections = v().split(',').map((x) => x.trim())
     else if (k !== '--') throw new Error(`unknown option ${k}`)
   }
+  const bad = a.sections.filter((x) => !(SECTIONS as readonly string[]).includes(x))
+  if (bad.length) throw new Error(`unknown section ${bad.join(', ')}; choose from ${SECTIONS.join(', ')}`)
   if (!a.data || !existsSync(a.data)) throw new Error('--data must name the shared data folder (e.g. ../shared/data)')
   return a
 }
@@ -307,9 +312,14 @@ async function anomalySection(a: Args, md: string[]): Promise<void> {
 async function translateSection(a: Args, md: string[]): Promise<void> {
   const model = await modelStatus(a, 'translate')
   md.push('## MRI → CT translation', '')
-  const cases = a.pairs && existsSync(a.pairs) ? (await import('node:fs')).readdirSync(a.pairs).filter((c) => existsSync(path.join(a.pairs!, c, 'mr.nii.gz')) && existsSync(path.join(a.pairs!, c, 'ct.nii.gz'))) : []
+  const dir = a.pairs && existsSync(a.pairs) ? a.pairs : undefined
+  const all = dir ? readdirSync(dir).filter((c) => existsSync(path.join(dir, c, 'mr.nii.gz')) && existsSync(path.join(dir, c, 'ct.nii.gz'))) : []
+  // only held-out cases: the split file written by training/raddiff_train/make_pairs.py (or the user's)
+  const splitFile = dir ? path.join(dir, 'splits.txt') : ''
+  const split = splitFile && existsSync(splitFile) ? new Map(readFileSync(splitFile, 'utf8').trim().split(/\r?\n/).map((l) => l.trim().split(/\s+/) as [string, string])) : undefined
+  const cases = (split ? all.filter((c) => split.get(c) === 'val' || split.get(c) === 'test') : all).slice(0, a.quick ? 1 : undefined)
   if (cases.length === 0) {
-    md.push('No registered MRI/CT pairs of the same subject exist in the shared data (see its README), so MAE in HU cannot be measured honestly here. Pass `--pairs DIR` (SynthRAD layout: CASE/mr.nii.gz, ct.nii.gz) with held-out cases to fill this table.', '')
+    md.push('No held-out MRI/CT pairs given, so MAE in HU is not measured. Pass `--pairs DIR` (SynthRAD layout: CASE/mr.nii.gz, ct.nii.gz, optional mask.nii.gz, brain.nii.gz, splits.txt); `training/raddiff_train/make_pairs.py` builds weak pairs from the shared data.', '')
     if (!model.ok) md.push(`Model status: ${model.why}.`, '')
     return
   }
@@ -317,49 +327,85 @@ async function translateSection(a: Args, md: string[]): Promise<void> {
     md.push(`**raddiff not measured: ${model.why}.**`, '')
     return
   }
-  md.push('MAE in HU against the registered CT: head = CT > −500 HU, bone = CT > 300 HU, soft tissue = −100…100 HU inside the head.', '', '| case | MAE head | MAE bone | MAE soft tissue |', '|---|---|---|---|')
+  md.push(`Cases: ${cases.join(', ')}${split ? ' (val in splits.txt: never used in training)' : ' (no splits.txt: every case in the folder)'}. raddiff model: ${model.name} ${model.version}.`)
+  md.push('**Weak pairs:** the reference CT of each case is one real head CT registered onto that subject\'s T1 (elastix, affine + B-spline), not the subject\'s own CT. These numbers measure agreement with a registered CT; a registration error counts against the model.', '')
+  md.push('MAE in HU inside: head (case mask.nii.gz: T1 head within the CT field of view), bone (reference > 300 HU within the head), brain (brain.nii.gz, DLMUSE labels, within the head). Baseline: bulk density, the classical MR-only assignment (head → 0 HU water, outside → −1024 HU air).', '')
+  md.push('| case | method | MAE head | MAE bone | MAE brain |', '|---|---|---|---|---|')
+  const imgs: Float32Array[] = []
+  let panelSize: Vec3 | undefined
   for (const c of cases) {
-    const mr = await load(path.join(a.pairs!, c, 'mr.nii.gz'))
-    const ct = await load(path.join(a.pairs!, c, 'ct.nii.gz'))
+    const mr = await load(path.join(dir!, c, 'mr.nii.gz'))
+    const ct = await load(path.join(dir!, c, 'ct.nii.gz'))
+    const maskFile = path.join(dir!, c, 'mask.nii.gz')
+    const head = existsSync(maskFile) ? Uint8Array.from((await load(maskFile)).data, (v) => (v > 0 ? 1 : 0)) : Uint8Array.from(ct.data, (v) => (v > -500 ? 1 : 0))
+    const brainFile = path.join(dir!, c, 'brain.nii.gz')
+    const brain = existsSync(brainFile) ? Uint8Array.from((await load(brainFile)).data, (v, i) => (v > 0 && head[i] ? 1 : 0)) : undefined
+    const bone = Uint8Array.from(ct.data, (v, i) => (v > 300 && head[i] ? 1 : 0))
     const r = await timed('translate', like(mr.vol, mr.data), { model: model.name, steps: a.steps, seed: 0 }, a)
     const syn = toFloat32(r.outputs[0].volume)
-    const sel = (f: (v: number) => boolean): Uint8Array => Uint8Array.from(ct.data, (v) => (f(v) ? 1 : 0))
-    md.push(`| ${c} | ${fmt(mae(ct.data, syn, sel((v) => v > -500)), 1)} | ${fmt(mae(ct.data, syn, sel((v) => v > 300)), 1)} | ${fmt(mae(ct.data, syn, sel((v) => v > -100 && v < 100)), 1)} |`)
+    const bulk = Float32Array.from(head, (h) => (h ? 0 : -1024))
+    for (const [name, x] of [[`raddiff ${model.name}`, syn], ['bulk density', bulk]] as const)
+      md.push(`| ${c} | ${name} | ${fmt(mae(ct.data, x, head), 1)} | ${fmt(mae(ct.data, x, bone), 1)} | ${brain ? fmt(mae(ct.data, x, brain), 1) : '–'} |`)
+    if (!panelSize) {
+      panelSize = mr.vol.size
+      const [lo, hi] = [percentileOf(mr.data, 0.5), percentileOf(mr.data, 99.5)]
+      // T1 mapped into the CT window so one grey scale fits the panel
+      imgs.push(mr.data.map((v) => -1000 + ((v - lo) / (hi - lo || 1)) * 2500), ct.data, syn)
+    }
   }
   md.push('')
+  if (panelSize) {
+    panel(path.join(path.dirname(a.out), 'results/translate.png'), panelSize, imgs, -1000, 1500, Math.floor(panelSize[2] / 2))
+    md.push('Panel (first case, mid slice of its voxel grid; window −1000…1500 HU): T1 · registered CT (reference) · raddiff synthetic CT — ![translate](results/translate.png)', '')
+  }
 }
 
+/**
+ * Each section writes its own fragment (docs/results/<section>.md) so one section can be re-run
+ * (e.g. when a model is retrained) without repeating the hours of the others; RESULTS.md is then
+ * assembled from every fragment present.
+ */
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2))
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'raddiff-eval-'))
-  const started = new Date()
-  const md: string[] = [
-    '# raddiff results',
-    '',
-    `Generated by \`scripts/eval.ts\` (raddiff ${RADDIFF_VERSION}) on ${started.toISOString().slice(0, 10)}, ${os.cpus().length} CPU cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${a.steps} sampler steps, models from \`${path.relative(root, a.modelsDir) || a.modelsDir}\`${a.quick ? ', **--quick** (subset: numbers are indicative only)' : ''}. NOT FOR CLINICAL USE.`,
-    '',
-    'Targets from issue 5: denoise ≥ NLM + 1.5 dB at 5%; SR×2 ≥ bicubic + 2.5 dB; anomaly Dice ≥ 0.5 on BraTS FLAIR; each task < 60 s for 120×120×90 on 2 cores.',
-    '',
-  ]
+  const fragDir = path.join(path.dirname(a.out), 'results')
+  mkdirSync(fragDir, { recursive: true })
+  const run: Record<string, () => Promise<void>> = {
+    denoise: () => denoiseSection(a, tmp, md),
+    superres: () => superresSection(a, tmp, md),
+    anomaly: () => anomalySection(a, md),
+    translate: () => translateSection(a, md),
+  }
+  let md: string[] = []
   try {
-    for (const [name, f] of [
-      ['denoise', () => denoiseSection(a, tmp, md)],
-      ['superres', () => superresSection(a, tmp, md)],
-      ['anomaly', () => anomalySection(a, md)],
-      ['translate', () => translateSection(a, md)],
-    ] as const) {
+    for (const name of a.sections) {
       process.stderr.write(`eval: ${name}…\n`)
+      const started = new Date()
+      md = []
+      timings.length = 0
       try {
-        await f()
+        await run[name]()
       } catch (e) {
         md.push(`**${name} evaluation failed: ${(e as Error).message}**`, '')
       }
+      if (timings.length) {
+        md.push('Time per volume:', '', '| what | volume | steps | seconds |', '|---|---|---|---|')
+        for (const t of timings) md.push(`| ${t.task} | ${t.size.join('×')} | ${t.steps || '–'} | ${fmt(t.seconds, 1)} |`)
+        md.push('')
+      }
+      md.push(`<sub>Section measured ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC by raddiff ${RADDIFF_VERSION}, ${os.cpus().length} CPU cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${a.steps} sampler steps${a.quick ? ', **--quick** (subset: indicative only)' : ''}; ${fmt((Date.now() - started.getTime()) / 1000, 0)} s.</sub>`, '')
+      writeFileSync(path.join(fragDir, `${name}.md`), md.join('\n'))
     }
-    md.push('## Time per volume', '', '| what | volume | steps | seconds |', '|---|---|---|---|')
-    for (const t of timings) md.push(`| ${t.task} | ${t.size.join('×')} | ${t.steps || '–'} | ${fmt(t.seconds, 1)} |`)
-    md.push('', `Total harness time ${fmt((Date.now() - started.getTime()) / 1000, 0)} s.`, '')
-    mkdirSync(path.dirname(a.out), { recursive: true })
-    writeFileSync(a.out, md.join('\n'))
+    const head = [
+      '# raddiff results',
+      '',
+      `Generated by \`npm run eval -- --data ../shared/data\` (scripts/eval.ts; models from \`${path.relative(root, a.modelsDir) || a.modelsDir}\`). Every number is measured on scans held out from training. NOT FOR CLINICAL USE.`,
+      '',
+      'Targets from issue 5: denoise ≥ NLM + 1.5 dB at 5%; SR×2 ≥ bicubic + 2.5 dB; anomaly Dice ≥ 0.5 on BraTS FLAIR; each task < 60 s for 120×120×90 on 2 cores.',
+      '',
+    ]
+    const body = SECTIONS.filter((n) => existsSync(path.join(fragDir, `${n}.md`))).map((n) => readFileSync(path.join(fragDir, `${n}.md`), 'utf8'))
+    writeFileSync(a.out, [...head, ...body].join('\n'))
     process.stderr.write(`eval: wrote ${a.out}\n`)
   } finally {
     rmSync(tmp, { recursive: true, force: true })

@@ -44,12 +44,14 @@ export interface TaskSetup {
   progress: (stage: string, fraction: number, step?: number, totalSteps?: number) => void
 }
 
-export async function setupTask(task: TaskName, input: Volume, params: TaskParams, ctx: TaskContext, defaultSteps: number): Promise<TaskSetup> {
+/** cardDefaults: steps / samples a model's card recommends, used when the caller gives none. */
+export async function setupTask(task: TaskName, input: Volume, params: TaskParams, ctx: TaskContext, defaultSteps: number, cardDefaults?: (card: PreparedModel['card']) => { steps?: number; samples?: number }): Promise<TaskSetup> {
   if (input.components !== 1) throw new RangeError('the pipelines need a single-component (grayscale) volume')
   const sel = await selectModel(task, input, ctx.modelsDir ?? defaultModelsDir(), params.model)
   const pm = await prepareModel(sel.cardPath, params.device ?? 'auto')
-  const steps = Math.max(1, Math.floor(params.steps ?? defaultSteps))
-  const samples = Math.max(1, Math.floor(params.samples ?? 1))
+  const d = cardDefaults?.(pm.card) ?? {}
+  const steps = Math.max(1, Math.floor(params.steps ?? d.steps ?? defaultSteps))
+  const samples = Math.max(1, Math.floor(params.samples ?? d.samples ?? 1))
   const progress = (stage: string, fraction: number, step?: number, totalSteps?: number): void => {
     const p: TaskProgress = { stage, fraction: Math.min(1, Math.max(0, fraction)) }
     if (step !== undefined) p.step = step

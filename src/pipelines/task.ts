@@ -25,6 +25,11 @@ export interface TaskParams {
   /** anomaly: noising depth t* (of T), and noise kind. */
   depth?: number
   noise?: 'gaussian' | 'simplex'
+  /**
+   * anomaly: which residual sign counts. 'bright': input brighter than the healed image (FLAIR
+   * lesions are hyperintense); 'dark'; 'both': |input − healed|. Default: the card's, else 'both'.
+   */
+  polarity?: 'bright' | 'dark' | 'both'
   /** anomaly: brain/body mask on the input grid (non-zero = inside); default: computed from the scan. */
   mask?: Volume
 }

@@ -64,6 +64,7 @@ export const paramsSchema = {
     mode: { type: 'string', enum: ['sample', 'mean'] },
     depth: { type: 'integer', minimum: 1, maximum: 1000 },
     noise: { type: 'string', enum: ['gaussian', 'simplex'] },
+    polarity: { type: 'string', enum: ['bright', 'dark', 'both'] },
   },
 } as const
 

@@ -187,7 +187,7 @@ describe('translate', () => {
 
 describe('anomaly', () => {
   it('heals, maps and thresholds inside the mask; without a card threshold it warns', async () => {
-    const r = await run('anomaly', { depth: 200, noise: 'simplex' })
+    const r = await run('anomaly', { depth: 200 })
     const heat = out(r, 'heatmap')
     const mask = out(r, 'mask')
     sameGeometry(out(r, 'healed'), vol)
@@ -224,6 +224,38 @@ describe('anomaly', () => {
       expect(r.report.warnings).toEqual([])
       const s = await runTask('anomaly', vol, { steps: 2, noise: 'simplex' }, { modelsDir: m2.dir })
       expect(maxAbsDiff(out(r, 'healed').data, out(s, 'healed').data)).toBeGreaterThan(0)
+      // the tiny prior was trained with Gaussian noise: simplex healing must say its map is not meaningful
+      expect((s.report.warnings as string[]).some((w) => /trained with gaussian noise/.test(w))).toBe(true)
+    } finally {
+      await m2.cleanup()
+    }
+  })
+
+  it('polarity: bright + dark residuals add up to |residual| before smoothing, so their heatmaps sum to the "both" map', async () => {
+    const p = { depth: 200, steps: 2, seed: 3 }
+    const both = out(await run('anomaly', { ...p, polarity: 'both' }), 'heatmap').data as Float32Array
+    const bright = out(await run('anomaly', { ...p, polarity: 'bright' }), 'heatmap').data as Float32Array
+    const dark = out(await run('anomaly', { ...p, polarity: 'dark' }), 'heatmap').data as Float32Array
+    let maxErr = 0
+    let brightOnly = 0
+    for (let i = 0; i < both.length; i++) {
+      maxErr = Math.max(maxErr, Math.abs(bright[i] + dark[i] - both[i]))
+      if (bright[i] > 1e-6 && bright[i] < both[i] - 1e-6) brightOnly++
+    }
+    expect(maxErr).toBeLessThan(1e-5) // blur is linear, max(d,0) + max(-d,0) = |d|
+    expect(brightOnly).toBeGreaterThan(0) // and the signed maps are not the same map
+  })
+
+  it("takes steps, samples, depth and polarity from the card's metrics when the caller gives none", async () => {
+    const m2 = await makeModelsDir({ prior: { metrics: { anomaly_depth: 120, anomaly_steps: 2, anomaly_samples: 2, anomaly_polarity: 'bright' } } })
+    try {
+      const r = await runTask('anomaly', vol, { seed: 1 }, { modelsDir: m2.dir })
+      expect(r.report).toMatchObject({ depth: 120, steps: 2, polarity: 'bright', noise: 'gaussian' })
+      expect(r.provenance.samples).toBe(2)
+      expect(r.outputs.some((o) => o.role === 'std')).toBe(true)
+      const o = await runTask('anomaly', vol, { seed: 1, steps: 1, samples: 1, polarity: 'both' }, { modelsDir: m2.dir })
+      expect(o.report).toMatchObject({ steps: 1, polarity: 'both' })
+      expect(o.provenance.samples).toBe(1)
     } finally {
       await m2.cleanup()
     }

@@ -25,6 +25,7 @@ export interface TaskCliOptions {
   mode?: string
   depth?: string
   noise?: string
+  polarity?: string
   format?: string
   deidentify?: boolean
   modelsDir?: string
@@ -75,6 +76,7 @@ export function taskParams(task: TaskName, o: TaskCliOptions): TaskParams {
     p.axes = oneOf(o.axes, 'axes', ['inplane', 'through', 'all'] as const)
   }
   if (task === 'anomaly') p.noise = oneOf(o.noise, 'noise', ['gaussian', 'simplex'] as const)
+  if (task === 'anomaly') p.polarity = oneOf(o.polarity, 'polarity', ['bright', 'dark', 'both'] as const)
   p.depth = int(o.depth, 'depth', 1, 999)
   for (const k of Object.keys(p) as (keyof TaskParams)[]) if (p[k] === undefined) delete p[k]
   return p
