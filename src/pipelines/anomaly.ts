@@ -1,7 +1,8 @@
 import type { Volume } from '../volume/volume.js'
 import { denormalise, derivedVolume, normaliseVolume, provenance, sampleMany, setupTask } from './common.js'
 import { guidedSample } from './guided-sampler.js'
-import { foregroundMask, gaussianBlur, percentileOf } from './volume-ops.js'
+import { boxSize, cropBox, foregroundMask, gaussianBlur, maskBox, pasteBox, percentileOf } from './volume-ops.js'
+import type { Vec3 } from '../volume/volume.js'
 import type { TaskContext, TaskOutput, TaskParams, TaskResult } from './task.js'
 
 export const DEFAULT_DEPTH = 350
@@ -9,6 +10,8 @@ export const DEFAULT_DEPTH = 350
 const MASK_LEVEL = -0.8
 /** Residual smoothing (voxels): suppresses single-voxel residuals from sampling texture. */
 const HEATMAP_SIGMA = 1.0
+/** Voxels kept around the mask's bounding box: context for the model, beyond the blur's reach. */
+const BOX_MARGIN = 16
 
 function cardNumber(m: Record<string, unknown> | undefined, key: string): number | undefined {
   const v = m?.[key]
@@ -49,12 +52,17 @@ export async function anomaly(input: Volume, params: TaskParams, ctx: TaskContex
   const brain = params.mask ? Uint8Array.from(params.mask.data as ArrayLike<number>, (v) => (v ? 1 : 0)) : foregroundMask(x.data, s.size, MASK_LEVEL)
   const totalSteps = steps * s.samples
   let done = 0
-  const heat = new Float64Array(x.data.length)
+  // Only the mask's bounding box (+ margin) is healed: outside it nothing is scored, and on BraTS
+  // the brain fills about a third of each 240² slice.
+  const box = maskBox(brain, s.size, BOX_MARGIN) ?? { lo: [0, 0, 0] as Vec3, hi: [...s.size] as Vec3 }
+  const sub = boxSize(box)
+  const xs = cropBox(x.data, s.size, box)
+  const heatSub = new Float64Array(xs.length)
   const res = await sampleMany(s.samples, s.seed, async (seed) => {
-    const healed = await guidedSample(s.pm, s.size, {
+    const healed = await guidedSample(s.pm, sub, {
       steps,
       seed,
-      y: x.data,
+      y: xs,
       startT: depth,
       noise,
       signal: ctx.signal,
@@ -62,13 +70,17 @@ export async function anomaly(input: Volume, params: TaskParams, ctx: TaskContex
     })
     const r = new Float32Array(healed.length)
     for (let i = 0; i < r.length; i++) {
-      const d = x.data[i] - healed[i]
+      const d = xs[i] - healed[i]
       r[i] = polarity === 'bright' ? Math.max(d, 0) : polarity === 'dark' ? Math.max(-d, 0) : Math.abs(d)
     }
-    const h = gaussianBlur(r, s.size, [HEATMAP_SIGMA, HEATMAP_SIGMA, HEATMAP_SIGMA])
-    for (let i = 0; i < h.length; i++) heat[i] += h[i] / s.samples
-    return denormalise(healed, x.range)
+    const h = gaussianBlur(r, sub, [HEATMAP_SIGMA, HEATMAP_SIGMA, HEATMAP_SIGMA])
+    for (let i = 0; i < h.length; i++) heatSub[i] += h[i] / s.samples
+    const full = Float32Array.from(x.data)
+    pasteBox(full, s.size, box, healed)
+    return denormalise(full, x.range)
   })
+  const heat = new Float32Array(x.data.length)
+  pasteBox(heat, s.size, box, Float32Array.from(heatSub))
   const heatmap = Float32Array.from(heat, (v, i) => (brain[i] ? v : 0))
   const warnings: string[] = []
   if (noise === 'simplex' && trainedNoise !== 'simplex') warnings.push(`${card.name} was trained with ${trainedNoise} noise; simplex healing with it keeps the noise as shading and its heatmap is not meaningful`)

@@ -167,3 +167,48 @@ export function linearUpsample(y: Float32Array, size: Vec3, f: number, axes: Axe
   }
   return { data: cur, size: cs }
 }
+
+/** Voxel box [lo, hi) per axis. */
+export interface Box {
+  lo: Vec3
+  hi: Vec3
+}
+
+/** Bounding box of the non-zero voxels grown by `margin` (clamped); undefined when the mask is empty. */
+export function maskBox(mask: Uint8Array, size: Vec3, margin: number): Box | undefined {
+  const [nx, ny] = size
+  const lo: Vec3 = [Infinity, Infinity, Infinity]
+  const hi: Vec3 = [-1, -1, -1]
+  for (let o = 0; o < mask.length; o++) {
+    if (!mask[o]) continue
+    const c = [o % nx, Math.floor(o / nx) % ny, Math.floor(o / (nx * ny))]
+    for (let d = 0; d < 3; d++) {
+      if (c[d] < lo[d]) lo[d] = c[d]
+      if (c[d] > hi[d]) hi[d] = c[d]
+    }
+  }
+  if (hi[0] < 0) return undefined
+  return { lo: lo.map((v) => Math.max(0, v - margin)) as Vec3, hi: hi.map((v, d) => Math.min(size[d], v + 1 + margin)) as Vec3 }
+}
+
+export function boxSize(b: Box): Vec3 {
+  return [b.hi[0] - b.lo[0], b.hi[1] - b.lo[1], b.hi[2] - b.lo[2]]
+}
+
+export function cropBox(x: Float32Array, size: Vec3, b: Box): Float32Array {
+  const [bx, by, bz] = boxSize(b)
+  const out = new Float32Array(bx * by * bz)
+  for (let k = 0; k < bz; k++)
+    for (let j = 0; j < by; j++) {
+      const src = ((b.lo[2] + k) * size[1] + b.lo[1] + j) * size[0] + b.lo[0]
+      out.set(x.subarray(src, src + bx), (k * by + j) * bx)
+    }
+  return out
+}
+
+/** Writes a cropped block back into a full-size array in place. */
+export function pasteBox(into: Float32Array, size: Vec3, b: Box, block: Float32Array): void {
+  const [bx, by, bz] = boxSize(b)
+  for (let k = 0; k < bz; k++)
+    for (let j = 0; j < by; j++) into.set(block.subarray((k * by + j) * bx, (k * by + j + 1) * bx), ((b.lo[2] + k) * size[1] + b.lo[1] + j) * size[0] + b.lo[0])
+}

@@ -4,7 +4,7 @@ import { estimateNoise, immerkaer } from '../../src/pipelines/noise-estimate.js'
 import { lowFrequencyNoise } from '../../src/pipelines/low-frequency-noise.js'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { averagePool, foregroundMask, linearUpsample, replicateUpsample } from '../../src/pipelines/volume-ops.js'
+import { averagePool, boxSize, cropBox, foregroundMask, linearUpsample, maskBox, pasteBox, replicateUpsample } from '../../src/pipelines/volume-ops.js'
 import { repoRoot } from './helpers.js'
 import type { Vec3 } from '../../src/volume/index.js'
 
@@ -77,5 +77,31 @@ describe('operators', () => {
     expect(m[at(10, 10, 10)]).toBe(1)
     expect(m[at(0, 0, 0)]).toBe(0)
     expect(m.reduce((s, v) => s + v, 0)).toBe(14 ** 3)
+  })
+})
+
+describe('mask bounding box crop / paste', () => {
+  it('finds the grown, clamped box and pastes a crop back where it came from', () => {
+    const size: [number, number, number] = [7, 5, 4]
+    const m = new Uint8Array(7 * 5 * 4)
+    m[(2 * 5 + 1) * 7 + 3] = 1 // (3,1,2)
+    m[(1 * 5 + 3) * 7 + 5] = 1 // (5,3,1)
+    const b = maskBox(m, size, 1)!
+    expect(b).toEqual({ lo: [2, 0, 0], hi: [7, 5, 4] })
+    expect(maskBox(new Uint8Array(m.length), size, 1)).toBeUndefined()
+    const tight = maskBox(m, size, 0)!
+    expect(boxSize(tight)).toEqual([3, 3, 2])
+    const x = Float32Array.from({ length: m.length }, (_, i) => i)
+    const c = cropBox(x, size, tight)
+    expect(c[0]).toBe((1 * 5 + 1) * 7 + 3) // lo corner (3,1,1)
+    const y = new Float32Array(m.length)
+    pasteBox(y, size, tight, c)
+    for (let k = 0; k < 4; k++)
+      for (let j = 0; j < 5; j++)
+        for (let i = 0; i < 7; i++) {
+          const o = (k * 5 + j) * 7 + i
+          const inside = i >= 3 && i < 6 && j >= 1 && j < 4 && k >= 1 && k < 3
+          expect(y[o]).toBe(inside ? x[o] : 0)
+        }
   })
 })
