@@ -18,9 +18,15 @@ try {
     const t = (globalThis as any).raddiffViewer.timing
     return t.firstRender - t.requested
   })
+  // Where the time to first slice goes: marks the viewer sets on the way (strings: tsx helpers do not exist in the page).
+  const marks = (await s.page.evaluate(`(() => {
+    const t0 = globalThis.raddiffViewer.timing.requested
+    return performance.getEntriesByType('mark').filter((m) => m.name.startsWith('raddiff:') && m.startTime >= t0).map((m) => [m.name.slice(8), m.startTime - t0])
+  })()`)) as [string, number][]
   const fps = await s.page.evaluate(() => (globalThis as any).raddiffViewer.scrollBench(40))
   await s.page.screenshot({ path: path.join(process.cwd(), 'docs/viewer/anomaly-stub.png') })
   console.log(`time to first rendered slice after job end (volumes fetched + 3 viewports drawn): ${ttf.toFixed(0)} ms`)
+  console.log(`  ${marks.map(([n, t]) => `${n} +${t.toFixed(0)}`).join(' · ')} ms`)
   console.log(`slice scroll, 3 linked viewports: ${fps.toFixed(1)} frames/s (40 slices, 60×60×45 volume, SwiftShader)`)
 } finally {
   await s.close()

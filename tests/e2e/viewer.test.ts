@@ -4,6 +4,7 @@ import { PNG } from 'pngjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fixture, repoRoot } from '../service/helpers.js'
 import { hasChromium, openViewer, runJobInPage, setRange, type Session } from './harness.js'
+import { BLOB } from './stub-task.js'
 
 const GOLDEN = path.join(repoRoot, 'tests/e2e/golden')
 // RADDIFF_UPDATE_GOLDEN=1 rewrites the goldens (look at them before committing).
@@ -35,6 +36,26 @@ function colourFraction(p: PNG, strength = false): number {
 
 async function shot(s: Session, vp: string): Promise<PNG> {
   return PNG.sync.read(await s.page.locator(`.vp[data-vp="${vp}"]`).screenshot())
+}
+
+/** The middle of a viewport: the image without captions, orientation letters or colour bar. */
+async function core(s: Session, vp: string): Promise<PNG> {
+  const p = await shot(s, vp)
+  const [x0, x1, y0, y1] = [0.15, 0.75, 0.15, 0.85].map((f, i) => Math.round(f * (i < 2 ? p.width : p.height)))
+  const out = new PNG({ width: x1 - x0, height: y1 - y0 })
+  PNG.bitblt(p, out, x0, y0, x1 - x0, y1 - y0, 0, 0)
+  return out
+}
+
+/** Waits for interaction to pause and the full-resolution frame (the viewer scrolls at a lower one). */
+const settle = (s: Session) => s.page.evaluate('globalThis.raddiffViewer.settled()')
+const texts = (s: Session, vp: string, sel: string) => s.page.locator(`.vp[data-vp="${vp}"] ${sel}`).allTextContents()
+
+/** Pixels of the mask's cyan (0, 230, 255 outline; 0, 220, 255 label) that no hot-map colour has. */
+function cyanCount(p: PNG): number {
+  let n = 0
+  for (let i = 0; i < p.data.length; i += 4) if (p.data[i + 2] > p.data[i] + 60 && p.data[i + 1] > p.data[i] + 60) n++
+  return n
 }
 
 function compareGolden(name: string, png: PNG): number {
@@ -109,11 +130,148 @@ describe.skipIf(!hasChromium)('viewer in headless Chromium against the real serv
     expect(compareGolden('anomaly-overlay-opacity100', opaque)).toBeLessThan(TOLERANCE)
   })
 
+  it('syncs window / level dragged in one viewport to the linked ones', async () => {
+    const wl = async () => (await Promise.all(['original', 'enhanced', 'overlay'].map((v) => texts(s, v, '.vp-info')))).map((t) => /W (\S+) L (\S+)/.exec(t[0])!.slice(1).join('/'))
+    const before = await wl()
+    const enhBefore = await core(s, 'enhanced')
+    const box = (await s.page.locator('#vp-original').boundingBox())!
+    await s.page.mouse.move(box.x + box.width / 2, box.y + box.height / 2)
+    await s.page.mouse.down()
+    await s.page.mouse.move(box.x + box.width / 2 + 60, box.y + box.height / 2 + 40, { steps: 6 })
+    await s.page.mouse.up()
+    await settle(s)
+    const after = await wl()
+    expect(after[0]).not.toBe(before[0])
+    expect(after[1]).toBe(after[0])
+    expect(after[2]).toBe(after[0])
+    // The enhanced image itself is redrawn with the new window, not only its caption.
+    expect(meanAbsDiff(enhBefore, await core(s, 'enhanced'))).toBeGreaterThan(2)
+    await s.page.selectOption('#wl-preset', 'brain')
+    await s.page.selectOption('#wl-preset', 'auto')
+    await settle(s)
+    expect(await wl()).toEqual(before)
+  })
+
+  it('switches to coronal and sagittal with orientation letters from the geometry', async () => {
+    const axial = await core(s, 'original')
+    // [top, bottom, left, right]; patient right on screen left (radiological convention).
+    const expected: Record<string, string[]> = { coronal: ['S', 'I', 'R', 'L'], sagittal: ['S', 'I', 'A', 'P'] }
+    for (const plane of ['coronal', 'sagittal']) {
+      await s.page.click(`[data-plane="${plane}"]`)
+      await settle(s)
+      for (const vp of ['original', 'enhanced', 'overlay']) expect(await texts(s, vp, '.vp-orient'), `${plane} ${vp}`).toEqual(expected[plane])
+      expect((await texts(s, 'original', '.vp-info'))[0]).toMatch(new RegExp(`^${plane} `))
+      expect(meanAbsDiff(axial, await core(s, 'original')), plane).toBeGreaterThan(5)
+    }
+    await s.page.click('[data-plane="axial"]')
+    await settle(s)
+    expect(await texts(s, 'original', '.vp-orient')).toEqual(['A', 'P', 'R', 'L'])
+    expect(meanAbsDiff(axial, await core(s, 'original'))).toBeLessThan(1)
+  })
+
+  it('fades and flickers the enhanced viewport between enhanced and original', async () => {
+    const enhanced = await core(s, 'enhanced')
+    const original = await core(s, 'original')
+    // The stub's enhancement is a 3×3×3 box blur: visible against the original.
+    expect(meanAbsDiff(enhanced, original)).toBeGreaterThan(2)
+    await setRange(s.page, '#fade', 100)
+    await settle(s)
+    const faded = await core(s, 'enhanced')
+    expect(meanAbsDiff(faded, original)).toBeLessThan(1)
+    await setRange(s.page, '#fade', 50)
+    await settle(s)
+    const half = await core(s, 'enhanced')
+    expect(meanAbsDiff(half, original)).toBeGreaterThan(0.5)
+    expect(meanAbsDiff(half, enhanced)).toBeGreaterThan(0.5)
+    await setRange(s.page, '#fade', 0)
+    await settle(s)
+    expect(meanAbsDiff(await core(s, 'enhanced'), enhanced)).toBeLessThan(1)
+
+    await s.page.click('#flicker')
+    const seen = new Set<string>()
+    // Each flip is a full-resolution frame: slow with software WebGL on a loaded machine.
+    const end = Date.now() + 10_000
+    while (seen.size < 2 && Date.now() < end) {
+      seen.add((await texts(s, 'enhanced', '.vp-label'))[0])
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    await s.page.click('#flicker')
+    expect([...seen].sort()).toEqual(['Original (fade 100%)', 'Pseudo-healthy'])
+    await settle(s)
+    expect((await texts(s, 'enhanced', '.vp-label'))[0]).toBe('Pseudo-healthy')
+  })
+
+  it('probes the values under the cursor', async () => {
+    // Canvas position of the blob's centre voxel, from the viewer's own camera.
+    const at = (await s.page.evaluate(`(() => {
+      const v = globalThis.raddiffViewer, o = v.vols.original, c = [30, 36, 22], d = o.direction
+      const w = [0, 1, 2].map((r) => o.origin[r] + d[3 * r] * o.spacing[0] * c[0] + d[3 * r + 1] * o.spacing[1] * c[1] + d[3 * r + 2] * o.spacing[2] * c[2])
+      return v.vp('overlay').worldToCanvas(w)
+    })()`)) as [number, number]
+    const box = (await s.page.locator('#vp-overlay').boundingBox())!
+    await s.page.mouse.move(box.x + at[0] + 9, box.y + at[1] + 5)
+    const text = (await s.page.textContent('#probe'))!
+    const ijk = /ijk (\d+),(\d+),(\d+)/.exec(text)!.slice(1).map(Number)
+    const heat = Number(/heatmap (\S+)/.exec(text)![1])
+    // The stub's heatmap is exp(−r²/2σ²) around BLOB.centre: the probe must show it at the voxel it names.
+    const r2 = ijk.reduce((a, x, i) => a + (x - BLOB.centre[i]) ** 2, 0)
+    expect(r2).toBeGreaterThan(0)
+    expect(heat).toBeCloseTo(Math.exp(-r2 / (2 * BLOB.sigma ** 2)), 2)
+    expect(text).toMatch(/original -?\d/)
+    expect(text).toMatch(/pseudo-healthy -?\d/)
+    expect(text).toMatch(/LPS -?\d+\.\d, -?\d+\.\d, -?\d+\.\d mm/)
+    // The linked cursor is drawn in every viewport.
+    const cross = await core(s, 'original')
+    await s.page.mouse.move(5, 5)
+    expect(meanAbsDiff(cross, await core(s, 'original'))).toBeGreaterThan(0.05)
+    expect(await s.page.textContent('#probe')).toMatch(/move the cursor/)
+  })
+
+  it('toggles the mask as an outline or a filled label', async () => {
+    const grab = async (mode: string) => {
+      await s.page.selectOption('#mask-mode', mode)
+      await settle(s)
+      return core(s, 'overlay')
+    }
+    const none = await grab('none')
+    const outline = await grab('outline')
+    const label = await grab('label')
+    expect(cyanCount(none)).toBe(0)
+    expect(cyanCount(outline)).toBeGreaterThan(100)
+    // A filled disc changes more pixels than its outline does.
+    expect(meanAbsDiff(none, label)).toBeGreaterThan(meanAbsDiff(none, outline) * 1.5)
+    await grab('outline')
+  })
+
   it('shows readable service errors', async () => {
     await s.page.setInputFiles('#file-input', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a scan') })
     await s.page.waitForSelector('#error:not([hidden])')
     const msg = await s.page.textContent('#error')
     expect(msg).toMatch(/\([A-Z_]+\)/)
     expect(msg).not.toMatch(/at \w+ \(|\/tmp\//)
+    expect(msg).toMatch(/[a-z]+ [a-z]+ [a-z]+/)
+  })
+
+  it('cancels a running job', async () => {
+    const step = process.env.RADDIFF_E2E_STEP_MS
+    process.env.RADDIFF_E2E_STEP_MS = '400'
+    try {
+      await s.page.setInputFiles('#file-input', fixture('nifti/ixi-t1-small.nii.gz'))
+      await s.page.waitForSelector('#series-list li.selected')
+      const jobBefore = await s.page.evaluate('document.body.dataset.job')
+      await s.page.click('#start')
+      await s.page.waitForFunction((b) => (globalThis as any).document.body.dataset.job !== b, jobBefore)
+      await s.page.waitForFunction(() => /running/.test((globalThis as any).document.getElementById('job-status').textContent))
+      await s.page.click('#cancel')
+      await s.page.waitForFunction(() => /cancelled/.test((globalThis as any).document.getElementById('job-status').textContent), undefined, { timeout: 10_000 })
+      const id = await s.page.evaluate('document.body.dataset.job')
+      const job = (await (await fetch(`${s.server.url}/v1/jobs/${id}`)).json()) as any
+      expect(job.state).toBe('cancelled')
+      expect(await s.page.isDisabled('#cancel')).toBe(true)
+      expect(await s.page.isEnabled('#start')).toBe(true)
+    } finally {
+      if (step === undefined) delete process.env.RADDIFF_E2E_STEP_MS
+      else process.env.RADDIFF_E2E_STEP_MS = step
+    }
   })
 })

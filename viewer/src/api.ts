@@ -69,6 +69,7 @@ export async function startJob(scanId: string, task: string, params: Record<stri
   return (await call('/v1/jobs', { method: 'POST', body: JSON.stringify({ scanId, task, params }), headers: { 'content-type': 'application/json' } })).json()
 }
 
+export const getScan = async (id: string): Promise<Scan> => (await call(`/v1/scans/${id}`)).json()
 export const getJob = async (id: string): Promise<Job> => (await call(`/v1/jobs/${id}`)).json()
 export const cancelJob = async (id: string): Promise<void> => void (await call(`/v1/jobs/${id}`, { method: 'DELETE' }))
 export const listOutputs = async (id: string): Promise<Output[]> => ((await (await call(`/v1/jobs/${id}/results`)).json()) as { outputs: Output[] }).outputs

@@ -1,4 +1,4 @@
-import { ApiError, cancelJob, fetchVolume, followJob, getJob, listOutputs, setToken, startJob, uploadFiles, type Job, type RawVolume, type Scan } from './api.js'
+import { ApiError, cancelJob, fetchVolume, followJob, getJob, getScan, listOutputs, setToken, startJob, uploadFiles, type Job, type Output, type RawVolume, type Scan } from './api.js'
 import { ResultViewer, type MaskMode, type Plane, type ViewerVolumes } from './viewports.js'
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T
@@ -148,11 +148,13 @@ $('start').addEventListener('click', async () => {
     const requested = performance.now()
     $<HTMLButtonElement>('cancel').disabled = true
     $<HTMLButtonElement>('start').disabled = false
+    // The original and the output list do not wait for the job record: one round trip, not three.
+    const early = end.state === 'succeeded' ? prefetch(job.id) : undefined
     const full = await getJob(job.id)
     state.job = full
-    if (end.state === 'succeeded') {
+    if (early) {
       setProgress(1, `${task}: done · loading volumes…`)
-      await showResults(full, requested)
+      await showResults(full, requested, early)
       setStatus(`${task}: done`)
     } else if (end.state === 'cancelled') {
       setProgress(0, `${task}: cancelled`)
@@ -197,12 +199,20 @@ function difference(a: RawVolume, b: RawVolume): RawVolume | undefined {
   return { ...a, role: 'difference', data, range: [0, hi] }
 }
 
-async function showResults(job: Job, requested: number): Promise<void> {
-  const outputs = await listOutputs(job.id)
-  const roles = new Set(outputs.map((o) => o.role))
+function prefetch(jobId: string): { outputs: Promise<Output[]>; original: Promise<RawVolume> } {
+  const p = { outputs: listOutputs(jobId), original: fetchVolume(jobId, 'original') }
+  // Awaited in showResults; a failure there is the one reported.
+  p.outputs.catch(() => undefined)
+  p.original.catch(() => undefined)
+  return p
+}
+
+async function showResults(job: Job, requested: number, early = prefetch(job.id)): Promise<void> {
+  const roles = new Set((await early.outputs).map((o) => o.role))
   const [enhRole, enhLabel] = ENHANCED_ROLE[job.task] ?? ['denoised', 'Enhanced']
-  const want = ['original', ...[enhRole, 'heatmap', 'std'].filter((r) => roles.has(r))]
-  const got = Object.fromEntries(await Promise.all(want.map(async (r) => [r, await fetchVolume(job.id, r)] as const))) as Record<string, RawVolume>
+  const want = [enhRole, 'heatmap', 'std'].filter((r) => roles.has(r))
+  const got = Object.fromEntries(await Promise.all([['original', early.original] as const, ...want.map((r) => [r, fetchVolume(job.id, r)] as const)].map(async ([r, v]) => [r, await v] as const))) as Record<string, RawVolume>
+  performance.mark('raddiff:fetched')
   const heat = got.heatmap ?? (got[enhRole] ? difference(got[enhRole], got.original) : undefined)
   const model = job.provenance?.model
   const modelText = model ? `${model.name} v${model.version}` : 'unknown model'
@@ -221,8 +231,11 @@ async function showResults(job: Job, requested: number): Promise<void> {
   $('model-info').textContent = `${job.task} · model ${modelText}${job.provenance?.steps ? ` · ${job.provenance.steps} steps` : ''} · seed ${job.provenance?.seed ?? '—'}`
   for (const n of document.querySelectorAll('.vp-notice')) n.textContent = `${modelText} · NOT FOR CLINICAL USE`
   $('std-toggle').hidden = !got.std
+  // |enhanced − original| is speckle where a denoiser worked: an outline of it is clutter.
+  if (!got.heatmap) $<HTMLSelectElement>('mask-mode').value = 'none'
   const v = await viewer()
   v.timing = { requested }
+  v.setOverlay({ mask: $<HTMLSelectElement>('mask-mode').value as MaskMode }, false)
   await v.show(job.id, vols)
   for (const n of document.querySelectorAll('.vp-notice')) n.textContent = `${modelText} · NOT FOR CLINICAL USE`
   syncThresholdLabel()
@@ -283,3 +296,32 @@ $('flicker').addEventListener('click', withViewer((v) => {
   }
   $('flicker').classList.toggle('active', flicker !== undefined)
 }))
+
+// ── a finished job by link: /#job=<id> ─────────────────────────────────────────────────────────
+async function openFromHash(): Promise<void> {
+  const id = /(?:^#|&)job=([\w-]{1,200})/.exec(location.hash)?.[1]
+  if (!id) return
+  clearError()
+  try {
+    const job = await getJob(id)
+    state.job = job
+    document.body.dataset.job = job.id
+    $<HTMLSelectElement>('task').value = job.task
+    state.scans = [await getScan(job.scanId)]
+    renderSeries([])
+    selectScan(state.scans[0])
+    if (job.state !== 'succeeded') {
+      setStatus(`${job.task}: ${job.state}`)
+      if (job.error) showError(new ApiError(job.error.code, job.error.message, 0))
+      return
+    }
+    const requested = performance.now()
+    setProgress(1, `${job.task}: done · loading volumes…`)
+    await showResults(job, requested)
+    setStatus(`${job.task}: done`)
+  } catch (e) {
+    showError(e)
+  }
+}
+window.addEventListener('hashchange', () => void openFromHash())
+void openFromHash()

@@ -2,8 +2,10 @@ import { cache, Enums, getRenderingEngine, init as csInit, RenderingEngine, util
 import * as cst from '@cornerstonejs/tools'
 import vtkPiecewiseFunction from '@kitware/vtk.js/Common/DataModel/PiecewiseFunction'
 import type { RawVolume } from './api.js'
-import { COLORMAPS, colorAt, drawColorbar, type Stops } from './colormaps.js'
-import { cornerstoneDirection, orientationLabel, sampleLinear, valueAt, worldToIndex, type Vec3 } from './geometry.js'
+import { COLORMAPS, drawColorbar } from './colormaps.js'
+import { cornerstoneDirection, orientationLabel, valueAt, worldToIndex, type Vec3 } from './geometry.js'
+import { HeatLayer } from './heat-layer.js'
+import { setRenderScale } from './render-scale.js'
 
 export type Plane = 'axial' | 'coronal' | 'sagittal'
 export type VpName = 'original' | 'enhanced' | 'overlay'
@@ -39,6 +41,15 @@ export interface OverlayState {
 }
 
 const ENGINE = 'raddiff'
+/**
+ * Resolution of the WebGL pass while scrolling / dragging when full-resolution frames are slow:
+ * at most half, lower while a voxel still covers 2 drawn pixels, never below a quarter.
+ */
+const INTERACTIVE_SCALE = { max: 0.5, min: 0.25, pixelsPerVoxel: 2 }
+/** A full-resolution frame slower than this (ms) switches interaction to INTERACTIVE_SCALE. */
+const SLOW_FRAME_MS = 30
+/** Full resolution returns this long (ms) after the last interaction. */
+const REFINE_AFTER_MS = 250
 const TOOLGROUP = 'raddiff-tools'
 const ORIENT: Record<Plane, Enums.OrientationAxis> = {
   axial: Enums.OrientationAxis.AXIAL,
@@ -56,12 +67,39 @@ async function initCornerstone(): Promise<void> {
   initialised = true
 }
 
-function percentiles(v: RawVolume, lo: number, hi: number): [number, number] {
+/**
+ * MRI auto window: black at the 1st percentile (background), white at the 99.8th percentile of the
+ * foreground (above 10 % of the way to the 99th): a plain 99.5th percentile over the whole field of
+ * view is dominated by background and clips bright, bias-field-lifted white matter.
+ */
+function autoWindow(v: RawVolume): [number, number] {
   const step = Math.max(1, Math.floor(v.data.length / 200_000))
-  const s: number[] = []
-  for (let i = 0; i < v.data.length; i += step) s.push(v.data[i])
-  s.sort((a, b) => a - b)
-  return [s[Math.floor(lo * (s.length - 1))], s[Math.floor(hi * (s.length - 1))]]
+  const s = new Float32Array(Math.ceil(v.data.length / step))
+  for (let i = 0, j = 0; i < v.data.length; i += step) s[j++] = v.data[i]
+  // Typed-array sort is numeric and native: several times faster than sorting a number[] with a comparator.
+  s.sort()
+  const q = (a: ArrayLike<number>, f: number) => a[Math.floor(f * (a.length - 1))]
+  const lo = q(s, 0.01)
+  const cut = lo + 0.1 * (q(s, 0.99) - lo)
+  const fg = s.filter((x) => x > cut)
+  return [lo, fg.length ? q(fg, 0.998) : q(s, 0.995)]
+}
+
+/** Voxel-index centroid of the foreground (as autoWindow defines it). */
+function foregroundCentroid(v: RawVolume): number[] {
+  const [lo, hi] = autoWindow(v)
+  const cut = lo + 0.1 * (hi - lo)
+  const [nx, ny] = v.size
+  const c = [0, 0, 0]
+  let n = 0
+  for (let i = 0; i < v.data.length; i++) {
+    if (!(v.data[i] > cut)) continue
+    c[0] += i % nx
+    c[1] += Math.floor(i / nx) % ny
+    c[2] += Math.floor(i / (nx * ny))
+    n++
+  }
+  return n ? c.map((x) => x / n) : v.size.map((k) => (k - 1) / 2)
 }
 
 /** The displayed plane as an affine map canvas (x, y) → world, from three canvasToWorld calls. */
@@ -82,6 +120,12 @@ export class ResultViewer {
   private overlay: OverlayState = { colormap: 'hot', opacity: 0.6, threshold: 0.3, mask: 'outline', showStd: false }
   private cursor?: Types.Point3
   private syncs: cst.Synchronizer[] = []
+  private heat = new HeatLayer()
+  private voiSyncing = false
+  private idleTimer?: number
+  private frameStart?: number
+  /** Duration of the last full-resolution frame that followed an interaction. */
+  private fullFrameMs = 0
   private renderWaiters: (() => void)[] = []
   renders = 0
   /** Times for the bench: volumes requested → all three viewports drawn. */
@@ -122,6 +166,10 @@ export class ResultViewer {
         el.parentElement!.appendChild(s)
       }
       el.addEventListener(Enums.Events.IMAGE_RENDERED, () => this.afterRender(name))
+      el.addEventListener(Enums.Events.VOI_MODIFIED, (e) => this.syncVoi(name, (e as CustomEvent<{ volumeId?: string; range: Types.VOIRange }>).detail))
+      // Capture phase: before the tools act on the event and request a render.
+      el.addEventListener('wheel', () => this.interact(), { capture: true, passive: true })
+      el.addEventListener('mousemove', (e) => e.buttons && this.interact(), { capture: true })
       el.addEventListener('mousemove', (e) => {
         const r = el.getBoundingClientRect()
         this.cursor = this.vp(name).canvasToWorld([e.clientX - r.left, e.clientY - r.top])
@@ -160,12 +208,15 @@ export class ResultViewer {
     this.drawOverlays(name)
     this.pending.delete(name)
     if (name === 'overlay') {
+      if (this.frameStart !== undefined && document.body.dataset.quality !== 'interactive') this.fullFrameMs = performance.now() - this.frameStart
+      this.frameStart = undefined
       this.renders++
       document.body.dataset.renders = String(this.renders)
     }
     if (this.pending.size === 0) {
       if (this.timing.requested !== undefined && this.timing.firstRender === undefined) {
         this.timing.firstRender = performance.now()
+        performance.mark('raddiff:first-render')
         document.body.dataset.state = 'ready'
       }
       const w = this.renderWaiters.splice(0)
@@ -176,6 +227,7 @@ export class ResultViewer {
   async show(jobId: string, vols: ViewerVolumes): Promise<void> {
     this.vols = vols
     this.timing.firstRender = undefined
+    document.body.dataset.quality = 'full'
     document.body.dataset.state = 'loading'
     cache.purgeCache()
     this.ids = {}
@@ -210,6 +262,7 @@ export class ResultViewer {
     }
     make('original', vols.original)
     make('enhanced', vols.enhanced)
+    performance.mark('raddiff:created')
     this.pending = new Set(['original', 'enhanced', 'overlay'])
     await this.vp('original').setVolumes([{ volumeId: this.ids.original! }])
     const mid = [{ volumeId: this.ids.enhanced ?? this.ids.original! }]
@@ -222,10 +275,12 @@ export class ResultViewer {
       const label = this.els[name].parentElement!.querySelector('.vp-label')!
       label.textContent = vols.labels[name]
     }
+    performance.mark('raddiff:volumes-set')
     this.setPlane(this.plane, false)
     this.applyPreset('auto', false)
     this.applyFade()
     this.applyOverlay()
+    performance.mark('raddiff:styled')
     this.engine.render()
   }
 
@@ -256,27 +311,145 @@ export class ResultViewer {
     return out
   }
 
+  /**
+   * A preset, or 'auto': the original's 1st–99.5th percentile for MRI, a soft-tissue window for CT.
+   * Layers of one modality share a window (the enhanced image is judged against the original in
+   * the same grey scale); a synthetic CT next to an MRI gets its own.
+   */
   applyPreset(name: string, render = true): void {
     if (!this.vols) return
     const p = PRESETS[name]
-    for (const l of this.greyLayers()) {
-      let range: Types.VOIRange
-      if (p) range = { lower: p.center - p.width / 2, upper: p.center + p.width / 2 }
-      else if (l.vol.modality === 'CT') range = { lower: 40 - 200, upper: 40 + 200 }
-      else {
-        const [lo, hi] = percentiles(l.vol, 0.01, 0.995)
-        range = { lower: lo, upper: hi > lo ? hi : lo + 1 }
+    const auto = new Map<string, Types.VOIRange>()
+    this.voiSyncing = true
+    try {
+      for (const l of this.greyLayers()) {
+        let range = p ? { lower: p.center - p.width / 2, upper: p.center + p.width / 2 } : auto.get(l.vol.modality)
+        if (!range) {
+          if (l.vol.modality === 'CT') range = { lower: 40 - 200, upper: 40 + 200 }
+          else {
+            const [lo, hi] = autoWindow(l.vol)
+            range = { lower: lo, upper: hi > lo ? hi : lo + 1 }
+          }
+          auto.set(l.vol.modality, range)
+        }
+        this.vp(l.vp).setProperties({ voiRange: range, invert: this.inverted }, l.id)
       }
-      this.vp(l.vp).setProperties({ voiRange: range, invert: this.inverted }, l.id)
+    } finally {
+      this.voiSyncing = false
     }
     if (render) this.engine.render()
   }
 
+  /** W/L dragged in one viewport: the same window on every grey layer of that modality. */
+  private syncVoi(src: VpName, d: { volumeId?: string; range: Types.VOIRange }): void {
+    if (this.voiSyncing || !this.vols || !d?.range) return
+    const layers = this.greyLayers()
+    const from = layers.find((l) => l.vp === src && (!d.volumeId || l.id === d.volumeId))
+    if (!from) return
+    this.voiSyncing = true
+    try {
+      for (const l of layers) {
+        if ((l.vp === src && l.id === from.id) || l.vol.modality !== from.vol.modality) continue
+        this.vp(l.vp).setProperties({ voiRange: { ...d.range } }, l.id)
+      }
+    } finally {
+      this.voiSyncing = false
+    }
+    this.engine.render()
+  }
+
   toggleInvert(): boolean {
     this.inverted = !this.inverted
-    for (const l of this.greyLayers()) this.vp(l.vp).setProperties({ invert: this.inverted }, l.id)
+    this.voiSyncing = true
+    try {
+      for (const l of this.greyLayers()) this.vp(l.vp).setProperties({ invert: this.inverted }, l.id)
+    } finally {
+      this.voiSyncing = false
+    }
     this.engine.render()
     return this.inverted
+  }
+
+  /**
+   * Scrolling, dragging: when full-resolution frames are slow (software WebGL), draw at a lower
+   * resolution until the interaction pauses, then once more at full resolution.
+   */
+  private interact(): void {
+    if (!this.vols) return
+    this.frameStart = performance.now()
+    if (this.fullFrameMs > SLOW_FRAME_MS && setRenderScale(this.interactiveScale())) {
+      document.body.dataset.quality = 'interactive'
+      this.engine.resize(true, true)
+    }
+    clearTimeout(this.idleTimer)
+    this.idleTimer = window.setTimeout(() => {
+      this.idleTimer = undefined
+      if (setRenderScale(1)) {
+        document.body.dataset.quality = 'full'
+        this.engine.resize(true, true)
+      }
+    }, REFINE_AFTER_MS)
+  }
+
+  private interactiveScale(): number {
+    const vp = this.vp('original')
+    const a = vp.canvasToWorld([0, 0])
+    const b = vp.canvasToWorld([1, 0])
+    const mmPerPixel = Math.hypot(b[0] - a[0], b[1] - a[1], b[2] - a[2])
+    const voxel = Math.min(...this.vols!.original.spacing)
+    const { max, min, pixelsPerVoxel } = INTERACTIVE_SCALE
+    return Math.min(max, Math.max(min, (pixelsPerVoxel * mmPerPixel) / voxel))
+  }
+
+  /** Resolves once interaction has paused and the full-resolution frame is drawn (tests, screenshots). */
+  async settled(): Promise<void> {
+    while (this.idleTimer !== undefined) await new Promise((r) => setTimeout(r, 50))
+    const done = this.nextRender()
+    this.pending = new Set(['original', 'enhanced', 'overlay'])
+    this.engine.render()
+    await done
+    await new Promise((r) => requestAnimationFrame(() => r(null)))
+  }
+
+  /**
+   * For screenshots: a plane and the slice through the heat layer's strongest region ('heatmap-peak':
+   * the slice with the most heat above the threshold) or the centroid of the scan's foreground.
+   */
+  async focus(plane: Plane, where: 'heatmap-peak' | 'centre', shiftLps: number[] = [0, 0, 0], zoom = 1): Promise<number[]> {
+    this.setPlane(plane)
+    const v = this.vols!
+    let target = worldOfIndex(v.original, foregroundCentroid(v.original))
+    if (where === 'heatmap-peak' && v.heatmap) {
+      const h = v.heatmap
+      const n = this.vp('original').getCamera().viewPlaneNormal!
+      // The voxel axis most parallel to the view normal: sum heat above threshold per slice along it.
+      const cols = [0, 1, 2].map((j) => Math.abs(h.direction[j] * n[0] + h.direction[3 + j] * n[1] + h.direction[6 + j] * n[2]))
+      const ax = cols.indexOf(Math.max(...cols))
+      const thr = this.thresholdValue()
+      const sums = new Float64Array(h.size[ax])
+      const [nx, ny] = h.size
+      for (let i = 0; i < h.data.length; i++) {
+        const x = h.data[i]
+        if (x >= thr) sums[ax === 0 ? i % nx : ax === 1 ? Math.floor(i / nx) % ny : Math.floor(i / (nx * ny))] += x
+      }
+      const best = sums.indexOf(Math.max(...sums))
+      const ijk = h.size.map((s) => (s - 1) / 2)
+      ijk[ax] = best
+      target = worldOfIndex(h, ijk)
+    }
+    target = target.map((x, i) => x + shiftLps[i]) as Vec3
+    for (const name of Object.keys(this.els) as VpName[]) {
+      const vp = this.vp(name)
+      const cam = vp.getCamera()
+      const n = cam.viewPlaneNormal!
+      const fp = cam.focalPoint!
+      const pos = cam.position!
+      const dd = (target[0] - fp[0]) * n[0] + (target[1] - fp[1]) * n[1] + (target[2] - fp[2]) * n[2]
+      vp.setCamera({ focalPoint: fp.map((x, i) => x + dd * n[i]) as Types.Point3, position: pos.map((x, i) => x + dd * n[i]) as Types.Point3 })
+      if (zoom !== 1) vp.setZoom(zoom)
+    }
+    await this.settled()
+    return worldToIndex(v.original, target).map(Math.round)
   }
 
   /** 0 = enhanced only, 1 = original only, in the middle viewport. */
@@ -295,6 +468,10 @@ export class ResultViewer {
     ofun.addPoint(lo - 1, this.fade)
     ofun.addPoint(hi + 1, this.fade)
     ;(actor.actor as any).getProperty().setScalarOpacity(0, ofun)
+    // A layer that cannot be seen is not ray-cast at all: half the WebGL work when not fading.
+    actor.actor.setVisibility(this.fade > 0)
+    const enh = this.vp('enhanced').getActors().find((a) => a !== actor)
+    enh?.actor.setVisibility(this.fade < 1)
     const label = this.els.enhanced.parentElement!.querySelector('.vp-label')!
     label.textContent = this.fade >= 0.5 ? `${this.vols!.labels.original} (fade ${Math.round(this.fade * 100)}%)` : this.fade > 0 ? `${this.vols!.labels.enhanced} (fade ${Math.round(this.fade * 100)}%)` : this.vols!.labels.enhanced
   }
@@ -311,8 +488,9 @@ export class ResultViewer {
     return lo + this.overlay.threshold * (hi - lo)
   }
 
-  setOverlay(s: Partial<OverlayState>): void {
+  setOverlay(s: Partial<OverlayState>, render = true): void {
     this.overlay = { ...this.overlay, ...s }
+    if (!render) return
     this.applyOverlay()
     this.engine.render()
   }
@@ -383,10 +561,16 @@ export class ResultViewer {
     const info = box.querySelector('.vp-info') as HTMLElement
     const voi = vp.getProperties()?.voiRange
     info.textContent = `${this.plane} · ijk ${ijk.map((x) => Math.round(x)).join(',')}${voi ? ` · W ${fmt(voi.upper - voi.lower)} L ${fmt((voi.upper + voi.lower) / 2)}` : ''}`
-    if (name === 'overlay') {
-      if (this.vols.heatmap) this.drawHeat(g, w, h, p0, dx, dy, this.vols.heatmap, this.heatRange(), this.thresholdValue(), this.overlay.opacity, COLORMAPS[this.overlay.colormap] ?? COLORMAPS.hot)
-      if (this.vols.std && this.overlay.showStd) this.drawHeat(g, w, h, p0, dx, dy, this.vols.std, [0, this.vols.std.range[1] || 1], 0, 0.5, COLORMAPS.viridis)
-      if (this.vols.heatmap && this.overlay.mask !== 'none') this.drawMask(g, w, h, p0, dx, dy)
+    if (name === 'overlay' && (this.vols.heatmap || (this.vols.std && this.overlay.showStd))) {
+      this.heat.draw(g, { p0: [...p0] as Vec3, dx, dy }, {
+        heat: this.vols.heatmap,
+        range: this.heatRange(),
+        threshold: this.thresholdValue(),
+        opacity: this.overlay.opacity,
+        stops: COLORMAPS[this.overlay.colormap] ?? COLORMAPS.hot,
+        mask: this.overlay.mask,
+        std: this.overlay.showStd ? this.vols.std : undefined,
+      })
     }
     if (this.cursor) {
       const [cx, cy] = vp.worldToCanvas(this.cursor)
@@ -398,68 +582,6 @@ export class ResultViewer {
         g.lineTo(b[0], b[1])
       }
       g.stroke()
-    }
-  }
-
-  /**
-   * A heat layer on the displayed plane: trilinear samples mapped through the colour map over a
-   * fixed range; transparent below the threshold.
-   */
-  private drawHeat(g: CanvasRenderingContext2D, w: number, h: number, p0: Types.Point3, dx: Vec3, dy: Vec3, vol: RawVolume, range: [number, number], thr: number, opacity: number, stops: Stops): void {
-    const lut = new Uint8ClampedArray(256 * 3)
-    for (let i = 0; i < 256; i++) lut.set(colorAt(stops, i / 255).map((c) => c * 255), i * 3)
-    const img = g.createImageData(w, h)
-    const px = img.data
-    const a = Math.round(opacity * 255)
-    const span = range[1] - range[0] || 1
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        const v = sampleLinear(vol, [p0[0] + x * dx[0] + y * dy[0], p0[1] + x * dx[1] + y * dy[1], p0[2] + x * dx[2] + y * dy[2]])
-        if (v === undefined || v < thr) continue
-        const k = Math.max(0, Math.min(255, Math.round(((v - range[0]) / span) * 255))) * 3
-        const o = (y * w + x) * 4
-        px[o] = lut[k]
-        px[o + 1] = lut[k + 1]
-        px[o + 2] = lut[k + 2]
-        px[o + 3] = a
-      }
-    }
-    const tmp = document.createElement('canvas')
-    tmp.width = w
-    tmp.height = h
-    tmp.getContext('2d')!.putImageData(img, 0, 0)
-    g.drawImage(tmp, 0, 0)
-  }
-
-  /** The mask (heatmap ≥ threshold) sampled on the displayed plane: its outline, or a filled label. */
-  private drawMask(g: CanvasRenderingContext2D, w: number, h: number, p0: Types.Point3, dx: Vec3, dy: Vec3): void {
-    const heat = this.vols!.heatmap!
-    const thr = this.thresholdValue()
-    const step = 2
-    const nx = Math.ceil(w / step)
-    const ny = Math.ceil(h / step)
-    const m = new Uint8Array(nx * ny)
-    for (let y = 0; y < ny; y++) {
-      for (let x = 0; x < nx; x++) {
-        const px = x * step + step / 2
-        const py = y * step + step / 2
-        const v = valueAt(heat, [p0[0] + px * dx[0] + py * dy[0], p0[1] + px * dx[1] + py * dy[1], p0[2] + px * dx[2] + py * dy[2]])
-        m[y * nx + x] = v !== undefined && v >= thr ? 1 : 0
-      }
-    }
-    if (this.overlay.mask === 'label') {
-      g.fillStyle = 'rgba(0, 220, 255, 0.35)'
-      for (let i = 0; i < m.length; i++) if (m[i]) g.fillRect((i % nx) * step, Math.floor(i / nx) * step, step, step)
-      return
-    }
-    // Cyan: distinct from every overlay colour map's high end.
-    g.fillStyle = 'rgb(0, 230, 255)'
-    for (let y = 0; y < ny; y++) {
-      for (let x = 0; x < nx; x++) {
-        if (!m[y * nx + x]) continue
-        const edge = x === 0 || y === 0 || x === nx - 1 || y === ny - 1 || !m[y * nx + x - 1] || !m[y * nx + x + 1] || !m[(y - 1) * nx + x] || !m[(y + 1) * nx + x]
-        if (edge) g.fillRect(x * step, y * step, step, step)
-      }
     }
   }
 
@@ -488,6 +610,7 @@ export class ResultViewer {
     const vp = this.vp('original')
     const t0 = performance.now()
     for (let i = 0; i < n; i++) {
+      this.interact()
       const done = this.nextRender()
       this.pending = new Set(['original', 'enhanced', 'overlay'])
       csScroll(vp, i < n / 2 ? 1 : -1)
@@ -495,6 +618,12 @@ export class ResultViewer {
     }
     return (n * 1000) / (performance.now() - t0)
   }
+}
+
+/** Voxel index → world (LPS, mm): origin + D·(spacing⊙ijk), D row-major. */
+function worldOfIndex(v: RawVolume, ijk: number[]): Vec3 {
+  const d = v.direction
+  return [0, 1, 2].map((r) => v.origin[r] + d[3 * r] * v.spacing[0] * ijk[0] + d[3 * r + 1] * v.spacing[1] * ijk[1] + d[3 * r + 2] * v.spacing[2] * ijk[2]) as Vec3
 }
 
 function csScroll(vp: Types.IVolumeViewport, delta: number): void {
