@@ -18,6 +18,18 @@ const cache = new Map<string, Promise<EngineSession>>()
 // every ORT failure we care about reaches the caller as an EngineError (with ORT's text as cause).
 ort.env.logLevel = 'fatal'
 
+/**
+ * Measured on the 2-core bench machine (notes: /work/notes/engine-perf.md):
+ * - 'all' keeps the NCHWc layout transformer (blocked AVX-512 convolutions); 'extended' runs the
+ *   convolutions as im2col + GEMM and was 1.3-1.6x slower per slice despite dropping the Reorder nodes.
+ * - no spinning: ORT's pool threads busy-wait between kernels by default. A UNet forward is ~170
+ *   short kernels, so when the cores are shared (a service running jobs side by side, training in
+ *   the background) a spinning thread burns the time slice the other one needs at the next barrier:
+ *   on the loaded bench machine the same batch-8 volume pass took 1.59x the wall time and 1.48x
+ *   the CPU time with spinning. Without load, sleeping costs one futex wake per kernel (µs against
+ *   a ≥ 20 ms forward). diffuseVolume mostly runs 1-thread sessions anyway (one lane per core).
+ * - sequential execution: the graph is a chain, an inter-op pool only adds threads that compete.
+ */
 function options(ep: ResolvedDevice, threads: number): ort.InferenceSession.SessionOptions {
   return {
     executionProviders: [ep],
@@ -25,6 +37,7 @@ function options(ep: ResolvedDevice, threads: number): ort.InferenceSession.Sess
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
     // ORT logs provider-load failures itself; we report them as EngineError instead.
     logSeverityLevel: 3,
   }
