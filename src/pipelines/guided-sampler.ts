@@ -86,6 +86,8 @@ export interface GuidedOptions {
   y?: Float32Array
   startT?: number
   noise?: StartNoise
+  /** Without y: start from x_T = 0 (the prior's mean) instead of a noise draw. */
+  zeroStart?: boolean
   /** DDIM η: 0 deterministic; 1 ancestral-like (posterior samples for denoising). */
   eta?: number
   cond?: Float32Array
@@ -128,7 +130,7 @@ export async function guidedSample(pm: PreparedModel, size: Vec3, o: GuidedOptio
   const t0 = ts[0]
   let x: Float32Array
   if (!o.y) {
-    x = gaussianField(size, o.seed)
+    x = o.zeroStart ? new Float32Array(n) : gaussianField(size, o.seed)
   } else {
     const a = Math.sqrt(sch.abar(t0))
     const s = Math.sqrt(1 - sch.abar(t0))

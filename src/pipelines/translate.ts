@@ -9,8 +9,9 @@ const WEAK_PAIRS = 'synthetic CT from a model trained without real same-subject 
 
 /**
  * MRI → CT with a conditional model: cond = the MRI normalised as the card's cond_normalisation
- * says; sampling from pure noise (few DDIM steps; --mode mean = one step from T, i.e. the model's
- * x̂₀ at T). Output in HU (inverse of the card's ct-window), rounded to int16 so writers store HU
+ * says; sampling from pure noise (few DDIM steps). --mode mean: the deterministic DDIM path from
+ * x_T = 0, the prior's mean, rather than from a noise draw (the one-step x̂₀ at T is no estimate for
+ * an ε-prediction model: it divides by α_T ≈ 0.006). Output in HU (inverse of the card's ct-window), rounded to int16 so writers store HU
  * exactly; modality CT, units HU.
  */
 export async function translate(input: Volume, params: TaskParams, ctx: TaskContext = {}): Promise<TaskResult> {
@@ -22,7 +23,7 @@ export async function translate(input: Volume, params: TaskParams, ctx: TaskCont
   const cn = (card.cond_normalisation as Normalisation | undefined) ?? MRI_DEFAULT
   const cond = normaliseVolume(s.real, cn).data
   const range = { low: card.normalisation.params.low, high: card.normalisation.params.high }
-  const steps = params.mode === 'mean' ? 1 : s.steps
+  const steps = s.steps
   const totalSteps = steps * s.samples
   let done = 0
   const res = await sampleMany(s.samples, s.seed, async (seed) => {
@@ -30,6 +31,7 @@ export async function translate(input: Volume, params: TaskParams, ctx: TaskCont
       steps,
       seed,
       cond,
+      zeroStart: params.mode === 'mean',
       signal: ctx.signal,
       onStep: () => s.progress('translate', ++done / totalSteps, done, totalSteps),
     })
