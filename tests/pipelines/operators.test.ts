@@ -4,7 +4,7 @@ import { estimateNoise, immerkaer } from '../../src/pipelines/noise-estimate.js'
 import { lowFrequencyNoise } from '../../src/pipelines/low-frequency-noise.js'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { averagePool, boxSize, cropBox, foregroundMask, linearUpsample, maskBox, pasteBox, replicateUpsample } from '../../src/pipelines/volume-ops.js'
+import { averagePool, boxSize, cropBox, cubicUpsample, foregroundMask, linearUpsample, maskBox, pasteBox, replicateUpsample } from '../../src/pipelines/volume-ops.js'
 import { repoRoot } from './helpers.js'
 import type { Vec3 } from '../../src/volume/index.js'
 
@@ -103,5 +103,18 @@ describe('mask bounding box crop / paste', () => {
           const inside = i >= 3 && i < 6 && j >= 1 && j < 4 && k >= 1 && k < 3
           expect(y[o]).toBe(inside ? x[o] : 0)
         }
+  })
+})
+
+describe('cubic (Keys) upsampling', () => {
+  it('reproduces a quadratic exactly away from the edges (Keys a = −0.5 is third-order accurate) and a constant everywhere', () => {
+    const size: Vec3 = [12, 3, 2]
+    const q = (u: number): number => 0.3 * u * u - 2 * u + 5
+    const y = Float32Array.from({ length: 12 * 3 * 2 }, (_, o) => q(o % 12))
+    const up = cubicUpsample(y, size, 2, [true, false, false])
+    expect(up.size).toEqual([24, 3, 2])
+    for (let n = 4; n < 20; n++) expect(up.data[n]).toBeCloseTo(q((n + 0.5) / 2 - 0.5), 4)
+    const c = cubicUpsample(new Float32Array(12 * 3 * 2).fill(7), size, 4, [true, true, false])
+    for (const v of c.data) expect(v).toBeCloseTo(7, 5)
   })
 })
