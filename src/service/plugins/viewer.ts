@@ -11,6 +11,8 @@ import { HttpError, notFound } from '../errors.js'
 import { errors, idParams } from '../schemas.js'
 import { homePlugin } from './home.js'
 import type { RawVolumeHeader } from '../raw-volume-format.js'
+import type { ScanRecord } from '../store.js'
+import type { JobUpdate } from '../worker-pool.js'
 
 /** src/service/plugins and dist/service/plugins are both three levels below the repository root. */
 export const defaultViewerDir = (): string => path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../viewer/dist')
@@ -71,8 +73,36 @@ class RawCache {
  * float32 volumes, under the same ownership checks as the results routes.
  */
 export function viewerPlugin(ctx: ServiceContext, viewerDir = defaultViewerDir()) {
-  const cache = new RawCache()
+  const cache = new RawCache(8)
+  const original = (scan: ScanRecord): Promise<Buffer> =>
+    cache.get(`scan:${scan.id}`, async () => {
+      const opened = await openInputs([path.join(ctx.dataDir, 'uploads', scan.uploadId)], { tmpDir: path.join(ctx.dataDir, 'tmp') })
+      try {
+        const handle = opened.series[scan.seriesIndex]
+        if (!handle) throw notFound('scan data')
+        return encodeRawVolume('original', await handle.load())
+      } finally {
+        await opened.cleanup()
+      }
+    })
+  const output = (role: string, file: string): Promise<Buffer> => {
+    const abs = path.join(ctx.dataDir, file)
+    return cache.get(`out:${abs}`, async () => encodeRawVolume(role, await readImageFile(abs, path.basename(abs))))
+  }
+  // A finished job's volumes are encoded as soon as it succeeds, so the viewer, which asks right
+  // after the end event, finds them ready (≈ 1-1.5 s of its first-slice time was this encoding).
+  // Failures here are not errors: the route encodes again on demand and reports problems there.
+  const prefetch = (u: JobUpdate): void => {
+    if (u.state !== 'succeeded') return
+    const j = ctx.store.jobById(u.id)
+    const scan = j ? ctx.store.scanById(j.scanId) : undefined
+    if (!j || !scan) return
+    void original(scan).catch(() => {})
+    for (const o of ctx.store.outputs(j.id)) void output(o.role, o.file).catch(() => {})
+  }
   return async (app: FastifyInstance): Promise<void> => {
+    ctx.pool.on('update', prefetch)
+    app.addHook('onClose', async () => void ctx.pool.off('update', prefetch))
     if (existsSync(path.join(viewerDir, 'index.html'))) {
       // decorateReply: false because the docs UI registers @fastify/static too.
       await app.register(fastifyStatic, { root: viewerDir, prefix: '/', index: 'index.html', decorateReply: false, maxAge: 0 })
@@ -101,21 +131,11 @@ export function viewerPlugin(ctx: ServiceContext, viewerDir = defaultViewerDir()
         if (role === 'original') {
           const scan = ctx.store.getScan(req.user, j.scanId)
           if (!scan) throw notFound('scan')
-          buf = cache.get(`scan:${scan.id}`, async () => {
-            const opened = await openInputs([path.join(ctx.dataDir, 'uploads', scan.uploadId)], { tmpDir: path.join(ctx.dataDir, 'tmp') })
-            try {
-              const handle = opened.series[scan.seriesIndex]
-              if (!handle) throw notFound('scan data')
-              return encodeRawVolume(role, await handle.load())
-            } finally {
-              await opened.cleanup()
-            }
-          })
+          buf = original(scan)
         } else {
           const out = ctx.store.outputs(j.id).find((o) => o.role === role)
           if (!out) throw notFound('output')
-          const file = path.join(ctx.dataDir, out.file)
-          buf = cache.get(`out:${file}`, async () => encodeRawVolume(role, await readImageFile(file, path.basename(file))))
+          buf = output(role, out.file)
         }
         return reply.type('application/octet-stream').header('cache-control', 'private, no-store').send(await buf)
       },
