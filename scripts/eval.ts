@@ -4,6 +4,7 @@
  *
  *   npx tsx scripts/eval.ts --data ../shared/data [--models-dir models] [--quick] [--steps 10]
  *                           [--out docs/RESULTS.md] [--pairs DIR] [--python /usr/bin/python3]
+ *                           [--sections denoise,denoise-ct,superres,anomaly,translate] [--assemble]
  *
  * A task whose model is not installed gets a section saying so (baselines are still measured).
  * --quick: one subject, 5% noise only, ×2 only, 24 central slices of one BraTS patient.
@@ -55,6 +56,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--python') a.python = v()
     else if (k === '--pairs') a.pairs = path.resolve(v())
     else if (k === '--sections') a.sections = v().split(',').map((x) => x.trim())
+    else if (k === '--assemble') a.sections = [] // only rebuild RESULTS.md from the fragments present
     else if (k !== '--') throw new Error(`unknown option ${k}`)
   }
   const bad = a.sections.filter((x) => !(SECTIONS as readonly string[]).includes(x))
@@ -401,10 +403,10 @@ async function translateSection(a: Args, md: string[]): Promise<void> {
     const bone = Uint8Array.from(ct.data, (v, i) => (v > 300 && head[i] ? 1 : 0))
     const r = await timed('translate', like(mr.vol, mr.data), { model: model.name, steps: a.steps, seed: 0 }, a)
     const syn = toFloat32(r.outputs[0].volume)
-    const rm = await timed('translate', like(mr.vol, mr.data), { model: model.name, steps: a.steps, seed: 0, mode: 'mean' }, a)
+    const rm = await timed('translate', like(mr.vol, mr.data), { model: model.name, seed: 0, mode: 'mean' }, a)
     const synMean = toFloat32(rm.outputs[0].volume)
     const bulk = Float32Array.from(head, (h) => (h ? 0 : -1024))
-    for (const [name, x] of [[`raddiff sample (${a.steps} steps)`, syn], [`raddiff mean (DDIM from x_T = 0, ${a.steps} steps)`, synMean], ['bulk density', bulk]] as const)
+    for (const [name, x] of [[`raddiff sample (${r.report.steps} steps from bulk density at t* = ${r.report.depth})`, syn], ['raddiff mean (one-step x̂₀ at t*)', synMean], ['bulk density', bulk]] as const)
       md.push(`| ${c} | ${name} | ${fmt(mae(ct.data, x, head), 1)} | ${fmt(mae(ct.data, x, bone), 1)} | ${brain ? fmt(mae(ct.data, x, brain), 1) : '–'} |`)
     if (!panelSize) {
       panelSize = mr.vol.size
@@ -465,7 +467,8 @@ async function main(): Promise<void> {
       'Targets from issue 5: denoise ≥ NLM + 1.5 dB at 5%; SR×2 ≥ bicubic + 2.5 dB; anomaly Dice ≥ 0.5 on BraTS FLAIR; each task < 60 s for 120×120×90 on 2 cores.',
       '',
     ]
-    const body = SECTIONS.filter((n) => existsSync(path.join(fragDir, `${n}.md`))).map((n) => readFileSync(path.join(fragDir, `${n}.md`), 'utf8'))
+    // summary.md is written by people (what the numbers mean), the rest by the sections
+    const body = ['summary', ...SECTIONS].filter((n) => existsSync(path.join(fragDir, `${n}.md`))).map((n) => readFileSync(path.join(fragDir, `${n}.md`), 'utf8'))
     writeFileSync(a.out, [...head, ...body].join('\n'))
     process.stderr.write(`eval: wrote ${a.out}\n`)
   } finally {

@@ -1,17 +1,28 @@
-import type { Normalisation } from '../engine/index.js'
+import { normaliseValue, type Normalisation } from '../engine/index.js'
 import type { Volume } from '../volume/volume.js'
 import { denormalise, derivedVolume, normaliseVolume, provenance, sampleMany, setupTask } from './common.js'
 import { guidedSample } from './guided-sampler.js'
+import { foregroundMask } from './volume-ops.js'
 import type { TaskContext, TaskOutput, TaskParams, TaskResult } from './task.js'
 
 const MRI_DEFAULT: Normalisation = { kind: 'percentile', params: { low: 0.5, high: 99.5 } }
+/** Head = normalised MRI above 10 % of its range (as the anomaly pipeline's default mask). */
+const MASK_LEVEL = -0.8
 const WEAK_PAIRS = 'synthetic CT from a model trained without real same-subject MRI/CT pairs unless its card says otherwise: HU are approximate'
+
+/** Default start depth (of T = 1000) for translation from the bulk-density map (SDEdit-style). */
+export const TRANSLATE_DEFAULT_DEPTH = 500
 
 /**
  * MRI → CT with a conditional model: cond = the MRI normalised as the card's cond_normalisation
- * says; sampling from pure noise (few DDIM steps). --mode mean: the deterministic DDIM path from
- * x_T = 0, the prior's mean, rather than from a noise draw (the one-step x̂₀ at T is no estimate for
- * an ε-prediction model: it divides by α_T ≈ 0.006). Output in HU (inverse of the card's ct-window), rounded to int16 so writers store HU
+ * says. Sampling starts from the classical MR-only answer, the bulk-density map (head → 0 HU,
+ * air → −1024 HU; head = normalised MRI above 10 % of its range), noised to t* (card
+ * metrics.translate_depth, default 500) and denoised with the MRI as condition: the model only has
+ * to supply what bulk density lacks (bone, air cavities, soft-tissue contrast). Measured with
+ * mri2ct 0.1.0 on IXI162: from pure noise at T the sampled CT was noise (MAE 1043 HU: an undertrained
+ * ε-model is useless at t ≳ 900, where x̂₀ divides by α ≈ 0.02), from bulk density at t* = 300 /
+ * 500 / 700: 114 / 124 / 215 HU over the volume. --mode mean: the one-step x̂₀ at t* (a posterior
+ * mean). Output in HU (inverse of the card's ct-window), rounded to int16 so writers store HU
  * exactly; modality CT, units HU.
  */
 export async function translate(input: Volume, params: TaskParams, ctx: TaskContext = {}): Promise<TaskResult> {
@@ -23,7 +34,13 @@ export async function translate(input: Volume, params: TaskParams, ctx: TaskCont
   const cn = (card.cond_normalisation as Normalisation | undefined) ?? MRI_DEFAULT
   const cond = normaliseVolume(s.real, cn).data
   const range = { low: card.normalisation.params.low, high: card.normalisation.params.high }
-  const steps = s.steps
+  const metrics = card.metrics as Record<string, unknown> | undefined
+  const depth = Math.max(1, Math.min(card.schedule.T - 1, Math.round(params.depth ?? (typeof metrics?.translate_depth === 'number' ? metrics.translate_depth : TRANSLATE_DEFAULT_DEPTH))))
+  const head = foregroundMask(cond, s.size, MASK_LEVEL)
+  const water = normaliseValue(0, range)
+  const air = normaliseValue(-1024, range)
+  const bulk = Float32Array.from(head, (h) => (h ? water : air))
+  const steps = params.mode === 'mean' ? 1 : Math.min(s.steps, depth + 1)
   const totalSteps = steps * s.samples
   let done = 0
   const res = await sampleMany(s.samples, s.seed, async (seed) => {
@@ -31,7 +48,9 @@ export async function translate(input: Volume, params: TaskParams, ctx: TaskCont
       steps,
       seed,
       cond,
-      zeroStart: params.mode === 'mean',
+      y: bulk,
+      startT: depth,
+      noise: 'gaussian',
       signal: ctx.signal,
       onStep: () => s.progress('translate', ++done / totalSteps, done, totalSteps),
     })
@@ -44,7 +63,7 @@ export async function translate(input: Volume, params: TaskParams, ctx: TaskCont
   const extra = card.limitations === undefined ? [WEAK_PAIRS] : []
   return {
     outputs,
-    provenance: provenance('translate', s, steps, { mode: params.mode ?? 'sample', window: range }, extra),
-    report: { steps, window: range, seconds: (performance.now() - t0) / 1000 },
+    provenance: provenance('translate', s, steps, { mode: params.mode ?? 'sample', depth, start: 'bulk density', window: range }, extra),
+    report: { steps, depth, start: 'bulk density', window: range, seconds: (performance.now() - t0) / 1000 },
   }
 }
