@@ -38,7 +38,7 @@ const reps = Math.max(1, opt('--reps', 3))
 const threads = opt('--threads', os.availableParallelism())
 // diffuseVolume's CPU default: one 1-thread lane per thread.
 // --configs 2x1,1x2: volume passes as batch×lanes (lanes: concurrent runs on a threads/lanes-thread session)
-const configs = (args.includes('--configs') ? args[args.indexOf('--configs') + 1] : `${DEFAULT_BATCH_SIZE}x${threads}`).split(',').map((c) => {
+const configs = (args.includes('--configs') ? args[args.indexOf('--configs') + 1] : `${DEFAULT_BATCH_SIZE}x1`).split(',').map((c) => {
   const [b, l] = c.split('x').map(Number)
   return { batch: b, lanes: l || 1 }
 })

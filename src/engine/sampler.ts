@@ -94,14 +94,12 @@ export interface Progress {
 }
 
 /**
- * Slices per run() in a volume pass. Small batches won on the 2-core bench machine: CPU time per
- * 128² slice was 42, 42-46, 48 and 53 ms at batch 1, 2, 4 and 8, and the summed per-kernel minima
- * from ORT's profiler 57, 57, 61 and 90 ms (2 threads): batch-8 activations (up to 8×48×128²
- * floats = 25 MB) fall out of cache between the GroupNorm, SiLU and NCHWc reorder passes around
- * each convolution. Batch 2 rather than 1 halves the per-run overhead. PyTorch, for comparison,
- * needs about the same CPU time per slice at batch 2 and 8 (and ~1.6x more at batch 1).
+ * Slices per run() in a volume pass. On the idle 2-core machine (one 2-thread session, no
+ * spinning) a 10-step pass over 120×120×90 took 22.5 s at batch 8 and 25.4 s at batch 2. Under heavy
+ * load smaller batches did better (batch-8 activations, up to 25 MB, fall out of a contended cache;
+ * docs/engine-perf.md), but a dedicated machine is the case to optimise for.
  */
-export const DEFAULT_BATCH_SIZE = 2
+export const DEFAULT_BATCH_SIZE = 8
 
 export interface VolumeSamplingOptions {
   model: ModelFn

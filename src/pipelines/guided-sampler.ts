@@ -37,10 +37,10 @@ export async function prepareModel(cardPath: string, device: Device = 'auto'): P
 /**
  * Evaluates the model on every slice (the card's plane) of a normalised volume-shaped state at
  * timestep t; cond is a normalised volume on the same grid (2r+1 neighbour slices as channels).
- * Batch 2 on CPU: at batch 8 the activations leave the cache and a slice costs ~1.3× the wall time
- * (docs/engine-perf.md); GPUs want the larger batch.
+ * Batch 8: the fastest on the idle 2-core machine (22.5 s vs 25.4 s at batch 2 for a 10-step pass;
+ * docs/engine-perf.md).
  */
-export async function evalVolume(pm: PreparedModel, x: Float32Array, size: Vec3, t: number, cond?: Float32Array, signal?: AbortSignal, batch = pm.device === 'cpu' ? 2 : 8): Promise<Float32Array> {
+export async function evalVolume(pm: PreparedModel, x: Float32Array, size: Vec3, t: number, cond?: Float32Array, signal?: AbortSignal, batch = 8): Promise<Float32Array> {
   const { card } = pm
   const layout = sliceLayout(size, card.plane)
   const pad = paddingFor(layout.H, layout.W, card.size_multiple)
