@@ -135,37 +135,47 @@ export function percentileOf(x: Float32Array, p: number, mask?: Uint8Array): num
   return vals[lo] + (vals[hi] - vals[lo]) * (idx - lo)
 }
 
+/** Source indices and weights of one output sample along an axis of N input samples at `pos`. */
+type Taps = (pos: number, N: number) => { at: number[]; w: number[] }
+
 /**
- * Cell-centred linear interpolation by f along the chosen axes (new index n sits at old coordinate
- * (n + ½)/f − ½, clamped at the edges): a smooth starting point for super-resolution.
+ * Separable cell-centred upsampling by f along the chosen axes: new index n sits at old coordinate
+ * (n + ½)/f − ½; `taps` says which input samples it blends and how.
  */
-export function linearUpsample(y: Float32Array, size: Vec3, f: number, axes: Axes): { data: Float32Array; size: Vec3 } {
+function separableUpsample(y: Float32Array, size: Vec3, f: number, axes: Axes, taps: Taps): { data: Float32Array; size: Vec3 } {
   let cur = y
   let cs: Vec3 = [...size] as Vec3
   for (let d = 0; d < 3; d++) {
     if (!axes[d]) continue
     const ns: Vec3 = [...cs] as Vec3
     ns[d] = cs[d] * f
+    // f phases repeat along the axis, but edges clamp differently: one tap set per output index
+    const table = Array.from({ length: ns[d] }, (_, n) => taps((n + 0.5) / f - 0.5, cs[d]))
     const out = new Float32Array(ns[0] * ns[1] * ns[2])
     const sIn = [1, cs[0], cs[0] * cs[1]]
-    const N = cs[d]
     for (let idx = 0; idx < out.length; idx++) {
-      const i = idx % ns[0]
-      const j = Math.floor(idx / ns[0]) % ns[1]
-      const k = Math.floor(idx / (ns[0] * ns[1]))
-      const c = [i, j, k]
-      const pos = Math.min(N - 1, Math.max(0, (c[d] + 0.5) / f - 0.5))
-      const p0 = Math.floor(pos)
-      const p1 = Math.min(N - 1, p0 + 1)
-      const w = pos - p0
+      const c = [idx % ns[0], Math.floor(idx / ns[0]) % ns[1], Math.floor(idx / (ns[0] * ns[1]))]
+      const tp = table[c[d]]
       c[d] = 0
       const base = c[0] * sIn[0] + c[1] * sIn[1] + c[2] * sIn[2]
-      out[idx] = (1 - w) * cur[base + p0 * sIn[d]] + w * cur[base + p1 * sIn[d]]
+      let v = 0
+      for (let q = 0; q < tp.at.length; q++) v += tp.w[q] * cur[base + tp.at[q] * sIn[d]]
+      out[idx] = v
     }
     cur = out
     cs = ns
   }
   return { data: cur, size: cs }
+}
+
+/** Cell-centred linear interpolation by f along the chosen axes (positions clamped at the edges). */
+export function linearUpsample(y: Float32Array, size: Vec3, f: number, axes: Axes): { data: Float32Array; size: Vec3 } {
+  return separableUpsample(y, size, f, axes, (pos, N) => {
+    const p = Math.min(N - 1, Math.max(0, pos))
+    const p0 = Math.floor(p)
+    const w = p - p0
+    return { at: [p0, Math.min(N - 1, p0 + 1)], w: [1 - w, w] }
+  })
 }
 
 /** Keys (1981) cubic convolution kernel, a = −0.5 (Catmull-Rom): interpolating, C¹. */
@@ -182,41 +192,16 @@ function keys(x: number): number {
  * the prior less to invent.
  */
 export function cubicUpsample(y: Float32Array, size: Vec3, f: number, axes: Axes): { data: Float32Array; size: Vec3 } {
-  let cur = y
-  let cs: Vec3 = [...size] as Vec3
-  for (let d = 0; d < 3; d++) {
-    if (!axes[d]) continue
-    const ns: Vec3 = [...cs] as Vec3
-    ns[d] = cs[d] * f
-    const N = cs[d]
-    // the f phases share one set of 4 taps each
-    const taps: { at: number[]; w: number[] }[] = []
-    for (let n = 0; n < ns[d]; n++) {
-      const pos = (n + 0.5) / f - 0.5
-      const p0 = Math.floor(pos)
-      const at: number[] = []
-      const w: number[] = []
-      for (let q = p0 - 1; q <= p0 + 2; q++) {
-        at.push(Math.min(N - 1, Math.max(0, q)))
-        w.push(keys(pos - q))
-      }
-      taps.push({ at, w })
+  return separableUpsample(y, size, f, axes, (pos, N) => {
+    const p0 = Math.floor(pos)
+    const at: number[] = []
+    const w: number[] = []
+    for (let q = p0 - 1; q <= p0 + 2; q++) {
+      at.push(Math.min(N - 1, Math.max(0, q)))
+      w.push(keys(pos - q))
     }
-    const out = new Float32Array(ns[0] * ns[1] * ns[2])
-    const sIn = [1, cs[0], cs[0] * cs[1]]
-    for (let idx = 0; idx < out.length; idx++) {
-      const c = [idx % ns[0], Math.floor(idx / ns[0]) % ns[1], Math.floor(idx / (ns[0] * ns[1]))]
-      const tp = taps[c[d]]
-      c[d] = 0
-      const base = c[0] * sIn[0] + c[1] * sIn[1] + c[2] * sIn[2]
-      let v = 0
-      for (let q = 0; q < 4; q++) v += tp.w[q] * cur[base + tp.at[q] * sIn[d]]
-      out[idx] = v
-    }
-    cur = out
-    cs = ns
-  }
-  return { data: cur, size: cs }
+    return { at, w }
+  })
 }
 
 /** Voxel box [lo, hi) per axis. */

@@ -34,17 +34,14 @@ from scipy import ndimage
 
 from .data import ixi_subjects
 
-AFFINE = """
+# Shared by both stages; only the transform (and the affine's initialisation) differ.
+_COMMON = """
 (FixedInternalImagePixelType "float")
 (MovingInternalImagePixelType "float")
 (Registration "MultiResolutionRegistration")
 (Metric "AdvancedMattesMutualInformation")
 (NumberOfHistogramBins 32)
 (Optimizer "AdaptiveStochasticGradientDescent")
-(Transform "AffineTransform")
-(AutomaticScalesEstimation "true")
-(AutomaticTransformInitialization "true")
-(AutomaticTransformInitializationMethod "CenterOfGravity")
 (NumberOfResolutions 3)
 (MaximumNumberOfIterations 400)
 (ImageSampler "RandomCoordinate")
@@ -64,32 +61,16 @@ AFFINE = """
 (ErodeMask "false")
 """
 
-BSPLINE = """
-(FixedInternalImagePixelType "float")
-(MovingInternalImagePixelType "float")
-(Registration "MultiResolutionRegistration")
-(Metric "AdvancedMattesMutualInformation")
-(NumberOfHistogramBins 32)
-(Optimizer "AdaptiveStochasticGradientDescent")
+AFFINE = _COMMON + """
+(Transform "AffineTransform")
+(AutomaticScalesEstimation "true")
+(AutomaticTransformInitialization "true")
+(AutomaticTransformInitializationMethod "CenterOfGravity")
+"""
+
+BSPLINE = _COMMON + """
 (Transform "BSplineTransform")
 (FinalGridSpacingInPhysicalUnits 16)
-(NumberOfResolutions 3)
-(MaximumNumberOfIterations 400)
-(ImageSampler "RandomCoordinate")
-(NumberOfSpatialSamples 3000)
-(NewSamplesEveryIteration "true")
-(Interpolator "BSplineInterpolator")
-(BSplineInterpolationOrder 1)
-(ResampleInterpolator "FinalBSplineInterpolator")
-(FinalBSplineInterpolationOrder 1)
-(Resampler "DefaultResampler")
-(FixedImagePyramid "FixedSmoothingImagePyramid")
-(MovingImagePyramid "MovingSmoothingImagePyramid")
-(HowToCombineTransforms "Compose")
-(DefaultPixelValue 0)
-(WriteResultImage "false")
-(ResultImageFormat "nii")
-(ErodeMask "false")
 """
 
 
