@@ -7,7 +7,7 @@
  * Bounded: every phase has a time or count limit; the server is killed at the end.
  */
 import { spawn } from 'node:child_process'
-import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -32,7 +32,7 @@ function rssMiB(pid: number): Promise<number> {
 const work = await mkdtemp(path.join(os.tmpdir(), 'raddiff-bench-svc-'))
 const dataDir = path.join(work, 'data')
 const modelsDir = path.join(work, 'models')
-await (await import('node:fs/promises')).mkdir(modelsDir)
+await mkdir(modelsDir)
 const card = JSON.parse(await readFile(path.join(root, 'fixtures/models/tiny-eps.json'), 'utf8'))
 await writeFile(path.join(modelsDir, 'tiny-eps.json'), JSON.stringify({ ...card, tasks: ['denoise'] }))
 await copyFile(path.join(root, 'fixtures/models/tiny-eps.onnx'), path.join(modelsDir, 'tiny-eps.onnx'))

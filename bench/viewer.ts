@@ -4,7 +4,7 @@
  * software WebGL. Run: npx tsx bench/viewer.ts
  */
 import path from 'node:path'
-import { fixture } from '../tests/service/helpers.js'
+import { fixture, repoRoot } from '../tests/service/helpers.js'
 import { hasChromium, openViewer, runJobInPage } from '../tests/e2e/harness.js'
 
 if (!hasChromium) {
@@ -24,7 +24,7 @@ try {
     return performance.getEntriesByType('mark').filter((m) => m.name.startsWith('raddiff:') && m.startTime >= t0).map((m) => [m.name.slice(8), m.startTime - t0])
   })()`)) as [string, number][]
   const fps = await s.page.evaluate(() => (globalThis as any).raddiffViewer.scrollBench(40))
-  await s.page.screenshot({ path: path.join(process.cwd(), 'docs/viewer/anomaly-stub.png') })
+  await s.page.screenshot({ path: path.join(repoRoot, 'docs/viewer/anomaly-stub.png') })
   console.log(`time to first rendered slice after job end (volumes fetched + 3 viewports drawn): ${ttf.toFixed(0)} ms`)
   console.log(`  ${marks.map(([n, t]) => `${n} +${t.toFixed(0)}`).join(' · ')} ms`)
   console.log(`slice scroll, 3 linked viewports: ${fps.toFixed(1)} frames/s (40 slices, 60×60×45 volume, SwiftShader)`)

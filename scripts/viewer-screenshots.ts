@@ -14,13 +14,11 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Command } from 'commander'
 import { chromium } from 'playwright-core'
 import { buildApp } from '../src/service/app.js'
 import { CHROMIUM, CHROMIUM_ARGS, ensureViewerBuilt } from '../tests/e2e/harness.js'
-
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+import { repoRoot } from '../tests/service/helpers.js'
 
 interface Shot {
   task: 'denoise' | 'anomaly'

@@ -18,25 +18,25 @@ def xfastest(a):
     return [float(v) for v in a.ravel(order="C")]
 
 
-def auroc(s, y):
+def curve(s, y):
+    """(tp, fp) after each distinct threshold, scores descending (sklearn's _binary_clf_curve)."""
     order = np.argsort(-s, kind="mergesort")
     s, y = s[order], y[order]
     distinct = np.where(np.diff(s))[0]
     idx = np.r_[distinct, len(s) - 1]
     tp = np.cumsum(y)[idx]
-    fp = (idx + 1) - tp
+    return tp, (idx + 1) - tp
+
+
+def auroc(s, y):
+    tp, fp = curve(s, y)
     tpr = np.r_[0, tp] / tp[-1]
     fpr = np.r_[0, fp] / fp[-1]
     return float(np.trapz(tpr, fpr))
 
 
 def ap(s, y):
-    order = np.argsort(-s, kind="mergesort")
-    s, y = s[order], y[order]
-    distinct = np.where(np.diff(s))[0]
-    idx = np.r_[distinct, len(s) - 1]
-    tp = np.cumsum(y)[idx]
-    fp = (idx + 1) - tp
+    tp, fp = curve(s, y)
     prec = tp / (tp + fp)
     rec = np.r_[0, tp / tp[-1]]
     return float(np.sum(np.diff(rec) * prec))

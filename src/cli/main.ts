@@ -6,18 +6,14 @@ import { inspectCommand } from './commands/inspect.js'
 import { convertCommand } from './commands/convert.js'
 import { modelsCommand } from './commands/models.js'
 import { serveCommand, type ServeCliOptions } from './commands/serve.js'
-import { denoiseCommand } from './commands/denoise.js'
-import { superresCommand } from './commands/superres.js'
-import { translateCommand } from './commands/translate.js'
-import { anomalyCommand } from './commands/anomaly.js'
-import type { TaskCliOptions } from './commands/task-runner.js'
-import type { Reporter } from './report.js'
+import { runTaskCommand, type TaskCliOptions } from './commands/task-runner.js'
+import type { TaskName } from '../pipelines/task.js'
 
-const TASK_COMMANDS: [string, string, (i: string[], o: TaskCliOptions, r: Reporter, argv: string[]) => Promise<number>][] = [
-  ['denoise', 'remove noise by partial diffusion from the estimated noise level (MRI: Rician-aware)', denoiseCommand],
-  ['superres', 'raise resolution ×2 or ×4 (range–null-space consistent: the output downsampled gives the input back)', superresCommand],
-  ['translate', 'synthesise a CT in HU from an MRI with a conditional model', translateCommand],
-  ['anomaly', 'anomaly heatmap and mask by healing with a healthy prior (AnoDDPM-style)', anomalyCommand],
+const TASK_COMMANDS: [TaskName, string][] = [
+  ['denoise', 'remove noise by partial diffusion from the estimated noise level (MRI: Rician-aware)'],
+  ['superres', 'raise resolution ×2 or ×4 (range–null-space consistent: the output downsampled gives the input back)'],
+  ['translate', 'synthesise a CT in HU from an MRI with a conditional model'],
+  ['anomaly', 'anomaly heatmap and mask by healing with a healthy prior (AnoDDPM-style)'],
 ]
 
 function program(setCode: (c: number) => void, argv: string[] = []): Command {
@@ -56,7 +52,7 @@ function program(setCode: (c: number) => void, argv: string[] = []): Command {
       setCode(await modelsCommand(o.modelsDir, createReporter(!!o.json)))
     })
 
-  for (const [name, description, action] of TASK_COMMANDS) {
+  for (const [name, description] of TASK_COMMANDS) {
     cmd
       .command(name)
       .description(`${description}. NOT FOR CLINICAL USE`)
@@ -80,7 +76,7 @@ function program(setCode: (c: number) => void, argv: string[] = []): Command {
       .option('--shard <i/n>', 'process only series with index % n == i-1 (1-based i), to split a batch over machines')
       .option('--json', 'one JSON result line per series on stdout')
       .action(async (inputs: string[], o: TaskCliOptions & { json?: boolean }) => {
-        setCode(await action(inputs, o, createReporter(!!o.json), argv))
+        setCode(await runTaskCommand(name, inputs, o, createReporter(!!o.json), argv))
       })
   }
 

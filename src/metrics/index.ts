@@ -9,17 +9,21 @@ function selected(mask?: ArrayLike<number>): (i: number) => boolean {
   return mask ? (i) => mask[i] !== 0 : () => true
 }
 
-export function mse(ref: ArrayLike<number>, x: ArrayLike<number>, mask?: ArrayLike<number>): number {
+/** Mean of f(ref − x) over the (masked) voxels. */
+function meanOf(ref: ArrayLike<number>, x: ArrayLike<number>, mask: ArrayLike<number> | undefined, f: (d: number) => number): number {
   const on = selected(mask)
   let s = 0
   let n = 0
   for (let i = 0; i < ref.length; i++) {
     if (!on(i)) continue
-    const d = ref[i] - x[i]
-    s += d * d
+    s += f(ref[i] - x[i])
     n++
   }
   return s / n
+}
+
+export function mse(ref: ArrayLike<number>, x: ArrayLike<number>, mask?: ArrayLike<number>): number {
+  return meanOf(ref, x, mask, (d) => d * d)
 }
 
 /** 10·log10(R² / MSE), as skimage.metrics.peak_signal_noise_ratio. */
@@ -28,20 +32,15 @@ export function psnr(ref: ArrayLike<number>, x: ArrayLike<number>, dataRange: nu
 }
 
 export function mae(ref: ArrayLike<number>, x: ArrayLike<number>, mask?: ArrayLike<number>): number {
-  const on = selected(mask)
-  let s = 0
-  let n = 0
-  for (let i = 0; i < ref.length; i++) {
-    if (!on(i)) continue
-    s += Math.abs(ref[i] - x[i])
-    n++
-  }
-  return s / n
+  return meanOf(ref, x, mask, Math.abs)
 }
+
+/** scipy's kernel radius for truncate=3.5; skimage crops the same width from the SSIM map. */
+const radiusOf = (sigma: number): number => Math.floor(3.5 * sigma + 0.5)
 
 /** scipy.ndimage.gaussian_filter(sigma, truncate=3.5, mode='reflect') along every axis longer than 1. */
 function gaussianFilter(x: Float64Array, size: Size3, sigma: number): Float64Array {
-  const r = Math.floor(3.5 * sigma + 0.5)
+  const r = radiusOf(sigma)
   const w = Array.from({ length: 2 * r + 1 }, (_, i) => Math.exp((-0.5 * (i - r) ** 2) / (sigma * sigma)))
   const ws = w.reduce((a, b) => a + b, 0)
   const k = w.map((v) => v / ws)
@@ -85,7 +84,7 @@ export function ssim(ref: ArrayLike<number>, x: ArrayLike<number>, size: Size3, 
   const uxx = f(X.map((v) => v * v))
   const uyy = f(Y.map((v) => v * v))
   const uxy = f(X.map((v, i) => v * Y[i]))
-  const pad = (2 * Math.floor(3.5 * sigma + 0.5) + 1 - 1) >> 1
+  const pad = radiusOf(sigma)
   const lo = size.map((s) => (s === 1 ? 0 : pad))
   const hi = size.map((s) => (s === 1 ? 1 : s - pad))
   let sum = 0

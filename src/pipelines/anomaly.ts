@@ -1,22 +1,15 @@
 import type { Volume } from '../volume/volume.js'
-import { denormalise, derivedVolume, normaliseVolume, provenance, sampleMany, setupTask } from './common.js'
+import { cardMetric, denormalise, derivedVolume, normaliseVolume, provenance, sampleMany, setupTask } from './common.js'
 import { guidedSample } from './guided-sampler.js'
 import { boxSize, cropBox, foregroundMask, gaussianBlur, maskBox, pasteBox, percentileOf } from './volume-ops.js'
 import type { Vec3 } from '../volume/volume.js'
 import type { TaskContext, TaskOutput, TaskParams, TaskResult } from './task.js'
 
 export const DEFAULT_DEPTH = 350
-/** Mask threshold on the normalised volume ([-1, 1]): 10% of the normalisation range. */
-const MASK_LEVEL = -0.8
 /** Residual smoothing (voxels): suppresses single-voxel residuals from sampling texture. */
 const HEATMAP_SIGMA = 1.0
 /** Voxels kept around the mask's bounding box: context for the model, beyond the blur's reach. */
 const BOX_MARGIN = 16
-
-function cardNumber(m: Record<string, unknown> | undefined, key: string): number | undefined {
-  const v = m?.[key]
-  return typeof v === 'number' && Number.isFinite(v) ? v : undefined
-}
 
 /**
  * AnoDDPM-style healing: noise the normalised scan to depth λ (Gaussian, or low-frequency
@@ -32,13 +25,10 @@ export async function anomaly(input: Volume, params: TaskParams, ctx: TaskContex
   const t0 = performance.now()
   // The card may recommend steps and K (averaging K healings cuts the false positives that one
   // sampled healing leaves in healthy tissue; measured on BraTS: AUROC 0.71 → 0.75 with K = 3).
-  const s = await setupTask('anomaly', input, params, ctx, 10, (c) => {
-    const m = c.metrics as Record<string, unknown> | undefined
-    return { steps: cardNumber(m, 'anomaly_steps'), samples: cardNumber(m, 'anomaly_samples') }
-  })
+  const s = await setupTask('anomaly', input, params, ctx, 10, (c) => ({ steps: cardMetric(c, 'anomaly_steps'), samples: cardMetric(c, 'anomaly_samples') }))
   const { card } = s.pm
   const metrics = card.metrics as Record<string, unknown> | undefined
-  const depth = Math.round(params.depth ?? cardNumber(metrics, 'anomaly_depth') ?? DEFAULT_DEPTH)
+  const depth = Math.round(params.depth ?? cardMetric(card, 'anomaly_depth') ?? DEFAULT_DEPTH)
   // A model learns to remove only the noise it was trained with: simplex (low-frequency) noise fed
   // to a Gaussian-trained prior is read as image shading and kept, so the healed image drifts to the
   // clip value (measured: healed lesion mean 0.99 vs input 0.78 on BraTS). Gaussian unless the card
@@ -49,9 +39,8 @@ export async function anomaly(input: Volume, params: TaskParams, ctx: TaskContex
   const steps = Math.min(s.steps, depth + 1)
   const x = normaliseVolume(s.real, card.normalisation)
   if (params.mask && params.mask.size.some((n, i) => n !== input.size[i])) throw new RangeError('the anomaly mask must be on the input grid')
-  const brain = params.mask ? Uint8Array.from(params.mask.data as ArrayLike<number>, (v) => (v ? 1 : 0)) : foregroundMask(x.data, s.size, MASK_LEVEL)
-  const totalSteps = steps * s.samples
-  let done = 0
+  const brain = params.mask ? Uint8Array.from(params.mask.data as ArrayLike<number>, (v) => (v ? 1 : 0)) : foregroundMask(x.data, s.size)
+  const onStep = s.stepper('anomaly', steps)
   // Only the mask's bounding box (+ margin) is healed: outside it nothing is scored, and on BraTS
   // the brain fills about a third of each 240² slice.
   const box = maskBox(brain, s.size, BOX_MARGIN) ?? { lo: [0, 0, 0] as Vec3, hi: [...s.size] as Vec3 }
@@ -66,7 +55,7 @@ export async function anomaly(input: Volume, params: TaskParams, ctx: TaskContex
       startT: depth,
       noise,
       signal: ctx.signal,
-      onStep: () => s.progress('anomaly', ++done / totalSteps, done, totalSteps),
+      onStep,
     })
     const r = new Float32Array(healed.length)
     for (let i = 0; i < r.length; i++) {
@@ -79,12 +68,12 @@ export async function anomaly(input: Volume, params: TaskParams, ctx: TaskContex
     pasteBox(full, s.size, box, healed)
     return denormalise(full, x.range)
   })
-  const heat = new Float32Array(x.data.length)
-  pasteBox(heat, s.size, box, Float32Array.from(heatSub))
-  const heatmap = Float32Array.from(heat, (v, i) => (brain[i] ? v : 0))
+  const heatmap = new Float32Array(x.data.length)
+  pasteBox(heatmap, s.size, box, Float32Array.from(heatSub))
+  for (let i = 0; i < heatmap.length; i++) if (!brain[i]) heatmap[i] = 0
   const warnings: string[] = []
   if (noise === 'simplex' && trainedNoise !== 'simplex') warnings.push(`${card.name} was trained with ${trainedNoise} noise; simplex healing with it keeps the noise as shading and its heatmap is not meaningful`)
-  let threshold = cardNumber(metrics, 'anomaly_threshold')
+  let threshold = cardMetric(card, 'anomaly_threshold')
   let thresholdSource = 'card'
   if (threshold === undefined) {
     threshold = percentileOf(heatmap, 99, brain)

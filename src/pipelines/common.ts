@@ -42,6 +42,14 @@ export interface TaskSetup {
   seed: number
   samples: number
   progress: (stage: string, fraction: number, step?: number, totalSteps?: number) => void
+  /** An onStep callback reporting progress over `samples` runs of `stepsPerSample` steps. */
+  stepper: (stage: string, stepsPerSample: number) => () => void
+}
+
+/** A finite number from the card's metrics (model-specific pipeline settings live there). */
+export function cardMetric(card: PreparedModel['card'], key: string): number | undefined {
+  const v = (card.metrics as Record<string, unknown> | undefined)?.[key]
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined
 }
 
 /** cardDefaults: steps / samples a model's card recommends, used when the caller gives none. */
@@ -58,7 +66,12 @@ export async function setupTask(task: TaskName, input: Volume, params: TaskParam
     if (totalSteps !== undefined) p.totalSteps = totalSteps
     ctx.onProgress?.(p)
   }
-  return { pm, real: toFloat32(input), size: [...input.size] as Vec3, steps, seed: Math.floor(params.seed ?? 0), samples, progress }
+  const stepper = (stage: string, stepsPerSample: number): (() => void) => {
+    const total = stepsPerSample * samples
+    let done = 0
+    return () => progress(stage, ++done / total, done, total)
+  }
+  return { pm, real: toFloat32(input), size: [...input.size] as Vec3, steps, seed: Math.floor(params.seed ?? 0), samples, progress, stepper }
 }
 
 /** Card limitations (string or list) plus what the pipeline itself wants users to know. */

@@ -29,8 +29,7 @@ export async function denoise(input: Volume, params: TaskParams, ctx: TaskContex
   const steps = mode === 'mean' ? 1 : Math.min(s.steps, tStar + 1)
   const bound = CONSISTENCY_K * sNorm
   const rician = modality.toUpperCase() === 'MR' && est.method === 'rayleigh-background'
-  const totalSteps = steps * s.samples
-  let done = 0
+  const onStep = s.stepper('denoise', steps)
   const res = await sampleMany(s.samples, s.seed, async (seed) => {
     const x0 = await guidedSample(s.pm, s.size, {
       steps,
@@ -47,7 +46,7 @@ export async function denoise(input: Volume, params: TaskParams, ctx: TaskContex
         }
       },
       signal: ctx.signal,
-      onStep: () => s.progress('denoise', ++done / totalSteps, done, totalSteps),
+      onStep,
     })
     const real = denormalise(x0, y.range)
     // Again in real units: voxels outside the normalisation range were clipped in [-1, 1].

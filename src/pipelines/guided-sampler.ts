@@ -86,90 +86,42 @@ export interface GuidedOptions {
   y?: Float32Array
   startT?: number
   noise?: StartNoise
-  /** Without y: start from x_T = 0 (the prior's mean) instead of a noise draw. */
-  zeroStart?: boolean
   /** DDIM η: 0 deterministic; 1 ancestral-like (posterior samples for denoising). */
   eta?: number
   cond?: Float32Array
-  /**
-   * Changes x̂₀ in place after each prediction (data consistency, DDNM range–null-space);
-   * ε̂ is then recomputed from the corrected x̂₀ so the trajectory stays coherent.
-   */
-  correctX0?: (x0: Float32Array, t: number) => void
+  /** x̂₀ correction before each update (the scheduler's StepOptions.correctX0). */
+  correctX0?: (x0: Float64Array) => void
   signal?: AbortSignal
   onStep?: (step: number, total: number) => void
 }
 
-function x0Eps(sch: NoiseScheduler, out: Float32Array, x: Float32Array, t: number): { x0: Float32Array; eps: Float32Array } {
-  const ab = sch.abar(t)
-  const a = Math.sqrt(ab)
-  const s = Math.sqrt(1 - ab)
-  const x0 = new Float32Array(x.length)
-  for (let i = 0; i < x.length; i++) {
-    const o = out[i]
-    const v = sch.prediction === 'epsilon' ? (x[i] - s * o) / a : sch.prediction === 'v' ? a * x[i] - s * o : o
-    x0[i] = sch.clipSample ? Math.min(1, Math.max(-1, v)) : v
-  }
-  const eps = new Float32Array(x.length)
-  for (let i = 0; i < x.length; i++) eps[i] = (x[i] - a * x0[i]) / s
-  return { x0, eps }
-}
-
 /**
- * DDIM on a whole normalised volume with an x̂₀ hook (the engine's sampler has none): each step
- * evaluates every slice, corrects x̂₀ at volume level (so through-plane operators work), then
- * moves to the next timestep. Returns the final x̂₀ (normalised units).
+ * The engine's DDIM scheduler on a whole normalised volume: each step evaluates every slice, then
+ * steps the whole volume at once so an x̂₀ correction can use through-plane operators. Noise is
+ * drawn per k-slice (gaussianField), so results do not depend on the batch size. Returns the final
+ * x̂₀ (the last step goes to ᾱ = 1), in normalised units.
  */
 export async function guidedSample(pm: PreparedModel, size: Vec3, o: GuidedOptions): Promise<Float32Array> {
   const { card } = pm
-  const sch = createScheduler('ddim', card.schedule, { prediction: card.prediction, clipSample: card.clip_sample ?? true })
+  const sch = createScheduler('ddim', card.schedule, { prediction: card.prediction, clipSample: card.clip_sample ?? true, eta: o.eta ?? 0 })
   const T = card.schedule.T
   const start = o.y && o.startT !== undefined ? Math.max(0, Math.min(T - 1, Math.round(o.startT))) : T - 1
   const ts = sch.setTimesteps(Math.max(1, Math.min(o.steps, start + 1)), { startT: start })
-  const n = size[0] * size[1] * size[2]
-  const t0 = ts[0]
   let x: Float32Array
   if (!o.y) {
-    x = o.zeroStart ? new Float32Array(n) : gaussianField(size, o.seed)
+    x = gaussianField(size, o.seed)
   } else {
-    const a = Math.sqrt(sch.abar(t0))
-    const s = Math.sqrt(1 - sch.abar(t0))
     const kind = o.noise ?? 'gaussian'
-    const xi = kind === 'none' ? undefined : kind === 'simplex' ? lowFrequencyNoise(size, o.seed) : gaussianField(size, o.seed)
-    x = new Float32Array(n)
-    for (let i = 0; i < n; i++) x[i] = a * o.y[i] + (xi ? s * xi[i] : 0)
+    const xi = kind === 'none' ? new Float32Array(o.y.length) : kind === 'simplex' ? lowFrequencyNoise(size, o.seed) : gaussianField(size, o.seed)
+    x = sch.addNoise(o.y, xi, ts[0])
   }
-  const eta = o.eta ?? 0
-  let x0 = x
   for (let step = 0; step < ts.length; step++) {
-    const t = ts[step]
-    const out = await evalVolume(pm, x, size, t, o.cond, o.signal)
-    const pe = x0Eps(sch, out, x, t)
-    x0 = pe.x0
-    let eps = pe.eps
-    if (o.correctX0) {
-      o.correctX0(x0, t)
-      const a = Math.sqrt(sch.abar(t))
-      const s = Math.sqrt(1 - sch.abar(t))
-      eps = new Float32Array(n)
-      for (let i = 0; i < n; i++) eps[i] = (x[i] - a * x0[i]) / s
-    }
-    const tp = step + 1 < ts.length ? ts[step + 1] : -1
-    if (tp >= 0) {
-      const ab = sch.abar(t)
-      const abp = sch.abar(tp)
-      const sp2 = 1 - abp
-      const sig = eta * Math.sqrt((sp2 / (1 - ab)) * (1 - ab / abp))
-      const ce = Math.sqrt(Math.max(sp2 - sig * sig, 0))
-      const ap = Math.sqrt(abp)
-      const z = sig > 0 ? gaussianField(size, o.seed, 100_000 * (step + 1)) : undefined
-      const next = new Float32Array(n)
-      for (let i = 0; i < n; i++) next[i] = ap * x0[i] + ce * eps[i] + (z ? sig * z[i] : 0)
-      x = next
-    }
+    const out = await evalVolume(pm, x, size, ts[step], o.cond, o.signal)
+    const noise = sch.stochastic && step + 1 < ts.length ? gaussianField(size, o.seed, 100_000 * (step + 1)) : undefined
+    x = sch.step(out, ts[step], x, { noise, correctX0: o.correctX0 })
     o.onStep?.(step + 1, ts.length)
   }
-  return x0
+  return x
 }
 
 /** Largest t with ᾱ_t ≥ target (0 when even ᾱ_0 is below it). */

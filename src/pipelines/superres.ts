@@ -71,7 +71,7 @@ export async function superres(input: Volume, params: TaskParams, ctx: TaskConte
   const startT = params.depth ?? Math.round(SUPERRES_START_FRACTION * card.schedule.T) - 1
   const mode = params.mode ?? 'sample'
   const steps = mode === 'mean' ? 1 : Math.min(s.steps, startT + 1)
-  const project = (x: Float32Array, target: Float32Array): void => {
+  const project = (x: Float32Array | Float64Array, target: Float32Array): void => {
     const r = averagePool(x, geom.size, f, axes).data
     for (let i = 0; i < r.length; i++) r[i] = target[i] - r[i]
     const back = replicateUpsample(r, s.size, f, axes).data
@@ -79,8 +79,7 @@ export async function superres(input: Volume, params: TaskParams, ctx: TaskConte
   }
   const up = cubicUpsample(y.data, s.size, f, axes).data
   project(up, y.data)
-  const totalSteps = steps * s.samples
-  let done = 0
+  const onStep = s.stepper('superres', steps)
   const res = await sampleMany(s.samples, s.seed, async (seed) => {
     const x0 = await guidedSample(s.pm, geom.size, {
       steps,
@@ -90,7 +89,7 @@ export async function superres(input: Volume, params: TaskParams, ctx: TaskConte
       noise: 'gaussian',
       correctX0: (x) => project(x, y.data),
       signal: ctx.signal,
-      onStep: () => s.progress('superres', ++done / totalSteps, done, totalSteps),
+      onStep,
     })
     const real = denormalise(x0, y.range)
     project(real, s.real)

@@ -1,13 +1,11 @@
 import { normaliseValue, type Normalisation } from '../engine/index.js'
 import type { Volume } from '../volume/volume.js'
-import { denormalise, derivedVolume, normaliseVolume, provenance, sampleMany, setupTask } from './common.js'
+import { cardMetric, denormalise, derivedVolume, normaliseVolume, provenance, sampleMany, setupTask } from './common.js'
 import { guidedSample } from './guided-sampler.js'
 import { foregroundMask } from './volume-ops.js'
 import type { TaskContext, TaskOutput, TaskParams, TaskResult } from './task.js'
 
 const MRI_DEFAULT: Normalisation = { kind: 'percentile', params: { low: 0.5, high: 99.5 } }
-/** Head = normalised MRI above 10 % of its range (as the anomaly pipeline's default mask). */
-const MASK_LEVEL = -0.8
 const WEAK_PAIRS = 'synthetic CT from a model trained without real same-subject MRI/CT pairs unless its card says otherwise: HU are approximate'
 
 /** Default start depth (of T = 1000) for translation from the bulk-density map (SDEdit-style). */
@@ -34,15 +32,13 @@ export async function translate(input: Volume, params: TaskParams, ctx: TaskCont
   const cn = (card.cond_normalisation as Normalisation | undefined) ?? MRI_DEFAULT
   const cond = normaliseVolume(s.real, cn).data
   const range = { low: card.normalisation.params.low, high: card.normalisation.params.high }
-  const metrics = card.metrics as Record<string, unknown> | undefined
-  const depth = Math.max(1, Math.min(card.schedule.T - 1, Math.round(params.depth ?? (typeof metrics?.translate_depth === 'number' ? metrics.translate_depth : TRANSLATE_DEFAULT_DEPTH))))
-  const head = foregroundMask(cond, s.size, MASK_LEVEL)
+  const depth = Math.max(1, Math.min(card.schedule.T - 1, Math.round(params.depth ?? cardMetric(card, 'translate_depth') ?? TRANSLATE_DEFAULT_DEPTH)))
+  const head = foregroundMask(cond, s.size)
   const water = normaliseValue(0, range)
   const air = normaliseValue(-1024, range)
   const bulk = Float32Array.from(head, (h) => (h ? water : air))
   const steps = params.mode === 'mean' ? 1 : Math.min(s.steps, depth + 1)
-  const totalSteps = steps * s.samples
-  let done = 0
+  const onStep = s.stepper('translate', steps)
   const res = await sampleMany(s.samples, s.seed, async (seed) => {
     const x0 = await guidedSample(s.pm, s.size, {
       steps,
@@ -52,7 +48,7 @@ export async function translate(input: Volume, params: TaskParams, ctx: TaskCont
       startT: depth,
       noise: 'gaussian',
       signal: ctx.signal,
-      onStep: () => s.progress('translate', ++done / totalSteps, done, totalSteps),
+      onStep,
     })
     return denormalise(x0, range)
   })

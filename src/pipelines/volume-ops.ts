@@ -5,7 +5,7 @@ import type { Vec3 } from '../volume/volume.js'
 export type Axes = [boolean, boolean, boolean]
 
 /** Mean over f×f×… blocks along the chosen axes (A of the super-resolution model). */
-export function averagePool(x: Float32Array, size: Vec3, f: number, axes: Axes): { data: Float32Array; size: Vec3 } {
+export function averagePool(x: ArrayLike<number>, size: Vec3, f: number, axes: Axes): { data: Float32Array; size: Vec3 } {
   const fs = axes.map((a) => (a ? f : 1)) as Vec3
   const out: Vec3 = [0, 1, 2].map((d) => Math.floor(size[d] / fs[d])) as Vec3
   const data = new Float64Array(out[0] * out[1] * out[2])
@@ -66,11 +66,14 @@ export function gaussianBlur(x: Float32Array, size: Vec3, sigma: Vec3): Float32A
   return cur
 }
 
+/** On a normalised volume ([-1, 1]): 10 % of the normalisation range, above MR / CT air. */
+export const NORMALISED_FOREGROUND_LEVEL = -0.8
+
 /**
  * Head/body mask: threshold, keep the largest 6-connected component, fill enclosed holes
  * (background not connected to the grid border).
  */
-export function foregroundMask(x: Float32Array, size: Vec3, threshold: number): Uint8Array {
+export function foregroundMask(x: Float32Array, size: Vec3, threshold = NORMALISED_FOREGROUND_LEVEL): Uint8Array {
   const n = x.length
   const on = new Uint8Array(n)
   for (let i = 0; i < n; i++) on[i] = x[i] > threshold ? 1 : 0

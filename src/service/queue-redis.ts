@@ -7,7 +7,7 @@ import type { QueueRole } from './config.js'
 import { HttpError } from './errors.js'
 import { QueueClaims } from './queue-claim.js'
 import type { Store } from './store.js'
-import { WorkerPool, type JobUpdate, type PoolOptions } from './worker-pool.js'
+import { jobUpdate, WorkerPool, type JobUpdate, type PoolOptions } from './worker-pool.js'
 
 export interface RedisQueueOptions {
   url: string
@@ -147,7 +147,7 @@ export class RedisJobQueue extends EventEmitter {
 
   private emitRecordRemote(id: string): void {
     const j = this.store.jobById(id)
-    if (j) void this.pub.publish(UPDATES, JSON.stringify({ id, state: j.state, progress: j.progress, stage: j.stage, errorCode: j.errorCode } satisfies JobUpdate)).catch(() => undefined)
+    if (j) void this.pub.publish(UPDATES, JSON.stringify(jobUpdate(j))).catch(() => undefined)
   }
 
   private async enqueue(id: string): Promise<void> {

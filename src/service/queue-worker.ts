@@ -2,6 +2,7 @@ import path from 'node:path'
 import pino from 'pino'
 import { defaultModelsDir } from '../engine/models-dir.js'
 import { RedisJobQueue } from './queue-redis.js'
+import { exitOnSignals } from './shutdown-signals.js'
 import { Store } from './store.js'
 
 export interface QueueWorkerOptions {
@@ -51,15 +52,6 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<{ queue: 
       await queue.drain(o.drainTimeoutMs ?? 30_000)
       store.close()
     })())
-  if (o.handleSignals) {
-    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-      process.once(sig, () => {
-        void stop().then(
-          () => process.exit(0),
-          () => process.exit(1),
-        )
-      })
-    }
-  }
+  if (o.handleSignals) exitOnSignals(stop)
   return { queue, stop }
 }

@@ -115,6 +115,13 @@ export const idParams = {
   required: ['id'],
 } as const
 
+/** A job id and one of its output roles (or 'original'). */
+export const roleParams = {
+  type: 'object',
+  properties: { ...idParams.properties, role: { type: 'string', pattern: '^[a-z]{1,32}$' } },
+  required: ['id', 'role'],
+} as const
+
 export const listQuery = {
   type: 'object',
   properties: {

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
 import { tokensFromEnv, type ServiceOptions } from './config.js'
+import { exitOnSignals } from './shutdown-signals.js'
 
 export interface ServeOptions extends Omit<ServiceOptions, 'tokens'> {
   port: number
@@ -36,15 +37,6 @@ export async function startServer(o: ServeOptions): Promise<{ app: FastifyInstan
       await app.raddiff.pool.drain(o.drainTimeoutMs ?? 30_000)
       await app.close()
     })())
-  if (o.handleSignals) {
-    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-      process.once(sig, () => {
-        void stop().then(
-          () => process.exit(0),
-          () => process.exit(1),
-        )
-      })
-    }
-  }
+  if (o.handleSignals) exitOnSignals(stop)
   return { app, url, stop }
 }

@@ -141,12 +141,20 @@ export class Store {
     }
   }
 
+  // Compiled once: jobById and setProgress run for every progress tick and SSE update.
+  private readonly statements = new Map<string, Database.Statement>()
+  private sql(text: string): Database.Statement {
+    let st = this.statements.get(text)
+    if (!st) this.statements.set(text, (st = this.db.prepare(text)))
+    return st
+  }
+
   close(): void {
     if (this.db.open) this.db.close()
   }
 
   addScans(scans: ScanRecord[]): void {
-    const ins = this.db.prepare('INSERT INTO scans (id, owner, upload_id, series_index, summary, bytes, created) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    const ins = this.sql('INSERT INTO scans (id, owner, upload_id, series_index, summary, bytes, created) VALUES (?, ?, ?, ?, ?, ?, ?)')
     this.db.transaction(() => {
       for (const s of scans) ins.run(s.id, s.owner, s.uploadId, s.seriesIndex, JSON.stringify(s.summary), s.bytes, s.created)
     })()
@@ -154,17 +162,17 @@ export class Store {
 
   /** Owner-scoped: another user's id reads as absent. */
   getScan(owner: string, id: string): ScanRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM scans WHERE id = ? AND owner = ?').get(id, owner)
+    const r = this.sql('SELECT * FROM scans WHERE id = ? AND owner = ?').get(id, owner)
     return r ? scanRow(r) : undefined
   }
 
   scanById(id: string): ScanRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM scans WHERE id = ?').get(id)
+    const r = this.sql('SELECT * FROM scans WHERE id = ?').get(id)
     return r ? scanRow(r) : undefined
   }
 
   listScans(owner: string, limit = 100, offset = 0): ScanRecord[] {
-    return this.db.prepare('SELECT * FROM scans WHERE owner = ? ORDER BY created DESC, id LIMIT ? OFFSET ?').all(owner, limit, offset).map(scanRow)
+    return this.sql('SELECT * FROM scans WHERE owner = ? ORDER BY created DESC, id LIMIT ? OFFSET ?').all(owner, limit, offset).map(scanRow)
   }
 
   /** Deletes the record; answers whether other scans still use the same upload folder. */
@@ -172,50 +180,50 @@ export class Store {
     return this.db.transaction(() => {
       const s = this.getScan(owner, id)
       if (!s) return undefined
-      this.db.prepare('DELETE FROM scans WHERE id = ?').run(id)
-      const left = this.db.prepare('SELECT COUNT(*) n FROM scans WHERE upload_id = ?').get(s.uploadId) as { n: number }
+      this.sql('DELETE FROM scans WHERE id = ?').run(id)
+      const left = this.sql('SELECT COUNT(*) n FROM scans WHERE upload_id = ?').get(s.uploadId) as { n: number }
       return { uploadId: s.uploadId, uploadInUse: left.n > 0 }
     })()
   }
 
   uploadIds(): Set<string> {
-    return new Set((this.db.prepare('SELECT DISTINCT upload_id u FROM scans').all() as { u: string }[]).map((r) => r.u))
+    return new Set((this.sql('SELECT DISTINCT upload_id u FROM scans').all() as { u: string }[]).map((r) => r.u))
   }
 
   /** Bytes a user holds: uploads (counted once per folder) and outputs. */
   usage(owner: string): number {
-    const up = this.db.prepare('SELECT COALESCE(SUM(b), 0) n FROM (SELECT MAX(bytes) b FROM scans WHERE owner = ? GROUP BY upload_id)').get(owner) as { n: number }
-    const out = this.db.prepare('SELECT COALESCE(SUM(o.bytes), 0) n FROM outputs o JOIN jobs j ON j.id = o.job_id WHERE j.owner = ?').get(owner) as { n: number }
+    const up = this.sql('SELECT COALESCE(SUM(b), 0) n FROM (SELECT MAX(bytes) b FROM scans WHERE owner = ? GROUP BY upload_id)').get(owner) as { n: number }
+    const out = this.sql('SELECT COALESCE(SUM(o.bytes), 0) n FROM outputs o JOIN jobs j ON j.id = o.job_id WHERE j.owner = ?').get(owner) as { n: number }
     return up.n + out.n
   }
 
   addJob(j: Pick<JobRecord, 'id' | 'owner' | 'scanId' | 'task' | 'params'>): JobRecord {
-    this.db.prepare("INSERT INTO jobs (id, owner, scan_id, task, params, state, created) VALUES (?, ?, ?, ?, ?, 'queued', ?)").run(j.id, j.owner, j.scanId, j.task, JSON.stringify(j.params), now())
+    this.sql("INSERT INTO jobs (id, owner, scan_id, task, params, state, created) VALUES (?, ?, ?, ?, ?, 'queued', ?)").run(j.id, j.owner, j.scanId, j.task, JSON.stringify(j.params), now())
     return this.jobById(j.id)!
   }
 
   getJob(owner: string, id: string): JobRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM jobs WHERE id = ? AND owner = ?').get(id, owner)
+    const r = this.sql('SELECT * FROM jobs WHERE id = ? AND owner = ?').get(id, owner)
     return r ? jobRow(r) : undefined
   }
 
   jobById(id: string): JobRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id)
+    const r = this.sql('SELECT * FROM jobs WHERE id = ?').get(id)
     return r ? jobRow(r) : undefined
   }
 
   listJobs(owner: string, opts: { state?: JobState; limit?: number; offset?: number } = {}): JobRecord[] {
     const where = opts.state ? 'AND state = ?' : ''
     const args: unknown[] = [owner, ...(opts.state ? [opts.state] : []), opts.limit ?? 100, opts.offset ?? 0]
-    return this.db.prepare(`SELECT * FROM jobs WHERE owner = ? ${where} ORDER BY created DESC, id LIMIT ? OFFSET ?`).all(...args).map(jobRow)
+    return this.sql(`SELECT * FROM jobs WHERE owner = ? ${where} ORDER BY created DESC, id LIMIT ? OFFSET ?`).all(...args).map(jobRow)
   }
 
   activeJobs(owner: string): number {
-    return (this.db.prepare("SELECT COUNT(*) n FROM jobs WHERE owner = ? AND state IN ('queued', 'running')").get(owner) as { n: number }).n
+    return (this.sql("SELECT COUNT(*) n FROM jobs WHERE owner = ? AND state IN ('queued', 'running')").get(owner) as { n: number }).n
   }
 
   queueDepth(): { queued: number; running: number } {
-    const rows = this.db.prepare("SELECT state, COUNT(*) n FROM jobs WHERE state IN ('queued', 'running') GROUP BY state").all() as { state: string; n: number }[]
+    const rows = this.sql("SELECT state, COUNT(*) n FROM jobs WHERE state IN ('queued', 'running') GROUP BY state").all() as { state: string; n: number }[]
     const get = (s: string) => rows.find((r) => r.state === s)?.n ?? 0
     return { queued: get('queued'), running: get('running') }
   }
@@ -223,16 +231,16 @@ export class Store {
   /** Atomically takes the oldest queued job (FIFO) and marks it running. */
   claimNext(): JobRecord | undefined {
     return this.write(this.db.transaction(() => {
-      const r = this.db.prepare("SELECT id FROM jobs WHERE state = 'queued' ORDER BY created, id LIMIT 1").get() as { id: string } | undefined
+      const r = this.sql("SELECT id FROM jobs WHERE state = 'queued' ORDER BY created, id LIMIT 1").get() as { id: string } | undefined
       if (!r) return undefined
-      this.db.prepare("UPDATE jobs SET state = 'running', attempts = attempts + 1, started = ?, progress = 0, stage = 'starting' WHERE id = ?").run(now(), r.id)
+      this.sql("UPDATE jobs SET state = 'running', attempts = attempts + 1, started = ?, progress = 0, stage = 'starting' WHERE id = ?").run(now(), r.id)
       return this.jobById(r.id)
     }))
   }
 
   setProgress(id: string, progress: number, stage: string): void {
     try {
-      this.db.prepare("UPDATE jobs SET progress = ?, stage = ? WHERE id = ? AND state = 'running'").run(progress, stage, id)
+      this.sql("UPDATE jobs SET progress = ?, stage = ? WHERE id = ? AND state = 'running'").run(progress, stage, id)
     } catch (e) {
       // Progress is advisory (listeners get it from memory): a full disk must not take the
       // process down over it. The job's outcome is written later and fails loudly if it cannot be.
@@ -243,17 +251,17 @@ export class Store {
   /** Outputs and the success state land in one transaction, after the files were renamed into place. */
   succeed(id: string, outputs: Omit<OutputRecord, 'jobId' | 'created'>[], provenance: unknown, report: unknown): boolean {
     return this.write(this.db.transaction(() => {
-      const r = this.db.prepare("UPDATE jobs SET state = 'succeeded', progress = 1, stage = 'done', finished = ?, provenance = ?, report = ? WHERE id = ? AND state = 'running'")
+      const r = this.sql("UPDATE jobs SET state = 'succeeded', progress = 1, stage = 'done', finished = ?, provenance = ?, report = ? WHERE id = ? AND state = 'running'")
         .run(now(), JSON.stringify(provenance ?? null), JSON.stringify(report ?? null), id)
       if (r.changes === 0) return false
-      const ins = this.db.prepare('INSERT OR REPLACE INTO outputs (job_id, role, label, file, bytes, created) VALUES (?, ?, ?, ?, ?, ?)')
+      const ins = this.sql('INSERT OR REPLACE INTO outputs (job_id, role, label, file, bytes, created) VALUES (?, ?, ?, ?, ?, ?)')
       for (const o of outputs) ins.run(id, o.role, o.label, o.file, o.bytes, now())
       return true
     }))
   }
 
   finish(id: string, state: 'failed' | 'cancelled', code: string | null, message: string | null): boolean {
-    const r = this.write(() => this.db.prepare("UPDATE jobs SET state = ?, error_code = ?, error_message = ?, finished = ? WHERE id = ? AND state IN ('queued', 'running')").run(state, code, message, now(), id))
+    const r = this.write(() => this.sql("UPDATE jobs SET state = ?, error_code = ?, error_message = ?, finished = ? WHERE id = ? AND state IN ('queued', 'running')").run(state, code, message, now(), id))
     return r.changes > 0
   }
 
@@ -266,28 +274,28 @@ export class Store {
         this.finish(id, 'failed', code, message)
         return 'failed'
       }
-      this.db.prepare("UPDATE jobs SET state = 'queued', progress = 0, stage = NULL WHERE id = ?").run(id)
+      this.sql("UPDATE jobs SET state = 'queued', progress = 0, stage = NULL WHERE id = ?").run(id)
       return 'queued'
     }))
   }
 
   /** A drained job did not fail: it goes back without using up an attempt. */
   requeueUncounted(id: string): void {
-    this.write(() => this.db.prepare("UPDATE jobs SET state = 'queued', progress = 0, stage = NULL, attempts = MAX(attempts - 1, 0) WHERE id = ? AND state = 'running'").run(id))
+    this.write(() => this.sql("UPDATE jobs SET state = 'queued', progress = 0, stage = NULL, attempts = MAX(attempts - 1, 0) WHERE id = ? AND state = 'running'").run(id))
   }
 
   runningJobIds(): string[] {
-    return (this.db.prepare("SELECT id FROM jobs WHERE state = 'running'").all() as { id: string }[]).map((r) => r.id)
+    return (this.sql("SELECT id FROM jobs WHERE state = 'running'").all() as { id: string }[]).map((r) => r.id)
   }
 
   deleteJob(owner: string, id: string): boolean {
     return this.db.transaction(() => {
-      this.db.prepare('DELETE FROM outputs WHERE job_id IN (SELECT id FROM jobs WHERE id = ? AND owner = ?)').run(id, owner)
-      return this.db.prepare('DELETE FROM jobs WHERE id = ? AND owner = ?').run(id, owner).changes > 0
+      this.sql('DELETE FROM outputs WHERE job_id IN (SELECT id FROM jobs WHERE id = ? AND owner = ?)').run(id, owner)
+      return this.sql('DELETE FROM jobs WHERE id = ? AND owner = ?').run(id, owner).changes > 0
     })()
   }
 
   outputs(jobId: string): OutputRecord[] {
-    return (this.db.prepare('SELECT * FROM outputs WHERE job_id = ? ORDER BY role').all(jobId) as any[]).map((r) => ({ jobId: r.job_id, role: r.role, label: r.label, file: r.file, bytes: r.bytes, created: r.created }))
+    return (this.sql('SELECT * FROM outputs WHERE job_id = ? ORDER BY role').all(jobId) as any[]).map((r) => ({ jobId: r.job_id, role: r.role, label: r.label, file: r.file, bytes: r.bytes, created: r.created }))
   }
 }

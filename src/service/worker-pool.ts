@@ -50,6 +50,10 @@ export interface JobUpdate {
   errorCode?: string | null
 }
 
+export function jobUpdate(j: JobRecord): JobUpdate {
+  return { id: j.id, state: j.state, progress: j.progress, stage: j.stage, errorCode: j.errorCode }
+}
+
 interface Slot {
   child?: ChildProcess
   ready: boolean
@@ -60,7 +64,12 @@ const here = fileURLToPath(import.meta.url)
 const isTs = here.endsWith('.ts')
 
 /** The worker entry beside this file; under tsx/vitest it is TypeScript and needs tsx's loader. */
+let command: { entry: string; execArgv: string[] } | undefined
 function workerCommand(): { entry: string; execArgv: string[] } {
+  return (command ??= resolveWorkerCommand())
+}
+
+function resolveWorkerCommand(): { entry: string; execArgv: string[] } {
   const entry = path.join(path.dirname(here), `worker-entry${isTs ? '.ts' : '.js'}`)
   if (!isTs) return { entry, execArgv: [] }
   const tsxDir = path.dirname(createRequire(import.meta.url).resolve('tsx/package.json'))
@@ -267,7 +276,10 @@ export class WorkerPool extends EventEmitter {
       .then((done) => this.onDone(slot, { id: job.id, ...done }))
       .catch((e) => {
         if (ac.signal.aborted || (e instanceof EngineError && e.code === 'CANCELLED')) this.onCancelled(slot)
-        else this.onFailed(slot, jobFailure(e).code, jobFailure(e).message)
+        else {
+          const f = jobFailure(e)
+          this.onFailed(slot, f.code, f.message)
+        }
       })
   }
 
@@ -327,7 +339,7 @@ export class WorkerPool extends EventEmitter {
   private emitRecord(id: string): void {
     if (this.closed) return
     const j = this.o.store.jobById(id)
-    if (j) this.emit('update', { id, state: j.state, progress: j.progress, stage: j.stage, errorCode: j.errorCode } satisfies JobUpdate)
+    if (j) this.emit('update', jobUpdate(j))
   }
 
   /** Cancels a queued or running job; the abort reaches the worker, which is killed if it does not stop in time. */

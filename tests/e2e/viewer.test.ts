@@ -204,7 +204,7 @@ describe.skipIf(!hasChromium)('viewer in headless Chromium against the real serv
   it('probes the values under the cursor', async () => {
     // Canvas position of the blob's centre voxel, from the viewer's own camera.
     const at = (await s.page.evaluate(`(() => {
-      const v = globalThis.raddiffViewer, o = v.vols.original, c = [30, 36, 22], d = o.direction
+      const v = globalThis.raddiffViewer, o = v.vols.original, c = ${JSON.stringify(BLOB.centre)}, d = o.direction
       const w = [0, 1, 2].map((r) => o.origin[r] + d[3 * r] * o.spacing[0] * c[0] + d[3 * r + 1] * o.spacing[1] * c[1] + d[3 * r + 2] * o.spacing[2] * c[2])
       return v.vp('overlay').worldToCanvas(w)
     })()`)) as [number, number]

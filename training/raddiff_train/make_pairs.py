@@ -32,7 +32,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from .data import ixi_subjects
+from .data import head_mask, ixi_subjects
 
 # Shared by both stages; only the transform (and the affine's initialisation) differ.
 _COMMON = """
@@ -101,17 +101,6 @@ def _set(text: str, key: str, value: str) -> str:
     return "\n".join(lines + [f"({key} {value})"]) + "\n"
 
 
-def head_mask_t1(t1: np.ndarray) -> np.ndarray:
-    """Head = above a low Otsu-like threshold, largest component, holes filled per slice."""
-    thr = 0.15 * np.percentile(t1, 99)
-    m = ndimage.binary_opening(t1 > thr, iterations=1)
-    lab, n = ndimage.label(m)
-    if n > 1:
-        m = lab == (np.argmax(ndimage.sum(m, lab, range(1, n + 1))) + 1)
-    m = ndimage.binary_closing(m, iterations=2)
-    return ndimage.binary_fill_holes(m)
-
-
 def register_one(subject: str, t1_path: str, labels_path: str | None, ct_path: str, out: str) -> dict:
     t0 = time.time()
     case = os.path.join(out, subject)
@@ -141,14 +130,13 @@ def register_one(subject: str, t1_path: str, labels_path: str | None, ct_path: s
         t1 = np.asarray(t1_img.get_fdata(dtype=np.float32))
         if ct_on_t1.shape != t1.shape:
             raise RuntimeError(f"{subject}: resampled CT has shape {ct_on_t1.shape}, T1 {t1.shape}")
-        head = head_mask_t1(t1)
+        # the shared head mask (largest component, holes filled) at a low T1 threshold: scalp included
+        head = head_mask(t1, threshold=0.15 * float(np.percentile(t1, 99)))
         mask = head & fov
         mr = np.where(fov, t1, 0).astype(np.float32)
         # outside the (slightly grown) head the CT holds its table and head rest, not this subject: air
         near_head = ndimage.binary_dilation(head, iterations=3)
         ct_out = np.where(fov & near_head, np.rint(ct_on_t1), -1024).clip(-1024, 3071).astype(np.int16)
-        hdr = t1_img.header.copy()
-        hdr.set_data_dtype(np.float32)
         nib.save(nib.Nifti1Image(mr, t1_img.affine), os.path.join(case, "mr.nii.gz"))
         nib.save(nib.Nifti1Image(ct_out, t1_img.affine), os.path.join(case, "ct.nii.gz"))
         nib.save(nib.Nifti1Image(mask.astype(np.uint8), t1_img.affine), os.path.join(case, "mask.nii.gz"))

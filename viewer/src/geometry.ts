@@ -7,6 +7,12 @@ export function cornerstoneDirection(d: number[]): number[] {
   return [d[0], d[3], d[6], d[1], d[4], d[7], d[2], d[5], d[8]]
 }
 
+/** Voxel index (fractional allowed) → world (LPS, mm): origin + D·(spacing⊙ijk), D row-major. */
+export function indexToWorld(v: Pick<RawVolume, 'origin' | 'spacing' | 'direction'>, ijk: ArrayLike<number>): Vec3 {
+  const d = v.direction
+  return [0, 1, 2].map((r) => v.origin[r] + d[3 * r] * v.spacing[0] * ijk[0] + d[3 * r + 1] * v.spacing[1] * ijk[1] + d[3 * r + 2] * v.spacing[2] * ijk[2]) as Vec3
+}
+
 /** World (LPS, mm) → continuous voxel index, for orthonormal directions: diag(1/spacing) · Dᵀ · (p − origin). */
 export function worldToIndex(v: Pick<RawVolume, 'origin' | 'spacing' | 'direction'>, p: ArrayLike<number>): Vec3 {
   const q = [p[0] - v.origin[0], p[1] - v.origin[1], p[2] - v.origin[2]]

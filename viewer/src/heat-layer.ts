@@ -1,6 +1,6 @@
 import type { RawVolume } from './api.js'
-import { colorAt, type Stops } from './colormaps.js'
-import { sampleLinear, type Vec3 } from './geometry.js'
+import { colorAt, COLORMAPS, type Stops } from './colormaps.js'
+import { indexToWorld, sampleLinear, type Vec3 } from './geometry.js'
 
 /** The displayed plane as an affine map canvas (x, y) → world (CSS pixels). */
 export interface CanvasFrame {
@@ -59,6 +59,9 @@ export class HeatLayer {
   private values = new Float32Array(0)
   private contour: number[] = []
   private hasStd = false
+  private lastHeat?: RawVolume
+  private lastStd?: RawVolume
+  private lastStops?: Stops
 
   draw(g: CanvasRenderingContext2D, f: CanvasFrame, s: HeatStyle): void {
     const vol = s.heat ?? s.std
@@ -68,11 +71,13 @@ export class HeatLayer {
     const ey = f.dy.map((x) => x / ps) as Vec3
     const n: Vec3 = [ex[1] * ey[2] - ex[2] * ey[1], ex[2] * ey[0] - ex[0] * ey[2], ex[0] * ey[1] - ex[1] * ey[0]]
     const depth = dot(f.p0, n)
-    const key = [...ex, ...ey].map((x) => x.toFixed(4)).join() + `|${depth.toFixed(3)}|${s.range}|${s.threshold}|${s.opacity}|${s.mask}|${!!s.std}|${s.stops.length}:${s.stops.flat().join()}`
-    if (key !== this.key || s.heat !== this.lastHeat || s.std !== this.lastStd) {
+    const key = [...ex, ...ey].map((x) => x.toFixed(4)).join() + `|${depth.toFixed(3)}|${s.range}|${s.threshold}|${s.opacity}|${s.mask}|${!!s.std}`
+    // Volumes and colour maps are compared by identity: both are fixed objects, never edited in place.
+    if (key !== this.key || s.heat !== this.lastHeat || s.std !== this.lastStd || s.stops !== this.lastStops) {
       this.key = key
       this.lastHeat = s.heat
       this.lastStd = s.std
+      this.lastStops = s.stops
       this.grid = makeGrid(vol, f.p0, ex, ey, n)
       this.sample(s)
     }
@@ -105,9 +110,6 @@ export class HeatLayer {
     }
   }
 
-  private lastHeat?: RawVolume
-  private lastStd?: RawVolume
-
   private sample(s: HeatStyle): void {
     const gr = this.grid!
     const { nx, ny } = gr
@@ -123,29 +125,25 @@ export class HeatLayer {
     if (s.std) {
       const v = new Float32Array(nx * ny)
       fillValues(v, s.std, gr)
-      paint(this.stdCanvas, v, gr, [0, s.std.range[1] || 1], 0, 0.5, lut(STD_STOPS))
+      paint(this.stdCanvas, v, gr, [0, s.std.range[1] || 1], 0, 0.5, lut(COLORMAPS.viridis))
     }
   }
 }
 
-const STD_STOPS: Stops = [[0, 0.267, 0.005, 0.329], [0.25, 0.229, 0.322, 0.546], [0.5, 0.128, 0.567, 0.551], [0.75, 0.369, 0.789, 0.383], [1, 0.993, 0.906, 0.144]]
-
 function makeGrid(vol: RawVolume, p0: Vec3, ex: Vec3, ey: Vec3, n: Vec3): Grid {
-  const d = vol.direction
-  const sp = vol.spacing
   // The volume's origin projected onto the plane: an anchor that pan and zoom do not move.
   const h = dot([vol.origin[0] - p0[0], vol.origin[1] - p0[1], vol.origin[2] - p0[2]], n)
   const a: Vec3 = [vol.origin[0] - h * n[0], vol.origin[1] - h * n[1], vol.origin[2] - h * n[2]]
   let umin = Infinity, umax = -Infinity, vmin = Infinity, vmax = -Infinity
   for (let c = 0; c < 8; c++) {
     const ijk = [c & 1 ? vol.size[0] - 0.5 : -0.5, c & 2 ? vol.size[1] - 0.5 : -0.5, c & 4 ? vol.size[2] - 0.5 : -0.5]
-    const w = [0, 1, 2].map((r) => vol.origin[r] + d[3 * r] * sp[0] * ijk[0] + d[3 * r + 1] * sp[1] * ijk[1] + d[3 * r + 2] * sp[2] * ijk[2])
+    const w = indexToWorld(vol, ijk)
     const q = [w[0] - a[0], w[1] - a[1], w[2] - a[2]]
     const u = dot(q, ex)
     const v = dot(q, ey)
     umin = Math.min(umin, u); umax = Math.max(umax, u); vmin = Math.min(vmin, v); vmax = Math.max(vmax, v)
   }
-  const native = Math.min(...sp)
+  const native = Math.min(...vol.spacing)
   const extent = Math.max(umax - umin, vmax - vmin)
   // Twice the volume's resolution (a smoother threshold edge), capped for large fields of view.
   const step = Math.max(native / 2, extent / MAX_CELLS)
@@ -176,13 +174,18 @@ function fillValues(out: Float32Array, vol: RawVolume, gr: Grid): void {
   }
 }
 
-function paint(canvas: HTMLCanvasElement, values: Float32Array, gr: Grid, range: [number, number], thr: number, opacity: number, l: Uint8ClampedArray): void {
+/** The canvas sized to the grid, its 2D context and a blank image of that size. */
+function gridImage(canvas: HTMLCanvasElement, gr: Grid): { ctx: CanvasRenderingContext2D; img: ImageData } {
   if (canvas.width !== gr.nx || canvas.height !== gr.ny) {
     canvas.width = gr.nx
     canvas.height = gr.ny
   }
   const ctx = canvas.getContext('2d')!
-  const img = ctx.createImageData(gr.nx, gr.ny)
+  return { ctx, img: ctx.createImageData(gr.nx, gr.ny) }
+}
+
+function paint(canvas: HTMLCanvasElement, values: Float32Array, gr: Grid, range: [number, number], thr: number, opacity: number, l: Uint8ClampedArray): void {
+  const { ctx, img } = gridImage(canvas, gr)
   const px = img.data
   const a = Math.round(opacity * 255)
   const span = range[1] - range[0] || 1
@@ -200,12 +203,7 @@ function paint(canvas: HTMLCanvasElement, values: Float32Array, gr: Grid, range:
 }
 
 function paintLabel(canvas: HTMLCanvasElement, values: Float32Array, gr: Grid, thr: number): void {
-  if (canvas.width !== gr.nx || canvas.height !== gr.ny) {
-    canvas.width = gr.nx
-    canvas.height = gr.ny
-  }
-  const ctx = canvas.getContext('2d')!
-  const img = ctx.createImageData(gr.nx, gr.ny)
+  const { ctx, img } = gridImage(canvas, gr)
   for (let i = 0; i < values.length; i++) {
     if (!(values[i] >= thr)) continue
     img.data.set([0, 220, 255, 90], 4 * i)

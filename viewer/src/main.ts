@@ -229,7 +229,6 @@ async function showResults(job: Job, requested: number, early = prefetch(job.id)
     },
   }
   $('model-info').textContent = `${job.task} · model ${modelText}${job.provenance?.steps ? ` · ${job.provenance.steps} steps` : ''} · seed ${job.provenance?.seed ?? '—'}`
-  for (const n of document.querySelectorAll('.vp-notice')) n.textContent = `${modelText} · NOT FOR CLINICAL USE`
   $('std-toggle').hidden = !got.std
   // |enhanced − original| is speckle where a denoiser worked: an outline of it is clutter.
   if (!got.heatmap) $<HTMLSelectElement>('mask-mode').value = 'none'
@@ -237,6 +236,7 @@ async function showResults(job: Job, requested: number, early = prefetch(job.id)
   v.timing = { requested }
   v.setOverlay({ mask: $<HTMLSelectElement>('mask-mode').value as MaskMode }, false)
   await v.show(job.id, vols)
+  // After show: the first viewer creates the notice elements only then.
   for (const n of document.querySelectorAll('.vp-notice')) n.textContent = `${modelText} · NOT FOR CLINICAL USE`
   syncThresholdLabel()
 }

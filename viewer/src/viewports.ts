@@ -3,7 +3,7 @@ import * as cst from '@cornerstonejs/tools'
 import vtkPiecewiseFunction from '@kitware/vtk.js/Common/DataModel/PiecewiseFunction'
 import type { RawVolume } from './api.js'
 import { COLORMAPS, drawColorbar } from './colormaps.js'
-import { cornerstoneDirection, orientationLabel, valueAt, worldToIndex, type Vec3 } from './geometry.js'
+import { cornerstoneDirection, indexToWorld, orientationLabel, valueAt, worldToIndex, type Vec3 } from './geometry.js'
 import { HeatLayer } from './heat-layer.js'
 import { setRenderScale } from './render-scale.js'
 
@@ -203,6 +203,12 @@ export class ResultViewer {
     return new Promise((r) => this.renderWaiters.push(r))
   }
 
+  /** Marks all three viewports as awaiting a render; resolves once each has drawn. */
+  private expectRender(): Promise<void> {
+    this.pending = new Set(['original', 'enhanced', 'overlay'])
+    return this.nextRender()
+  }
+
   private pending = new Set<VpName>()
   private afterRender(name: VpName): void {
     this.drawOverlays(name)
@@ -392,10 +398,7 @@ export class ResultViewer {
   }
 
   private interactiveScale(): number {
-    const vp = this.vp('original')
-    const a = vp.canvasToWorld([0, 0])
-    const b = vp.canvasToWorld([1, 0])
-    const mmPerPixel = Math.hypot(b[0] - a[0], b[1] - a[1], b[2] - a[2])
+    const mmPerPixel = Math.hypot(...canvasAffine(this.vp('original')).dx)
     const voxel = Math.min(...this.vols!.original.spacing)
     const { max, min, pixelsPerVoxel } = INTERACTIVE_SCALE
     return Math.min(max, Math.max(min, (pixelsPerVoxel * mmPerPixel) / voxel))
@@ -404,8 +407,7 @@ export class ResultViewer {
   /** Resolves once interaction has paused and the full-resolution frame is drawn (tests, screenshots). */
   async settled(): Promise<void> {
     while (this.idleTimer !== undefined) await new Promise((r) => setTimeout(r, 50))
-    const done = this.nextRender()
-    this.pending = new Set(['original', 'enhanced', 'overlay'])
+    const done = this.expectRender()
     this.engine.render()
     await done
     await new Promise((r) => requestAnimationFrame(() => r(null)))
@@ -418,7 +420,7 @@ export class ResultViewer {
   async focus(plane: Plane, where: 'heatmap-peak' | 'centre', shiftLps: number[] = [0, 0, 0], zoom = 1): Promise<number[]> {
     this.setPlane(plane)
     const v = this.vols!
-    let target = worldOfIndex(v.original, foregroundCentroid(v.original))
+    let target = indexToWorld(v.original, foregroundCentroid(v.original))
     if (where === 'heatmap-peak' && v.heatmap) {
       const h = v.heatmap
       const n = this.vp('original').getCamera().viewPlaneNormal!
@@ -435,7 +437,7 @@ export class ResultViewer {
       const best = sums.indexOf(Math.max(...sums))
       const ijk = h.size.map((s) => (s - 1) / 2)
       ijk[ax] = best
-      target = worldOfIndex(h, ijk)
+      target = indexToWorld(h, ijk)
     }
     target = target.map((x, i) => x + shiftLps[i]) as Vec3
     for (const name of Object.keys(this.els) as VpName[]) {
@@ -611,19 +613,12 @@ export class ResultViewer {
     const t0 = performance.now()
     for (let i = 0; i < n; i++) {
       this.interact()
-      const done = this.nextRender()
-      this.pending = new Set(['original', 'enhanced', 'overlay'])
+      const done = this.expectRender()
       csScroll(vp, i < n / 2 ? 1 : -1)
       await done
     }
     return (n * 1000) / (performance.now() - t0)
   }
-}
-
-/** Voxel index → world (LPS, mm): origin + D·(spacing⊙ijk), D row-major. */
-function worldOfIndex(v: RawVolume, ijk: number[]): Vec3 {
-  const d = v.direction
-  return [0, 1, 2].map((r) => v.origin[r] + d[3 * r] * v.spacing[0] * ijk[0] + d[3 * r + 1] * v.spacing[1] * ijk[1] + d[3 * r + 2] * v.spacing[2] * ijk[2]) as Vec3
 }
 
 function csScroll(vp: Types.IVolumeViewport, delta: number): void {

@@ -75,8 +75,10 @@ export function taskParams(task: TaskName, o: TaskCliOptions): TaskParams {
     p.scale = int(o.scale ?? '2', 'scale', 2, 4)
     p.axes = oneOf(o.axes, 'axes', ['inplane', 'through', 'all'] as const)
   }
-  if (task === 'anomaly') p.noise = oneOf(o.noise, 'noise', ['gaussian', 'simplex'] as const)
-  if (task === 'anomaly') p.polarity = oneOf(o.polarity, 'polarity', ['bright', 'dark', 'both'] as const)
+  if (task === 'anomaly') {
+    p.noise = oneOf(o.noise, 'noise', ['gaussian', 'simplex'] as const)
+    p.polarity = oneOf(o.polarity, 'polarity', ['bright', 'dark', 'both'] as const)
+  }
   p.depth = int(o.depth, 'depth', 1, 999)
   for (const k of Object.keys(p) as (keyof TaskParams)[]) if (p[k] === undefined) delete p[k]
   return p
@@ -156,6 +158,7 @@ export async function runTaskCommand(task: TaskName, inputs: string[], o: TaskCl
     const mine: [number, SeriesHandle][] = [...all.entries()].filter(([i]) => !shard || i % shard.n === shard.i - 1)
     const stems = new Map<string, number>()
     const primary = PRIMARY[task][0]
+    const roles: OutputRole[] = [...PRIMARY[task], ...((params.samples ?? 1) > 1 ? (['std'] as OutputRole[]) : [])]
     for (const [idx, s] of mine) {
       let stem = stemOf(s.summary.source)
       if (s.summary.seriesNumber !== undefined && s.summary.format === 'dicom') stem += `_ser${s.summary.seriesNumber}`
@@ -163,12 +166,12 @@ export async function runTaskCommand(task: TaskName, inputs: string[], o: TaskCl
       stems.set(stem, seen + 1)
       if (seen > 0) stem += `_${seen + 1}`
       const target = !folderMode && all.length > 1 ? withSuffix(o.output, `_s${idx + 1}`) : o.output
-      const roles: OutputRole[] = [...PRIMARY[task], ...((params.samples ?? 1) > 1 ? (['std'] as OutputRole[]) : [])]
       const paths = roles.map((role) => outputPathFor(target, folderMode, stem, role, primary, format))
       const sidecars = format === 'dicom' ? [] : paths.map(sidecarFor)
       if (o.resume && [...paths, ...sidecars].every((p) => existsSync(p))) {
-        results.push({ ok: true, source: s.summary.source, skipped: true, outputs: paths })
-        if (r.json) r.out(JSON.stringify({ ok: true, source: s.summary.source, skipped: true, outputs: paths }))
+        const line = { ok: true, source: s.summary.source, skipped: true, outputs: paths }
+        results.push(line)
+        if (r.json) r.out(JSON.stringify(line))
         else r.err(`skipped ${s.summary.source} (outputs exist)`)
         continue
       }
@@ -204,8 +207,9 @@ export async function runTaskCommand(task: TaskName, inputs: string[], o: TaskCl
         const { code, message } = describeError(e)
         if (SETUP_CODES.has(code)) setupFailures++
         if (process.env.RADDIFF_DEBUG) r.err(String((e as Error)?.stack ?? e))
-        results.push({ ok: false, source: s.summary.source, error: { code, message } })
-        if (r.json) r.out(JSON.stringify({ ok: false, source: s.summary.source, error: { code, message } }))
+        const line = { ok: false, source: s.summary.source, error: { code, message } }
+        results.push(line)
+        if (r.json) r.out(JSON.stringify(line))
         else r.err(`raddiff ${task}: ${s.summary.source}: ${message} [${code}]`)
       }
     }

@@ -28,7 +28,7 @@ export class DDIMScheduler extends NoiseScheduler {
     const sp2 = 1 - abp
     const x0 = new Float64Array(x.length)
     const eps = new Float64Array(x.length)
-    this.predictX0Eps(out, x, a, s, x0, eps)
+    this.predictX0Eps(out, x, a, s, x0, eps, opts.correctX0)
     const sig = this.eta * Math.sqrt((sp2 / (s * s)) * (1 - ab / abp))
     const ce = Math.sqrt(Math.max(sp2 - sig * sig, 0))
     if (sig > 0 && !opts.noise) throw new RangeError('DDIM with eta > 0 needs noise draws')

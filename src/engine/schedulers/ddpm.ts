@@ -17,7 +17,7 @@ export class DDPMScheduler extends NoiseScheduler {
     const abp = this.abar(tp)
     const x0 = new Float64Array(x.length)
     const eps = new Float64Array(x.length)
-    this.predictX0Eps(out, x, Math.sqrt(ab), Math.sqrt(1 - ab), x0, eps)
+    this.predictX0Eps(out, x, Math.sqrt(ab), Math.sqrt(1 - ab), x0, eps, opts.correctX0)
     const beta = 1 - ab / abp
     const c0 = (Math.sqrt(abp) * beta) / (1 - ab)
     const cx = (Math.sqrt(1 - beta) * (1 - abp)) / (1 - ab)

@@ -15,7 +15,7 @@ export class DPMSolverPP2MScheduler extends NoiseScheduler {
     this.prevH = 0
   }
 
-  step(out: Float32Array, t: number, x: Float32Array, _opts: StepOptions = {}): Float32Array {
+  step(out: Float32Array, t: number, x: Float32Array, opts: StepOptions = {}): Float32Array {
     this.checkLengths(out, x)
     const tp = this.prevTimestep(t)
     const ab = this.abar(t)
@@ -24,7 +24,7 @@ export class DPMSolverPP2MScheduler extends NoiseScheduler {
     const s = Math.sqrt(1 - ab)
     const x0 = new Float64Array(x.length)
     const eps = new Float64Array(x.length)
-    this.predictX0Eps(out, x, a, s, x0, eps)
+    this.predictX0Eps(out, x, a, s, x0, eps, opts.correctX0)
     const res = new Float32Array(x.length)
     if (tp < 0) {
       for (let i = 0; i < x.length; i++) res[i] = x0[i]

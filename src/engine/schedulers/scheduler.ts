@@ -12,6 +12,11 @@ export interface SchedulerOptions {
 export interface StepOptions {
   /** Standard normal draws of the sample's length, for stochastic steps (DDPM, DDIM η > 0). */
   noise?: Float32Array
+  /**
+   * Changes x̂₀ in place before the update (data consistency, DDNM range–null-space projection);
+   * ε̂ is recomputed from the corrected x̂₀ so the trajectory stays coherent.
+   */
+  correctX0?: (x0: Float64Array) => void
 }
 
 /**
@@ -73,7 +78,7 @@ export abstract class NoiseScheduler {
    * Writes x̂₀ and ε̂ for model output `out` at a state with α = √ᾱ_t, σ = √(1−ᾱ_t).
    * Linear in (x, out): x̂₀ = cx·x + co·out, ε̂ = ex·x + eo·out.
    */
-  protected predictX0Eps(out: Float32Array, x: Float32Array, a: number, s: number, x0: Float64Array, eps: Float64Array): void {
+  protected predictX0Eps(out: Float32Array, x: Float32Array, a: number, s: number, x0: Float64Array, eps: Float64Array, correct?: (x0: Float64Array) => void): void {
     let cx: number, co: number, ex: number, eo: number
     if (this.prediction === 'epsilon') [cx, co, ex, eo] = [1 / a, -s / a, 0, 1]
     else if (this.prediction === 'v') [cx, co, ex, eo] = [a, -s, s, a]
@@ -87,6 +92,10 @@ export abstract class NoiseScheduler {
         eps[i] = (x[i] - a * v) / s
       } else eps[i] = ex * x[i] + eo * out[i]
       x0[i] = v
+    }
+    if (correct) {
+      correct(x0)
+      for (let i = 0; i < x.length; i++) eps[i] = (x[i] - a * x0[i]) / s
     }
   }
 

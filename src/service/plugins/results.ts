@@ -12,8 +12,9 @@ import { NOT_FOR_CLINICAL_USE } from '../../version.js'
 import type { Volume } from '../../volume/volume.js'
 import type { ServiceContext } from '../context.js'
 import { HttpError, notFound } from '../errors.js'
-import { errors, idParams, outputSchema } from '../schemas.js'
+import { errors, idParams, roleParams } from '../schemas.js'
 import type { JobRecord, OutputRecord } from '../store.js'
+import { PromiseLru } from '../promise-lru.js'
 
 async function zipFolder(folder: string, out: string): Promise<void> {
   const zip = new yazl.ZipFile()
@@ -27,25 +28,6 @@ async function zipFolder(folder: string, out: string): Promise<void> {
   })
 }
 
-/** The last few result volumes, so paging through PNG slices does not re-read the NIfTI each time. */
-class VolumeCache {
-  private entries = new Map<string, Promise<Volume>>()
-  constructor(private readonly size = 2) {}
-  get(file: string): Promise<Volume> {
-    let v = this.entries.get(file)
-    if (v) {
-      this.entries.delete(file)
-      this.entries.set(file, v)
-      return v
-    }
-    v = readImageFile(file, path.basename(file))
-    v.catch(() => this.entries.delete(file))
-    this.entries.set(file, v)
-    while (this.entries.size > this.size) this.entries.delete(this.entries.keys().next().value!)
-    return v
-  }
-}
-
 export function parseWindow(raw: string | undefined): { center: number; width: number } | undefined {
   if (raw === undefined) return undefined
   const m = /^\s*(-?[\d.]+(?:e[-+]?\d+)?)\s*,\s*([\d.]+(?:e[-+]?\d+)?)\s*$/i.exec(raw)
@@ -57,18 +39,22 @@ export function parseWindow(raw: string | undefined): { center: number; width: n
   return { center, width }
 }
 
+/** The caller's job, which must have succeeded: only then are there results to read. */
+export function finishedJob(ctx: ServiceContext, user: string, id: string): JobRecord {
+  const j = ctx.store.getJob(user, id)
+  if (!j) throw notFound('job')
+  if (j.state !== 'succeeded') throw new HttpError('CONFLICT', `the job has no results (state: ${j.state})`)
+  return j
+}
+
 export function resultsPlugin(ctx: ServiceContext) {
-  const cache = new VolumeCache()
+  // The last few result volumes, so paging through PNG slices does not re-read the NIfTI each time.
+  const cache = new PromiseLru<Volume>(2)
+  const readVolume = (file: string) => cache.get(file, () => readImageFile(file, path.basename(file)))
   // One UID mapping per job (all its roles share the new Study UID) that nobody can reverse.
   const deidSecret = randomBytes(32)
   const deidentifierFor = (jobId: string) => createDeidentifier(createHmac('sha256', deidSecret).update(jobId).digest())
   return async (app: FastifyInstance): Promise<void> => {
-    const finished = (user: string, id: string): JobRecord => {
-      const j = ctx.store.getJob(user, id)
-      if (!j) throw notFound('job')
-      if (j.state !== 'succeeded') throw new HttpError('CONFLICT', `the job has no results (state: ${j.state})`)
-      return j
-    }
     const outputView = (o: OutputRecord) => ({ role: o.role, label: o.label, bytes: o.bytes, formats: ['nifti', 'dicom', 'png'], href: `/v1/jobs/${o.jobId}/results/${o.role}` })
 
     app.get(
@@ -82,7 +68,7 @@ export function resultsPlugin(ctx: ServiceContext) {
         },
       },
       async (req) => {
-        const j = finished(req.user, (req.params as { id: string }).id)
+        const j = finishedJob(ctx, req.user, (req.params as { id: string }).id)
         return { outputs: ctx.store.outputs(j.id).map(outputView) }
       },
     )
@@ -93,7 +79,7 @@ export function resultsPlugin(ctx: ServiceContext) {
         schema: {
           tags: ['results'],
           summary: 'Download one output: NIfTI (.nii.gz; heatmaps as float32), a zipped derived DICOM series, or one PNG slice',
-          params: { type: 'object', properties: { ...idParams.properties, role: { type: 'string', pattern: '^[a-z]{1,32}$' } }, required: ['id', 'role'] },
+          params: roleParams,
           querystring: {
             type: 'object',
             additionalProperties: false,
@@ -113,7 +99,7 @@ export function resultsPlugin(ctx: ServiceContext) {
         const { id, role } = req.params as { id: string; role: string }
         const q = req.query as { format: 'nifti' | 'dicom' | 'png'; slice?: number; plane?: Plane; window?: string; deidentify?: string }
         const deidentify = q.deidentify === '1' || q.deidentify === 'true'
-        const j = finished(req.user, id)
+        const j = finishedJob(ctx, req.user, id)
         const out = ctx.store.outputs(j.id).find((o) => o.role === role)
         if (!out) throw notFound('output')
         const nifti = path.join(ctx.dataDir, out.file)
@@ -130,17 +116,16 @@ export function resultsPlugin(ctx: ServiceContext) {
         const tmp = path.join(ctx.dataDir, 'tmp', randomUUID())
         await mkdir(tmp, { recursive: true })
         try {
-          const volume = await cache.get(nifti)
           if (q.format === 'png') {
             const file = path.join(tmp, 'slice.png')
-            await writePng(volume, file, { slice: q.slice, plane: q.plane, window: parseWindow(q.window) })
+            await writePng(await readVolume(nifti), file, { slice: q.slice, plane: q.plane, window: parseWindow(q.window) })
             return reply.type('image/png').header('content-disposition', `inline; filename="${stem}.png"`).send(await readFile(file))
           }
           // The derived series is built once, then served from the results folder.
           const zipPath = path.join(ctx.pool.outDir(j.id), `${role}${deidentify ? '.deid' : ''}.dicom.zip`)
           if (!(await stat(zipPath).catch(() => undefined))) {
             const folder = path.join(tmp, 'series')
-            await writeDicomSeries(volume, folder, {
+            await writeDicomSeries(await readVolume(nifti), folder, {
               seriesDescription: `raddiff ${j.task} ${role}`,
               derivationDescription: `raddiff ${j.task} ${role}; ${NOT_FOR_CLINICAL_USE}`,
               deidentify: deidentify && deidentifierFor(j.id),

@@ -7,9 +7,11 @@ import { openInputs } from '../../io/load.js'
 import { readImageFile } from '../../io/nifti/index.js'
 import { toFloat32, type Volume } from '../../volume/volume.js'
 import type { ServiceContext } from '../context.js'
-import { HttpError, notFound } from '../errors.js'
-import { errors, idParams } from '../schemas.js'
+import { notFound } from '../errors.js'
+import { errors, roleParams } from '../schemas.js'
 import { homePlugin } from './home.js'
+import { finishedJob } from './results.js'
+import { PromiseLru } from '../promise-lru.js'
 import type { RawVolumeHeader } from '../raw-volume-format.js'
 import type { ScanRecord } from '../store.js'
 import type { JobUpdate } from '../worker-pool.js'
@@ -50,30 +52,14 @@ export function encodeRawVolume(role: string, v: Volume): Buffer {
   return Buffer.concat([head, Buffer.from(json), body])
 }
 
-/** A few encoded volumes: the viewer asks for the original of a job once per viewport reload. */
-class RawCache {
-  private entries = new Map<string, Promise<Buffer>>()
-  constructor(private readonly size = 4) {}
-  get(key: string, make: () => Promise<Buffer>): Promise<Buffer> {
-    let v = this.entries.get(key)
-    if (!v) {
-      v = make()
-      v.catch(() => this.entries.delete(key))
-    }
-    this.entries.delete(key)
-    this.entries.set(key, v)
-    while (this.entries.size > this.size) this.entries.delete(this.entries.keys().next().value!)
-    return v
-  }
-}
-
 /**
  * The web viewer at / (the Vite build in viewer/dist; the placeholder page when it was not built)
  * and the one route it needs beyond the public API: a job's original scan and outputs as raw
  * float32 volumes, under the same ownership checks as the results routes.
  */
 export function viewerPlugin(ctx: ServiceContext, viewerDir = defaultViewerDir()) {
-  const cache = new RawCache(8)
+  // A few encoded volumes: the viewer asks for the original of a job once per viewport reload.
+  const cache = new PromiseLru<Buffer>(8)
   const original = (scan: ScanRecord): Promise<Buffer> =>
     cache.get(`scan:${scan.id}`, async () => {
       const opened = await openInputs([path.join(ctx.dataDir, 'uploads', scan.uploadId)], { tmpDir: path.join(ctx.dataDir, 'tmp') })
@@ -117,16 +103,14 @@ export function viewerPlugin(ctx: ServiceContext, viewerDir = defaultViewerDir()
         schema: {
           tags: ['results'],
           summary: "For the viewer: a finished job's original scan (role 'original') or one output as a raw float32 volume",
-          params: { type: 'object', properties: { ...idParams.properties, role: { type: 'string', pattern: '^[a-z]{1,32}$' } }, required: ['id', 'role'] },
+          params: roleParams,
           produces: ['application/octet-stream'],
           response: { 200: { description: 'u32 header length, JSON header, float32 voxels', type: 'string', format: 'binary' }, ...errors(401, 404, 409, 422, 429) },
         },
       },
       async (req, reply) => {
         const { id, role } = req.params as { id: string; role: string }
-        const j = ctx.store.getJob(req.user, id)
-        if (!j) throw notFound('job')
-        if (j.state !== 'succeeded') throw new HttpError('CONFLICT', `the job has no results (state: ${j.state})`)
+        const j = finishedJob(ctx, req.user, id)
         let buf: Promise<Buffer>
         if (role === 'original') {
           const scan = ctx.store.getScan(req.user, j.scanId)
