@@ -9,7 +9,8 @@
  * pass: in 1/32 slices of progress), so both see the same machine load: on a shared 2-core machine
  * the load swings by 2-5× within seconds and back-to-back runs of 25 s each gave ratios that meant
  * nothing. CPU time (all threads) is printed beside wall time: it barely depends on others' load.
- * Volume passes default to diffuseVolume's CPU setting: batch 2, one 1-thread lane per thread. Both get the same thread count and both wait without
+ * Volume passes use diffuseVolume's CPU setting: batches of 8, two in flight, each split across one
+ * 1-thread inference thread per core (src/engine/threaded-session.ts). Both sides get the same number of cores and both wait without
  * spinning (ORT allow_spinning=0 in session.ts, OMP_WAIT_POLICY=PASSIVE for PyTorch's OpenMP;
  * --torch-spin gives PyTorch its default instead).
  */
@@ -19,8 +20,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { createScheduler, loadModel, onnxModelFn, releaseSessions, sampleVolume } from '../src/engine/index.js'
-import { DEFAULT_BATCH_SIZE } from '../src/engine/sampler.js'
+import { cpuThreadSplit, createScheduler, loadModel, onnxModelFn, releaseSessions, sampleVolume } from '../src/engine/index.js'
+import { CPU_BATCHES_IN_FLIGHT, DEFAULT_BATCH_SIZE } from '../src/engine/sampler.js'
 
 const CHUNKS = 32
 import { createVolume } from '../src/volume/index.js'
@@ -36,9 +37,8 @@ const slices = opt('--slices', 90)
 const torchBatch = args.includes('--torch-batch') ? opt('--torch-batch', 8) : undefined
 const reps = Math.max(1, opt('--reps', 3))
 const threads = opt('--threads', os.availableParallelism())
-// diffuseVolume's CPU default: one 1-thread lane per thread.
-// --configs 2x1,1x2: volume passes as batch×lanes (lanes: concurrent runs on a threads/lanes-thread session)
-const configs = (args.includes('--configs') ? args[args.indexOf('--configs') + 1] : `${DEFAULT_BATCH_SIZE}x1`).split(',').map((c) => {
+// --configs 8x1,2x2: volume passes as batch×lanes (lanes: batches in flight at once on the same session)
+const configs = (args.includes('--configs') ? args[args.indexOf('--configs') + 1] : `${DEFAULT_BATCH_SIZE}x${CPU_BATCHES_IN_FLIGHT}`).split(',').map((c) => {
   const [b, l] = c.split('x').map(Number)
   return { batch: b, lanes: l || 1 }
 })
@@ -85,7 +85,8 @@ try {
   if (!skipTorch) torch = await startTorch()
   console.log(`model: default UNet, ${(info.parameters / 1e6).toFixed(2)}M parameters, ${(info.flops128 / 1e9).toFixed(2)} GFLOP per 128² slice`)
   console.log(`device: ${m.device}, cpus: ${os.availableParallelism()} × ${os.cpus()[0]?.model ?? '?'}, load average ${os.loadavg()[0].toFixed(1)}`)
-  console.log(`ORT settings: graphOptimizationLevel all (NCHWc), intraOpNumThreads ${threads}, sequential, allow_spinning 0`)
+  const split = cpuThreadSplit(threads)
+  console.log(`ORT settings: ${m.device === 'cpu' ? `${split.count} inference thread(s), each a session with intraOpNumThreads ${split.each}, ` : ''}graphOptimizationLevel all (NCHWc), sequential, allow_spinning 0`)
   if (torch) console.log(`PyTorch ${torch.hello.torch}: ${torch.hello.threads} threads, OMP_WAIT_POLICY ${torch.hello.wait_policy}, inference_mode; interleaved with ORT`)
 
   for (const size of [128, 256]) {
@@ -125,7 +126,7 @@ try {
     const vol = createVolume({ data: new Float32Array(size[0] * size[1] * size[2]).map((_, i) => (i * 7919) % 1000), size })
     for (const cfg of configs) {
       const lanes = cfg.lanes
-      const em = lanes > 1 ? onnxModelFn(await loadModel(path.join(dir, 'bench.json'), { device: 'auto', threads: Math.max(1, Math.floor(threads / lanes)) })) : model
+      const em = model
       const tb = torchBatch ?? cfg.batch
       const engineCalls = Math.ceil(slices / cfg.batch) * volumeSteps
       const torchCalls = Math.ceil(slices / tb) * volumeSteps
@@ -190,7 +191,7 @@ try {
       calls = engineCalls
       await catchUp()
       const gflops = (info.flops128 * slices * volumeSteps) / volS / 1e9
-      const how = `batch ${cfg.batch}, ${lanes} lane${lanes > 1 ? 's' : ''} × ${Math.max(1, Math.floor(threads / lanes))} thread(s)`
+      const how = `batch ${cfg.batch}${lanes > 1 ? ` × ${lanes} in flight` : ''}, ${split.count} inference thread(s) × ${split.each} ORT thread(s)`
       console.log(`engine: ${volumeSteps}-step DDIM over 120×120×${slices} (slices padded to 128², ${how}): ${volS.toFixed(1)} s (${gflops.toFixed(1)} GFLOP/s; ${((100 * ortMs) / lanes / 1000 / volS).toFixed(1)}% inside onnxruntime; CPU ${volCpu.toFixed(1)} s)`)
       if (torch) {
         console.log(`  PyTorch eager, same pass (batch ${tb}, ${torch.hello.threads} threads): ${torchS.toFixed(1)} s (${((info.flops128 * slices * volumeSteps) / torchS / 1e9).toFixed(1)} GFLOP/s; CPU ${torchCpu.toFixed(1)} s)`)

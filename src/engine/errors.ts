@@ -7,6 +7,7 @@ export const ENGINE_ERROR_CODES = {
   MODEL_HASH_MISMATCH: "the ONNX file's sha256 differs from its card (corrupt or wrong file)",
   MODEL_CONTRACT_MISMATCH: "the card is invalid or the ONNX graph's inputs/outputs do not match it",
   DEVICE_UNAVAILABLE: 'the requested execution device cannot be used on this machine',
+  INFERENCE_FAILED: 'onnxruntime failed while running the model (rejected inputs, out of memory, a crashed inference thread)',
   CANCELLED: 'the job was cancelled',
 } as const
 

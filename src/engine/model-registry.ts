@@ -5,7 +5,7 @@ import path from 'node:path'
 import type ort from 'onnxruntime-node'
 import { EngineError } from './errors.js'
 import { validateModelCard, type ModelCard } from './model-card.js'
-import { getSession, type Device, type ResolvedDevice } from './session.js'
+import { getSession, type Device, type GraphInfo, type ModelSession, type ResolvedDevice } from './session.js'
 
 export interface ModelEntry {
   card?: ModelCard
@@ -67,13 +67,13 @@ export function sha256File(file: string): Promise<string> {
   })
 }
 
-function tensorMeta(session: ort.InferenceSession, name: string, inputs: boolean): ort.InferenceSession.ValueMetadata | undefined {
+function tensorMeta(session: GraphInfo, name: string, inputs: boolean): ort.InferenceSession.ValueMetadata | undefined {
   const list = inputs ? session.inputMetadata : session.outputMetadata
   return list?.find((m) => m.name === name)
 }
 
 /** Compares the graph's input/output names, ranks, element types and fixed dims with the card. */
-export function checkContract(session: ort.InferenceSession, card: ModelCard, source?: string): void {
+export function checkContract(session: GraphInfo, card: ModelCard, source?: string): void {
   const fail = (msg: string): never => {
     throw new EngineError('MODEL_CONTRACT_MISMATCH', `the ONNX graph does not match its card: ${msg}`, { source })
   }
@@ -101,7 +101,7 @@ export interface LoadedModel {
   card: ModelCard
   cardPath: string
   onnxPath: string
-  session: ort.InferenceSession
+  session: ModelSession
   device: ResolvedDevice
 }
 

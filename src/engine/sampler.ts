@@ -1,9 +1,9 @@
-import ort from 'onnxruntime-node'
 import { createVolume, type Volume } from '../volume/index.js'
 import { reorient, toCanonical } from './canonical.js'
 import { throwIfAborted } from './errors.js'
 import type { ModelCard, Normalisation, SlicePlane } from './model-card.js'
 import type { LoadedModel } from './model-registry.js'
+import type { TensorData } from './session-options.js'
 import { denormaliseValue, normalisationRange, normaliseValue, type IntensityRange } from './normalise.js'
 import { Rng } from './rng.js'
 import type { NoiseScheduler } from './schedulers/scheduler.js'
@@ -18,13 +18,13 @@ export function onnxModelFn(m: Pick<LoadedModel, 'session' | 'card'>): ModelFn {
   const { session, card } = m
   return async (x, dims, t, cond) => {
     const [B, , H, W] = dims
-    const feeds: Record<string, ort.Tensor> = {
-      x: new ort.Tensor('float32', x, dims),
-      t: card.timestep_input === 'int64' ? new ort.Tensor('int64', new BigInt64Array(B).fill(BigInt(t)), [B]) : new ort.Tensor('float32', new Float32Array(B).fill(t), [B]),
+    const feeds: Record<string, TensorData> = {
+      x: { type: 'float32', data: x, dims },
+      t: card.timestep_input === 'int64' ? { type: 'int64', data: new BigInt64Array(B).fill(BigInt(t)), dims: [B] } : { type: 'float32', data: new Float32Array(B).fill(t), dims: [B] },
     }
     if (card.cond_channels > 0) {
       if (!cond) throw new RangeError('this model needs a conditioning image')
-      feeds.cond = new ort.Tensor('float32', cond, [B, card.cond_channels, H, W])
+      feeds.cond = { type: 'float32', data: cond, dims: [B, card.cond_channels, H, W] }
     }
     const r = await session.run(feeds)
     return r.out.data as Float32Array
@@ -94,12 +94,15 @@ export interface Progress {
 }
 
 /**
- * Slices per run() in a volume pass. On the idle 2-core machine (one 2-thread session, no
- * spinning) a 10-step pass over 120×120×90 took 22.5 s at batch 8 and 25.4 s at batch 2. Under heavy
- * load smaller batches did better (batch-8 activations, up to 25 MB, fall out of a contended cache;
- * docs/engine-perf.md), but a dedicated machine is the case to optimise for.
+ * Slices per run() in a volume pass, and batches in flight at once on CPU. With the threaded CPU
+ * session (threaded-session.ts) a batch is split across the inference threads; a second batch in
+ * flight keeps them busy while this thread reads slices and steps the scheduler, and no thread
+ * waits for the slower half of a batch. Idle 2-core machine, 10-step pass over 120×120×90, same
+ * process: batch 8 alone 19.6 s, batch 4 × 2 in flight 18.0 s, batch 2 × 2 18.3 s
+ * (docs/engine-perf.md).
  */
 export const DEFAULT_BATCH_SIZE = 8
+export const CPU_BATCHES_IN_FLIGHT = 2
 
 export interface VolumeSamplingOptions {
   model: ModelFn
@@ -121,9 +124,8 @@ export interface VolumeSamplingOptions {
   condNormalisation?: Normalisation
   batchSize?: number
   /**
-   * Batches in flight at once (each its own run() on the same session). With a 1-thread session
-   * and one lane per core the cores work on different slices and never wait for each other inside
-   * a forward. Results do not depend on it (noise is seeded per slice). Default 1.
+   * Batches in flight at once (each its own run() on the same session; see CPU_BATCHES_IN_FLIGHT).
+   * Results do not depend on it (noise is seeded per slice). Default 1.
    */
   concurrency?: number
   padMode?: PadMode

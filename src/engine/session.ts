@@ -1,12 +1,19 @@
 import os from 'node:os'
 import ort from 'onnxruntime-node'
 import { EngineError } from './errors.js'
+import { sessionOptions, type Device, type GraphInfo, type ResolvedDevice, type TensorData } from './session-options.js'
+import { ThreadedSession } from './threaded-session.js'
 
-export type Device = 'auto' | 'cpu' | 'cuda' | 'webgpu'
-export type ResolvedDevice = Exclude<Device, 'auto'>
+export type { Device, GraphInfo, ResolvedDevice, TensorData } from './session-options.js'
+
+/** A loaded model, whatever runs it: the graph's interface and one batched run(). */
+export interface ModelSession extends GraphInfo {
+  run(feeds: Record<string, TensorData>): Promise<Record<string, TensorData>>
+  release(): Promise<void>
+}
 
 export interface EngineSession {
-  session: ort.InferenceSession
+  session: ModelSession
   /** The device the session really runs on. */
   device: ResolvedDevice
   modelPath: string
@@ -18,38 +25,38 @@ const cache = new Map<string, Promise<EngineSession>>()
 // every ORT failure we care about reaches the caller as an EngineError (with ORT's text as cause).
 ort.env.logLevel = 'fatal'
 
-/**
- * Measured on the 2-core bench machine (notes: /work/notes/engine-perf.md):
- * - 'all' keeps the NCHWc layout transformer (blocked AVX-512 convolutions); 'extended' runs the
- *   convolutions as im2col + GEMM and was 1.3-1.6x slower per slice despite dropping the Reorder nodes.
- * - no spinning: ORT's pool threads busy-wait between kernels by default. A UNet forward is ~170
- *   short kernels, so when the cores are shared (a service running jobs side by side, training in
- *   the background) a spinning thread burns the time slice the other one needs at the next barrier:
- *   on the loaded bench machine the same batch-8 volume pass took 1.59x the wall time and 1.48x
- *   the CPU time with spinning. Without load, sleeping costs one futex wake per kernel (µs against
- *   a ≥ 20 ms forward). diffuseVolume mostly runs 1-thread sessions anyway (one lane per core).
- * - sequential execution: the graph is a chain, an inter-op pool only adds threads that compete.
- */
-function options(ep: ResolvedDevice, threads: number): ort.InferenceSession.SessionOptions {
+/** A GPU session on this thread: its kernels run on the device, the JS thread only waits. */
+function directSession(s: ort.InferenceSession): ModelSession {
   return {
-    executionProviders: [ep],
-    graphOptimizationLevel: 'all',
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
-    // ORT logs provider-load failures itself; we report them as EngineError instead.
-    logSeverityLevel: 3,
+    inputNames: s.inputNames,
+    outputNames: s.outputNames,
+    inputMetadata: s.inputMetadata,
+    outputMetadata: s.outputMetadata,
+    run: async (feeds) => {
+      const tensors: Record<string, ort.Tensor> = {}
+      for (const [name, f] of Object.entries(feeds)) tensors[name] = new ort.Tensor(f.type, f.data, [...f.dims])
+      const r = await s.run(tensors)
+      return Object.fromEntries(Object.entries(r).map(([name, t]) => [name, { type: t.type as TensorData['type'], data: t.data as Float32Array, dims: t.dims }]))
+    },
+    release: () => s.release(),
   }
 }
 
-async function tryCreate(modelPath: string, ep: ResolvedDevice, threads: number): Promise<ort.InferenceSession> {
+async function tryGpu(modelPath: string, ep: 'cuda' | 'webgpu', threads: number): Promise<ModelSession> {
   try {
-    return await ort.InferenceSession.create(modelPath, options(ep, threads))
+    return directSession(await ort.InferenceSession.create(modelPath, sessionOptions(ep, threads)))
   } catch (e) {
-    if (ep === 'cpu') throw new EngineError('MODEL_CONTRACT_MISMATCH', 'onnxruntime could not load the model (corrupt or unsupported ONNX)', { source: modelPath, cause: e })
     throw new EngineError('DEVICE_UNAVAILABLE', `the ${ep} execution provider could not be loaded on this machine; use --device cpu or auto`, { source: modelPath, cause: e })
   }
+}
+
+/**
+ * CPU: one inference thread per core (up to 8; more cores give each thread several ORT threads),
+ * see threaded-session.ts for why.
+ */
+export function cpuThreadSplit(threads: number): { count: number; each: number } {
+  const count = Math.max(1, Math.min(8, threads))
+  return { count, each: Math.max(1, Math.floor(threads / count)) }
 }
 
 /**
@@ -61,15 +68,16 @@ export function getSession(modelPath: string, device: Device = 'auto', threads =
   let p = cache.get(key)
   if (!p) {
     p = (async (): Promise<EngineSession> => {
+      if (device === 'cuda' || device === 'webgpu') return { session: await tryGpu(modelPath, device, threads), device, modelPath }
       if (device === 'auto') {
         try {
-          return { session: await tryCreate(modelPath, 'cuda', threads), device: 'cuda', modelPath }
+          return { session: await tryGpu(modelPath, 'cuda', threads), device: 'cuda', modelPath }
         } catch (e) {
           if (!(e instanceof EngineError && e.code === 'DEVICE_UNAVAILABLE')) throw e
         }
-        return { session: await tryCreate(modelPath, 'cpu', threads), device: 'cpu', modelPath }
       }
-      return { session: await tryCreate(modelPath, device, threads), device, modelPath }
+      const { count, each } = cpuThreadSplit(threads)
+      return { session: await ThreadedSession.open(modelPath, count, each), device: 'cpu', modelPath }
     })()
     cache.set(key, p)
     p.catch(() => cache.delete(key))

@@ -1,5 +1,6 @@
 import {
   createScheduler,
+  CPU_BATCHES_IN_FLIGHT,
   loadModel,
   onnxModelFn,
   paddingFor,
@@ -37,8 +38,7 @@ export async function prepareModel(cardPath: string, device: Device = 'auto'): P
 /**
  * Evaluates the model on every slice (the card's plane) of a normalised volume-shaped state at
  * timestep t; cond is a normalised volume on the same grid (2r+1 neighbour slices as channels).
- * Batch 8: the fastest on the idle 2-core machine (22.5 s vs 25.4 s at batch 2 for a 10-step pass;
- * docs/engine-perf.md).
+ * Batches of 8, two in flight on CPU (the engine's volume-pass setting, docs/engine-perf.md).
  */
 export async function evalVolume(pm: PreparedModel, x: Float32Array, size: Vec3, t: number, cond?: Float32Array, signal?: AbortSignal, batch = 8): Promise<Float32Array> {
   const { card } = pm
@@ -50,7 +50,7 @@ export async function evalVolume(pm: PreparedModel, x: Float32Array, size: Vec3,
   const cv = cond ? createVolume({ data: cond, size }) : undefined
   const out = new Float32Array(x.length)
   const id = (v: number): number => v
-  for (let s0 = 0; s0 < layout.count; s0 += batch) {
+  const runBatch = async (s0: number): Promise<void> => {
     throwIfAborted(signal)
     const n = Math.min(batch, layout.count - s0)
     const xb = new Float32Array(n * plen)
@@ -66,6 +66,22 @@ export async function evalVolume(pm: PreparedModel, x: Float32Array, size: Vec3,
     throwIfAborted(signal)
     for (let k = 0; k < n; k++) writeSlice(out, layout, s0 + k, pad, res, k * plen, id)
   }
+  // as in sampleVolume: on CPU a second batch in flight keeps the inference threads busy
+  let next = 0
+  let failed = false
+  const lane = async (): Promise<void> => {
+    while (!failed && next < layout.count) {
+      const s0 = next
+      next += batch
+      try {
+        await runBatch(s0)
+      } catch (e) {
+        failed = true
+        throw e
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: pm.device === 'cpu' ? CPU_BATCHES_IN_FLIGHT : 1 }, lane))
   return out
 }
 

@@ -1,0 +1,44 @@
+import type ort from 'onnxruntime-node'
+
+export type Device = 'auto' | 'cpu' | 'cuda' | 'webgpu'
+export type ResolvedDevice = Exclude<Device, 'auto'>
+
+/**
+ * Measured on the 2-core bench machine (docs/engine-perf.md):
+ * - 'all' keeps the NCHWc layout transformer (blocked AVX-512 convolutions); 'extended' runs the
+ *   convolutions as im2col + GEMM and was 1.3-1.6x slower per slice despite dropping the Reorder nodes.
+ * - no spinning: ORT's pool threads busy-wait between kernels by default. A UNet forward is ~170
+ *   short kernels, so when the cores are shared (a service running jobs side by side, training in
+ *   the background) a spinning thread burns the time slice the other one needs at the next barrier:
+ *   on the loaded bench machine the same batch-8 volume pass took 1.59x the wall time and 1.48x
+ *   the CPU time with spinning. Without load, sleeping costs one futex wake per kernel (µs against
+ *   a ≥ 20 ms forward).
+ * - sequential execution: the graph is a chain, an inter-op pool only adds threads that compete.
+ */
+export function sessionOptions(ep: ResolvedDevice, threads: number): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: [ep],
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+    // ORT logs provider-load failures itself; we report them as EngineError instead.
+    logSeverityLevel: 3,
+  }
+}
+
+/** A tensor as plain data: what crosses between threads (an ort.Tensor fits this shape too). */
+export interface TensorData {
+  type: 'float32' | 'int64'
+  data: Float32Array | BigInt64Array
+  dims: readonly number[]
+}
+
+/** The graph's interface, as ORT reports it (plain objects, so it can come from another thread). */
+export interface GraphInfo {
+  inputNames: readonly string[]
+  outputNames: readonly string[]
+  inputMetadata: readonly ort.InferenceSession.ValueMetadata[]
+  outputMetadata: readonly ort.InferenceSession.ValueMetadata[]
+}

@@ -1,0 +1,105 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import ort from 'onnxruntime-node'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ThreadedSession } from '../../src/engine/threaded-session.js'
+import { Rng } from '../../src/engine/index.js'
+import { repoRoot } from './helpers.js'
+
+const onnx = path.join(repoRoot, 'fixtures/models/tiny-eps.onnx')
+const S = 32
+
+function batch(B: number, seed: number): { x: Float32Array; t: Float32Array } {
+  const x = new Float32Array(B * S * S)
+  new Rng(seed, 0).fillNormal(x)
+  return { x, t: Float32Array.from({ length: B }, (_, i) => 100 * i + 7) }
+}
+
+describe('ThreadedSession: one ORT session per inference thread behind one run()', () => {
+  let direct: ort.InferenceSession
+  let pool: ThreadedSession
+  const tmp = mkdtempSync(path.join(tmpdir(), 'raddiff-threads-'))
+
+  beforeAll(async () => {
+    direct = await ort.InferenceSession.create(onnx, { executionProviders: ['cpu'], intraOpNumThreads: 1 })
+    pool = await ThreadedSession.open(onnx, 2, 1)
+  })
+  afterAll(async () => {
+    await pool.release()
+    await direct.release()
+    rmSync(tmp, { recursive: true, force: true })
+  })
+
+  it('reports the graph and equals an ORT session on this thread for odd, single and split batches', async () => {
+    expect(pool.inputNames).toEqual(['x', 't'])
+    expect(pool.outputNames).toEqual(['out'])
+    expect(pool.inputMetadata.find((m) => m.name === 'x')).toMatchObject({ isTensor: true, type: 'float32' })
+    for (const B of [1, 2, 3, 5]) {
+      const { x, t } = batch(B, B)
+      const xCopy = x.slice()
+      const got = await pool.run({ x: { type: 'float32', data: x, dims: [B, 1, S, S] }, t: { type: 'float32', data: t, dims: [B] } })
+      const want = await direct.run({ x: new ort.Tensor('float32', x, [B, 1, S, S]), t: new ort.Tensor('float32', t, [B]) })
+      expect(got.out.dims).toEqual([B, 1, S, S])
+      // slice k of the output belongs to slice k of the input (parts joined in order, t split with x)
+      const g = got.out.data as Float32Array
+      const w = want.out.data as Float32Array
+      let maxDiff = 0
+      for (let i = 0; i < w.length; i++) maxDiff = Math.max(maxDiff, Math.abs(g[i] - w[i]))
+      expect(maxDiff).toBeLessThan(1e-5)
+      expect(x).toEqual(xCopy) // the caller's input is not detached or changed
+    }
+  })
+
+  it('keeps the event loop free while the model runs', async () => {
+    const B = 64
+    const { x, t } = batch(B, 1)
+    let ticks = 0
+    let running = true
+    const spin = (): void => {
+      ticks++
+      if (running) setImmediate(spin)
+    }
+    setImmediate(spin)
+    await pool.run({ x: { type: 'float32', data: x, dims: [B, 1, S, S] }, t: { type: 'float32', data: t, dims: [B] } })
+    running = false
+    expect(ticks).toBeGreaterThan(10)
+  })
+
+  it('inputs the graph rejects are INFERENCE_FAILED and the session keeps working', async () => {
+    const bad = new Float32Array(2 * 3 * S * S)
+    await expect(pool.run({ x: { type: 'float32', data: bad, dims: [2, 3, S, S] }, t: { type: 'float32', data: new Float32Array(2), dims: [2] } })).rejects.toMatchObject({ name: 'EngineError', code: 'INFERENCE_FAILED' })
+    const { x, t } = batch(2, 2)
+    await expect(pool.run({ x: { type: 'float32', data: x, dims: [2, 1, S, S] }, t: { type: 'float32', data: t, dims: [2] } })).resolves.toHaveProperty('out')
+  })
+
+  it('a thread that dies with a batch in hand fails that run with INFERENCE_FAILED; a new thread takes its place', async () => {
+    const B = 8
+    const { x, t } = batch(B, 3)
+    const victim = pool.threads[0]
+    // the thread ends itself (as after a native crash) before it reads the batch queued behind
+    victim.postMessage({ type: 'exit', code: 7 })
+    await expect(pool.run({ x: { type: 'float32', data: x, dims: [B, 1, S, S] }, t: { type: 'float32', data: t, dims: [B] } })).rejects.toMatchObject({ code: 'INFERENCE_FAILED' })
+    expect(pool.threads).not.toContain(victim)
+    expect(pool.threads).toHaveLength(2)
+    const small = batch(4, 4)
+    const r = await pool.run({ x: { type: 'float32', data: small.x, dims: [4, 1, S, S] }, t: { type: 'float32', data: small.t, dims: [4] } })
+    expect(r.out.dims).toEqual([4, 1, S, S])
+  })
+
+  it('a file onnxruntime cannot load is MODEL_CONTRACT_MISMATCH and leaves no thread behind', async () => {
+    const junk = path.join(tmp, 'junk.onnx')
+    writeFileSync(junk, 'not a model')
+    await expect(ThreadedSession.open(junk, 2, 1)).rejects.toMatchObject({ code: 'MODEL_CONTRACT_MISMATCH' })
+  })
+
+  it('release() fails a run in progress and later runs with a typed error', async () => {
+    const own = await ThreadedSession.open(onnx, 1, 1)
+    const { x, t } = batch(64, 5)
+    const running = expect(own.run({ x: { type: 'float32', data: x, dims: [64, 1, S, S] }, t: { type: 'float32', data: t, dims: [64] } })).rejects.toMatchObject({ code: 'INFERENCE_FAILED' })
+    await own.release()
+    await running
+    await expect(own.run({ x: { type: 'float32', data: x, dims: [64, 1, S, S] }, t: { type: 'float32', data: t, dims: [64] } })).rejects.toMatchObject({ code: 'INFERENCE_FAILED' })
+    expect(own.threads).toHaveLength(0)
+  })
+})
