@@ -97,9 +97,9 @@ export interface Progress {
  * Slices per run() in a volume pass, and batches in flight at once on CPU. With the threaded CPU
  * session (threaded-session.ts) a batch is split across the inference threads; a second batch in
  * flight keeps them busy while this thread reads slices and steps the scheduler, and no thread
- * waits for the slower half of a batch. Idle 2-core machine, 10-step pass over 120×120×90, same
- * process: batch 8 alone 19.6 s, batch 4 × 2 in flight 18.0 s, batch 2 × 2 18.3 s
- * (docs/engine-perf.md).
+ * waits for the slower half of a batch. Idle 2-core machine, 10-step pass over 120×120×90, two
+ * runs of npm run bench:engine: batch 8 one at a time 22.0 / 19.2 s, two in flight 19.1 / 19.0 s
+ * (batch 4 × 2: 18.6 s, batch 2 × 2: 19.2 s; docs/engine-perf.md).
  */
 export const DEFAULT_BATCH_SIZE = 8
 export const CPU_BATCHES_IN_FLIGHT = 2

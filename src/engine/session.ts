@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises'
 import os from 'node:os'
 import ort from 'onnxruntime-node'
 import { EngineError } from './errors.js'
@@ -50,12 +51,16 @@ async function tryGpu(modelPath: string, ep: 'cuda' | 'webgpu', threads: number)
   }
 }
 
+/** Weights all CPU inference threads together may hold (each thread loads its own copy). */
+const CPU_WEIGHT_BUDGET = 1 << 30
+
 /**
- * CPU: one inference thread per core (up to 8; more cores give each thread several ORT threads),
- * see threaded-session.ts for why.
+ * CPU: one inference thread per core (threaded-session.ts), at most 8 (more cores give each thread
+ * several ORT threads) and no more than fit CPU_WEIGHT_BUDGET with one copy of the weights each.
  */
-export function cpuThreadSplit(threads: number): { count: number; each: number } {
-  const count = Math.max(1, Math.min(8, threads))
+export function cpuThreadSplit(threads: number, modelBytes = 0): { count: number; each: number } {
+  const byMemory = modelBytes > 0 ? Math.max(1, Math.floor(CPU_WEIGHT_BUDGET / modelBytes)) : Infinity
+  const count = Math.max(1, Math.min(8, threads, byMemory))
   return { count, each: Math.max(1, Math.floor(threads / count)) }
 }
 
@@ -76,7 +81,7 @@ export function getSession(modelPath: string, device: Device = 'auto', threads =
           if (!(e instanceof EngineError && e.code === 'DEVICE_UNAVAILABLE')) throw e
         }
       }
-      const { count, each } = cpuThreadSplit(threads)
+      const { count, each } = cpuThreadSplit(threads, (await stat(modelPath).catch(() => ({ size: 0 }))).size)
       return { session: await ThreadedSession.open(modelPath, count, each), device: 'cpu', modelPath }
     })()
     cache.set(key, p)

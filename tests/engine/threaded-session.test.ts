@@ -4,7 +4,7 @@ import path from 'node:path'
 import ort from 'onnxruntime-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ThreadedSession } from '../../src/engine/threaded-session.js'
-import { Rng } from '../../src/engine/index.js'
+import { cpuThreadSplit, Rng } from '../../src/engine/index.js'
 import { repoRoot } from './helpers.js'
 
 const onnx = path.join(repoRoot, 'fixtures/models/tiny-eps.onnx')
@@ -101,5 +101,15 @@ describe('ThreadedSession: one ORT session per inference thread behind one run()
     await running
     await expect(own.run({ x: { type: 'float32', data: x, dims: [64, 1, S, S] }, t: { type: 'float32', data: t, dims: [64] } })).rejects.toMatchObject({ code: 'INFERENCE_FAILED' })
     expect(own.threads).toHaveLength(0)
+  })
+})
+
+describe('cpuThreadSplit', () => {
+  it('one inference thread per core, at most 8, fewer when the weights would not fit 1 GiB of copies', () => {
+    expect(cpuThreadSplit(1)).toEqual({ count: 1, each: 1 })
+    expect(cpuThreadSplit(2, 17e6)).toEqual({ count: 2, each: 1 })
+    expect(cpuThreadSplit(16)).toEqual({ count: 8, each: 2 })
+    expect(cpuThreadSplit(8, 300 * 2 ** 20)).toEqual({ count: 3, each: 2 })
+    expect(cpuThreadSplit(8, 2 ** 31)).toEqual({ count: 1, each: 8 })
   })
 })
