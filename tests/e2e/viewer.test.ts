@@ -243,6 +243,29 @@ describe.skipIf(!hasChromium)('viewer in headless Chromium against the real serv
     await grab('outline')
   })
 
+  it('shows each task its own options and sends anomaly polarity and depth with the job', async () => {
+    await s.page.setInputFiles('#file-input', fixture('nifti/ixi-t1-small.nii.gz'))
+    await s.page.waitForSelector('#series-list li.selected')
+    await s.page.selectOption('#task', 'superres')
+    expect(await s.page.isVisible('#p-scale')).toBe(true)
+    expect(await s.page.isVisible('#p-polarity')).toBe(false)
+    await s.page.selectOption('#task', 'anomaly')
+    expect(await s.page.isVisible('#p-scale')).toBe(false)
+    await s.page.selectOption('#p-polarity', 'dark')
+    await s.page.fill('#p-depth', '300')
+    const jobBefore = await s.page.evaluate('document.body.dataset.job')
+    const posted = s.page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith('/v1/jobs'))
+    await s.page.click('#start')
+    expect((await posted).postDataJSON()).toMatchObject({ task: 'anomaly', params: { polarity: 'dark', depth: 300 } })
+    await s.page.waitForFunction((b) => (globalThis as any).document.body.dataset.job !== b, jobBefore)
+    await s.page.waitForFunction(() => (globalThis as any).document.body.dataset.state === 'ready', undefined, { timeout: 30_000 })
+    const id = await s.page.evaluate('document.body.dataset.job')
+    const job = (await (await fetch(`${s.server.url}/v1/jobs/${id}`)).json()) as any
+    expect(job.params).toMatchObject({ polarity: 'dark', depth: 300 })
+    await s.page.selectOption('#p-polarity', '')
+    await s.page.fill('#p-depth', '')
+  })
+
   it('shows readable service errors', async () => {
     await s.page.setInputFiles('#file-input', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a scan') })
     await s.page.waitForSelector('#error:not([hidden])')

@@ -123,8 +123,21 @@ function params(task: string): Record<string, unknown> {
   if (num('p-seed') !== undefined) p.seed = num('p-seed')
   if ((num('p-samples') ?? 1) > 1) p.samples = num('p-samples')
   if (task === 'superres') p.scale = Number($<HTMLSelectElement>('p-scale').value)
+  if (task === 'anomaly') {
+    const polarity = $<HTMLSelectElement>('p-polarity').value
+    if (polarity) p.polarity = polarity
+    if (num('p-depth') !== undefined) p.depth = num('p-depth')
+  }
   return p
 }
+
+/** Options that belong to one task are shown only while that task is chosen. */
+function showTaskOptions(): void {
+  const task = $<HTMLSelectElement>('task').value
+  for (const el of document.querySelectorAll<HTMLElement>('[data-for]')) el.hidden = el.dataset.for !== task
+}
+$('task').addEventListener('change', showTaskOptions)
+showTaskOptions()
 
 function setProgress(fraction: number, text: string): void {
   $('progress-bar').style.width = `${Math.round(fraction * 100)}%`
@@ -307,6 +320,7 @@ async function openFromHash(): Promise<void> {
     state.job = job
     document.body.dataset.job = job.id
     $<HTMLSelectElement>('task').value = job.task
+    showTaskOptions()
     state.scans = [await getScan(job.scanId)]
     renderSeries([])
     selectScan(state.scans[0])
