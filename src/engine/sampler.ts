@@ -94,6 +94,26 @@ export interface Progress {
 }
 
 /**
+ * Runs task(0) … task(count − 1) with up to `lanes` of them in flight, in order of start. After
+ * the first failure no further task starts (the ones in flight finish) and it is rethrown.
+ */
+export async function runLanes(count: number, lanes: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0
+  let failed = false
+  const lane = async (): Promise<void> => {
+    while (!failed && next < count) {
+      try {
+        await task(next++)
+      } catch (e) {
+        failed = true
+        throw e
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(Math.floor(lanes), count)) }, lane))
+}
+
+/**
  * Slices per run() in a volume pass, and batches in flight at once on CPU. With the threaded CPU
  * session (threaded-session.ts) a batch is split across the inference threads; a second batch in
  * flight keeps them busy while this thread reads slices and steps the scheduler, and no thread
@@ -233,20 +253,7 @@ async function sampleCanonical(input: Volume, o: VolumeSamplingOptions): Promise
     })
     for (let k = 0; k < n; k++) writeSlice(out, layout, s0 + k, pad, res, k * plen, denorm)
   }
-  const lanes = Math.max(1, Math.min(Math.floor(o.concurrency ?? 1), totalBatches))
-  let nextBatch = 0
-  let failed = false
-  const lane = async (): Promise<void> => {
-    while (!failed && nextBatch < totalBatches) {
-      try {
-        await runBatch(nextBatch++)
-      } catch (e) {
-        failed = true // the other lanes stop at their next batch instead of running to the end
-        throw e
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: lanes }, lane))
+  await runLanes(totalBatches, o.concurrency ?? 1, runBatch)
   return createVolume({
     data: out,
     size: input.size,

@@ -5,6 +5,7 @@ import {
   onnxModelFn,
   paddingFor,
   readSlice,
+  runLanes,
   sliceLayout,
   throwIfAborted,
   tiledModelFn,
@@ -67,21 +68,7 @@ export async function evalVolume(pm: PreparedModel, x: Float32Array, size: Vec3,
     for (let k = 0; k < n; k++) writeSlice(out, layout, s0 + k, pad, res, k * plen, id)
   }
   // as in sampleVolume: on CPU a second batch in flight keeps the inference threads busy
-  let next = 0
-  let failed = false
-  const lane = async (): Promise<void> => {
-    while (!failed && next < layout.count) {
-      const s0 = next
-      next += batch
-      try {
-        await runBatch(s0)
-      } catch (e) {
-        failed = true
-        throw e
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: pm.device === 'cpu' ? CPU_BATCHES_IN_FLIGHT : 1 }, lane))
+  await runLanes(Math.ceil(layout.count / batch), pm.device === 'cpu' ? CPU_BATCHES_IN_FLIGHT : 1, (b) => runBatch(b * batch))
   return out
 }
 
