@@ -9,8 +9,8 @@
  * pass: in 1/32 slices of progress), so both see the same machine load: on a shared 2-core machine
  * the load swings by 2-5× within seconds and back-to-back runs of 25 s each gave ratios that meant
  * nothing. CPU time (all threads) is printed beside wall time: it barely depends on others' load.
- * Volume passes use diffuseVolume's CPU setting: batches of 8, two in flight, each split across one
- * 1-thread inference thread per core (src/engine/threaded-session.ts). Both sides get the same number of cores and both wait without
+ * Volume passes use diffuseVolume's setting (batchPlan; on CPU one slice per 1-thread inference
+ * thread, two batches in flight: src/engine/threaded-session.ts); PyTorch runs batch 8, its fastest. Both sides get the same number of cores and both wait without
  * spinning (ORT allow_spinning=0 in session.ts, OMP_WAIT_POLICY=PASSIVE for PyTorch's OpenMP;
  * --torch-spin gives PyTorch its default instead).
  */
@@ -20,8 +20,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { cpuThreadSplit, createScheduler, loadModel, onnxModelFn, releaseSessions, sampleVolume } from '../src/engine/index.js'
-import { CPU_BATCHES_IN_FLIGHT, DEFAULT_BATCH_SIZE } from '../src/engine/sampler.js'
+import { batchPlan, cpuThreadSplit, createScheduler, loadModel, onnxModelFn, releaseSessions, sampleVolume } from '../src/engine/index.js'
 
 const CHUNKS = 32
 import { createVolume } from '../src/volume/index.js'
@@ -34,13 +33,14 @@ const opt = (name: string, dflt: number): number => {
 }
 const volumeSteps = opt('--volume-steps', 10)
 const slices = opt('--slices', 90)
-const torchBatch = args.includes('--torch-batch') ? opt('--torch-batch', 8) : undefined
+// PyTorch at the batch where it is fastest (2 threads, 10-step pass: batch 2 39.6 s, batch 8 26.5-30.5 s)
+const torchBatch = opt('--torch-batch', 8)
 const reps = Math.max(1, opt('--reps', 3))
 // paired volume passes per config: the ratio moves by ±10 % from pass to pass on a shared VM
 const passes = Math.max(1, opt('--passes', 1))
 const threads = opt('--threads', os.availableParallelism())
 // --configs 8x1,2x2: volume passes as batch×lanes (lanes: batches in flight at once on the same session)
-const configs = (args.includes('--configs') ? args[args.indexOf('--configs') + 1] : `${DEFAULT_BATCH_SIZE}x${CPU_BATCHES_IN_FLIGHT}`).split(',').map((c) => {
+const parseConfigs = (spec: string) => spec.split(',').map((c) => {
   const [b, l] = c.split('x').map(Number)
   return { batch: b, lanes: l || 1 }
 })
@@ -83,6 +83,9 @@ let torch: Awaited<ReturnType<typeof startTorch>> | undefined
 try {
   const info = JSON.parse(execFileSync('/usr/bin/python3', ['-m', 'raddiff_train.bench_torch', 'export', dir], { cwd: trainingDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n').at(-1)!)
   const m = await loadModel(path.join(dir, 'bench.json'), { device: 'auto', threads })
+  const plan = batchPlan(m)
+  // default: the engine's own setting for this device (diffuseVolume)
+  const configs = parseConfigs(args.includes('--configs') ? args[args.indexOf('--configs') + 1] : `${plan.batch}x${plan.inFlight}`)
   const model = onnxModelFn(m)
   if (!skipTorch) torch = await startTorch()
   console.log(`model: default UNet, ${(info.parameters / 1e6).toFixed(2)}M parameters, ${(info.flops128 / 1e9).toFixed(2)} GFLOP per 128² slice`)
@@ -131,7 +134,7 @@ try {
       for (let pass = 0; pass < passes; pass++) {
         const lanes = cfg.lanes
         const em = model
-        const tb = torchBatch ?? cfg.batch
+        const tb = torchBatch
         const engineCalls = Math.ceil(slices / cfg.batch) * volumeSteps
         const torchCalls = Math.ceil(slices / tb) * volumeSteps
         let ortMs = 0

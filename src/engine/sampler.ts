@@ -114,15 +114,20 @@ export async function runLanes(count: number, lanes: number, task: (i: number) =
 }
 
 /**
- * Slices per run() in a volume pass, and batches in flight at once on CPU. With the threaded CPU
- * session (threaded-session.ts) a batch is split across the inference threads; a second batch in
- * flight keeps them busy while this thread reads slices and steps the scheduler, and no thread
- * waits for the slower half of a batch. Idle 2-core machine, 10-step pass over 120×120×90, two
- * runs of npm run bench:engine: batch 8 one at a time 22.0 / 19.2 s, two in flight 19.1 / 19.0 s
- * (batch 4 × 2: 18.6 s, batch 2 × 2: 19.2 s; docs/engine-perf.md).
+ * Slices per run(), and runs in flight at once. On CPU (threaded-session.ts) a batch is split
+ * across the inference threads, one slice each, and a second batch in flight keeps them busy while
+ * this thread reads slices and steps the scheduler. One slice per thread rather than several: the
+ * same at 128² (10-step pass over 120×120×90: batch 2 × 2 in flight 19.2 s, batch 8 × 2 19.0-19.1 s)
+ * and 9 % faster at 240² (superres ×2 of a 90×240×240 IXI T1: 74.3-75.0 s against 82.0-82.1 s),
+ * where a 4-slice part's activations no longer fit the cache. A GPU session takes batches of 8.
  */
 export const DEFAULT_BATCH_SIZE = 8
 export const CPU_BATCHES_IN_FLIGHT = 2
+
+/** Batch size and batches in flight for a loaded model on its device. */
+export function batchPlan(m: Pick<LoadedModel, 'session' | 'device'>): { batch: number; inFlight: number } {
+  return m.device === 'cpu' ? { batch: m.session.parallelism, inFlight: CPU_BATCHES_IN_FLIGHT } : { batch: DEFAULT_BATCH_SIZE, inFlight: 1 }
+}
 
 export interface VolumeSamplingOptions {
   model: ModelFn
@@ -144,7 +149,7 @@ export interface VolumeSamplingOptions {
   condNormalisation?: Normalisation
   batchSize?: number
   /**
-   * Batches in flight at once (each its own run() on the same session; see CPU_BATCHES_IN_FLIGHT).
+   * Batches in flight at once (each its own run() on the same session; see batchPlan).
    * Results do not depend on it (noise is seeded per slice). Default 1.
    */
   concurrency?: number

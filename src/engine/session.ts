@@ -9,6 +9,8 @@ export type { Device, GraphInfo, ResolvedDevice, TensorData } from './session-op
 
 /** A loaded model, whatever runs it: the graph's interface and one batched run(). */
 export interface ModelSession extends GraphInfo {
+  /** Parts a batch is split into and run at once (CPU inference threads; 1 on a GPU). */
+  readonly parallelism: number
   run(feeds: Record<string, TensorData>): Promise<Record<string, TensorData>>
   release(): Promise<void>
 }
@@ -29,6 +31,7 @@ ort.env.logLevel = 'fatal'
 /** A GPU session on this thread: its kernels run on the device, the JS thread only waits. */
 function directSession(s: ort.InferenceSession): ModelSession {
   return {
+    parallelism: 1,
     inputNames: s.inputNames,
     outputNames: s.outputNames,
     inputMetadata: s.inputMetadata,

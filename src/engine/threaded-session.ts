@@ -64,6 +64,8 @@ export class ThreadedSession implements GraphInfo {
 
   private constructor(
     readonly modelPath: string,
+    /** Parts a batch is split into and run at once: one per inference thread. */
+    readonly parallelism: number,
     private readonly init: ThreadInit,
     private graph: GraphInfo,
   ) {}
@@ -71,9 +73,9 @@ export class ThreadedSession implements GraphInfo {
   /** Starts `count` threads with `threadsEach` ORT threads each; rejects if the model does not load. */
   static async open(modelPath: string, count: number, threadsEach: number): Promise<ThreadedSession> {
     const init: ThreadInit = { modelPath, threads: Math.max(1, threadsEach) }
-    const s = new ThreadedSession(modelPath, init, { inputNames: [], outputNames: [], inputMetadata: [], outputMetadata: [] })
+    const s = new ThreadedSession(modelPath, Math.max(1, count), init, { inputNames: [], outputNames: [], inputMetadata: [], outputMetadata: [] })
     try {
-      const graphs = await Promise.all(Array.from({ length: Math.max(1, count) }, () => s.spawn()))
+      const graphs = await Promise.all(Array.from({ length: s.parallelism }, () => s.spawn()))
       s.graph = graphs[0]
     } catch (e) {
       await s.release()

@@ -1,6 +1,6 @@
 import {
+  batchPlan,
   createScheduler,
-  CPU_BATCHES_IN_FLIGHT,
   loadModel,
   onnxModelFn,
   paddingFor,
@@ -26,6 +26,8 @@ export interface PreparedModel {
   cardPath: string
   fn: ModelFn
   device: ResolvedDevice
+  /** Slices per model call and calls in flight (the engine's batchPlan for this device). */
+  plan: { batch: number; inFlight: number }
 }
 
 export async function prepareModel(cardPath: string, device: Device = 'auto'): Promise<PreparedModel> {
@@ -33,15 +35,16 @@ export async function prepareModel(cardPath: string, device: Device = 'auto'): P
   const { card } = m
   const raw = onnxModelFn(m)
   const fn = card.tile_size ? tiledModelFn(raw, card.tile_size, Math.max(card.size_multiple, Math.floor(card.tile_size / 4)), card.cond_channels) : raw
-  return { card, cardPath, fn, device: m.device }
+  return { card, cardPath, fn, device: m.device, plan: batchPlan(m) }
 }
 
 /**
  * Evaluates the model on every slice (the card's plane) of a normalised volume-shaped state at
  * timestep t; cond is a normalised volume on the same grid (2r+1 neighbour slices as channels).
- * Batches of 8, two in flight on CPU (the engine's volume-pass setting, docs/engine-perf.md).
+ * Batches as the engine's volume pass has them (batchPlan).
  */
-export async function evalVolume(pm: PreparedModel, x: Float32Array, size: Vec3, t: number, cond?: Float32Array, signal?: AbortSignal, batch = 8): Promise<Float32Array> {
+export async function evalVolume(pm: PreparedModel, x: Float32Array, size: Vec3, t: number, cond?: Float32Array, signal?: AbortSignal): Promise<Float32Array> {
+  const { batch, inFlight } = pm.plan
   const { card } = pm
   const layout = sliceLayout(size, card.plane)
   const pad = paddingFor(layout.H, layout.W, card.size_multiple)
@@ -67,8 +70,7 @@ export async function evalVolume(pm: PreparedModel, x: Float32Array, size: Vec3,
     throwIfAborted(signal)
     for (let k = 0; k < n; k++) writeSlice(out, layout, s0 + k, pad, res, k * plen, id)
   }
-  // as in sampleVolume: on CPU a second batch in flight keeps the inference threads busy
-  await runLanes(Math.ceil(layout.count / batch), pm.device === 'cpu' ? CPU_BATCHES_IN_FLIGHT : 1, (b) => runBatch(b * batch))
+  await runLanes(Math.ceil(layout.count / batch), inFlight, (b) => runBatch(b * batch))
   return out
 }
 
