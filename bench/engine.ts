@@ -133,7 +133,6 @@ try {
       const ratios: number[] = []
       for (let pass = 0; pass < passes; pass++) {
         const lanes = cfg.lanes
-        const em = model
         const tb = torchBatch
         const engineCalls = Math.ceil(slices / cfg.batch) * volumeSteps
         const torchCalls = Math.ceil(slices / tb) * volumeSteps
@@ -170,7 +169,7 @@ try {
           while (gate) await gate
           inFlight++
           const t1 = performance.now()
-          const r = await em(...a)
+          const r = await model(...a)
           ortMs += performance.now() - t1
           calls++
           inFlight--

@@ -114,7 +114,7 @@ export class ThreadedSession implements GraphInfo {
             worker.unref()
             resolve(m.graph)
             this.pump()
-          } else reject(new EngineError('MODEL_CONTRACT_MISMATCH', 'onnxruntime could not load the model (corrupt or unsupported ONNX)', { source: this.modelPath, cause: new Error(m.message) }))
+          } else failToStart(new EngineError('MODEL_CONTRACT_MISMATCH', 'onnxruntime could not load the model (corrupt or unsupported ONNX)', { source: this.modelPath, cause: new Error(m.message) }))
           return
         }
         const job = slot.busy
@@ -125,20 +125,23 @@ export class ThreadedSession implements GraphInfo {
         else job.part.resolve(m.outputs)
         this.pump()
       })
+      // a thread that never became ready leaves the pool at once, so no part is queued for it
+      const failToStart = (err: EngineError): void => {
+        const i = this.slots.indexOf(slot)
+        if (i >= 0) this.slots.splice(i, 1)
+        reject(err)
+      }
       const died = (cause: unknown): void => {
         if (!this.slots.includes(slot)) return
-        const err = new EngineError('INFERENCE_FAILED', 'an inference thread stopped during the run (out of memory or a crash in onnxruntime)', { source: this.modelPath, cause })
-        if (!slot.ready) {
-          this.slots.splice(this.slots.indexOf(slot), 1)
-          reject(err)
-          return
-        }
+        const err = new EngineError('INFERENCE_FAILED', 'an inference thread ended during the run', { source: this.modelPath, cause })
+        if (!slot.ready) return failToStart(err)
         slot.busy?.part.reject(err)
         slot.busy = undefined
         if (this.released) return
         // the session stays usable: a fresh thread takes the dead one's place
         this.spawn(slot).catch((e) => {
-          for (const p of this.queue.splice(0)) p.reject(e)
+          // the other threads serve the queue; with none left nothing ever would
+          if (!this.slots.length) for (const p of this.queue.splice(0)) p.reject(e)
         })
       }
       worker.on('error', died)
@@ -160,6 +163,8 @@ export class ThreadedSession implements GraphInfo {
 
   private submit(feeds: Record<string, TensorData>, transfer: ArrayBuffer[]): Promise<Record<string, TensorData>> {
     if (this.released) return Promise.reject(new EngineError('INFERENCE_FAILED', 'the model session was released', { source: this.modelPath }))
+    // every thread died and none could be started again: nothing would ever take the part
+    if (!this.slots.length) return Promise.reject(new EngineError('INFERENCE_FAILED', 'no inference thread is running: the model could not be loaded again', { source: this.modelPath }))
     return new Promise((resolve, reject) => {
       this.queue.push({ feeds, transfer, resolve, reject })
       this.pump()

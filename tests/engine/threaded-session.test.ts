@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import ort from 'onnxruntime-node'
@@ -91,6 +91,23 @@ describe('ThreadedSession: one ORT session per inference thread behind one run()
     const junk = path.join(tmp, 'junk.onnx')
     writeFileSync(junk, 'not a model')
     await expect(ThreadedSession.open(junk, 2, 1)).rejects.toMatchObject({ code: 'MODEL_CONTRACT_MISMATCH' })
+  })
+
+  it('when a dead thread cannot be replaced (the model file is gone), runs fail with INFERENCE_FAILED instead of waiting', async () => {
+    const file = path.join(tmp, 'gone.onnx')
+    copyFileSync(onnx, file)
+    const own = await ThreadedSession.open(file, 1, 1)
+    rmSync(file)
+    const victim = own.threads[0]
+    const exited = new Promise((r) => victim.once('exit', r))
+    victim.postMessage({ type: 'exit', code: 7 })
+    await exited
+    const { x, t } = batch(2, 6)
+    const feeds = { x: { type: 'float32' as const, data: x, dims: [2, 1, S, S] }, t: { type: 'float32' as const, data: t, dims: [2] } }
+    // the replacement fails to load: whatever was queued or comes later is refused, not left hanging
+    await expect(own.run(feeds)).rejects.toMatchObject({ code: expect.stringMatching(/INFERENCE_FAILED|MODEL_CONTRACT_MISMATCH/) })
+    await expect(own.run(feeds)).rejects.toMatchObject({ code: 'INFERENCE_FAILED' })
+    await own.release()
   })
 
   it('release() fails a run in progress and later runs with a typed error', async () => {
