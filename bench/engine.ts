@@ -20,11 +20,11 @@ import os from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { batchPlan, cpuThreadSplit, createScheduler, loadModel, onnxModelFn, releaseSessions, sampleVolume } from '../src/engine/index.js'
-
-const CHUNKS = 32
+import { batchPlan, createScheduler, loadModel, onnxModelFn, releaseSessions, sampleVolume } from '../src/engine/index.js'
 import { createVolume } from '../src/volume/index.js'
 
+/** Volume pass hand-overs between the engine and PyTorch (see behind()). */
+const CHUNKS = 32
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const args = process.argv.slice(2)
 const opt = (name: string, dflt: number): number => {
@@ -90,7 +90,8 @@ try {
   if (!skipTorch) torch = await startTorch()
   console.log(`model: default UNet, ${(info.parameters / 1e6).toFixed(2)}M parameters, ${(info.flops128 / 1e9).toFixed(2)} GFLOP per 128² slice`)
   console.log(`device: ${m.device}, cpus: ${os.availableParallelism()} × ${os.cpus()[0]?.model ?? '?'}, load average ${os.loadavg()[0].toFixed(1)}`)
-  const split = cpuThreadSplit(threads)
+  // what the session really runs (its thread count also depends on the model's size)
+  const split = { count: m.session.parallelism, each: Math.max(1, Math.floor(threads / m.session.parallelism)) }
   console.log(`ORT settings: ${m.device === 'cpu' ? `${split.count} inference thread(s), each a session with intraOpNumThreads ${split.each}, ` : ''}graphOptimizationLevel all (NCHWc), sequential, allow_spinning 0`)
   if (torch) console.log(`PyTorch ${torch.hello.torch}: ${torch.hello.threads} threads, OMP_WAIT_POLICY ${torch.hello.wait_policy}, inference_mode; interleaved with ORT`)
 
@@ -98,12 +99,11 @@ try {
     for (const b of [1, 8]) {
       const x = new Float32Array(b * size * size).map(() => Math.random() * 2 - 1)
       await model(x, [b, 1, size, size], 500)
-      const n = reps
       const ortMs: number[] = []
       const ortCpu: number[] = []
       const ptMs: number[] = []
       const ptCpu: number[] = []
-      for (let r = 0; r < n; r++) {
+      for (let r = 0; r < reps; r++) {
         const t0 = performance.now()
         const c0 = cpuNow()
         await model(x, [b, 1, size, size], 500)
@@ -120,7 +120,7 @@ try {
       let line = `forward ${size}² batch ${b}: ORT ${ms.toFixed(1)} ms (${(ms / b).toFixed(1)} ms/slice, ${gflops.toFixed(1)} GFLOP/s; CPU ${median(ortCpu).toFixed(0)} ms)`
       if (torch) {
         line += `, PyTorch ${median(ptMs).toFixed(1)} ms (CPU ${median(ptCpu).toFixed(0)} ms) → ORT speed-up ${median(ptMs.map((p, i) => p / ortMs[i])).toFixed(2)}× wall, `
-        line += `${median(ptCpu.map((p, i) => p / ortCpu[i])).toFixed(2)}× CPU (medians of ${n} paired runs)`
+        line += `${median(ptCpu.map((p, i) => p / ortCpu[i])).toFixed(2)}× CPU (medians of ${reps} paired runs)`
       }
       console.log(line)
     }

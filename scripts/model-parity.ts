@@ -8,6 +8,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import ort from 'onnxruntime-node'
+import { loadModel, onnxModelFn, releaseSessions } from '../src/engine/index.js'
 
 const [dir, cardPath] = process.argv.slice(2)
 if (!dir || !cardPath) throw new Error('usage: model-parity.ts WORK/parity CARD.json')
@@ -16,14 +17,11 @@ const f32 = (f: string): Float32Array => {
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength))
 }
 const sample = JSON.parse(readFileSync(path.join(dir, 'sample.json'), 'utf8'))
+// through the engine as raddiff runs it: sha256 and contract checks, its session options and threads
+const m = await loadModel(cardPath, { device: 'cpu' })
+const out = await onnxModelFn(m)(f32('x.f32'), sample.shape, sample.t, sample.cond_shape ? f32('cond.f32') : undefined)
+await releaseSessions()
 const card = JSON.parse(readFileSync(cardPath, 'utf8'))
-const session = await ort.InferenceSession.create(path.join(path.dirname(cardPath), card.file))
-const feeds: Record<string, ort.Tensor> = {
-  x: new ort.Tensor('float32', f32('x.f32'), sample.shape),
-  t: new ort.Tensor('float32', new Float32Array(sample.shape[0]).fill(sample.t), [sample.shape[0]]),
-}
-if (sample.cond_shape) feeds.cond = new ort.Tensor('float32', f32('cond.f32'), sample.cond_shape)
-const out = (await session.run(feeds))[session.outputNames[0]].data as Float32Array
 const ref = f32('out.f32')
 let max = 0
 for (let i = 0; i < ref.length; i++) max = Math.max(max, Math.abs(out[i] - ref[i]))

@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import ort from 'onnxruntime-node'
-import { sessionOptions, type GraphInfo, type TensorData } from './session-options.js'
+import { runOrt, sessionOptions, type GraphInfo, type TensorData } from './session-options.js'
 
 export interface ThreadInit {
   modelPath: string
@@ -43,17 +43,12 @@ port.on('message', async (m: ThreadRequest) => {
   }
   const { id, feeds } = m
   try {
-    const tensors: Record<string, ort.Tensor> = {}
-    for (const [name, f] of Object.entries(feeds)) tensors[name] = new ort.Tensor(f.type, f.data, [...f.dims])
-    const r = await session.run(tensors)
-    const outputs: Record<string, TensorData> = {}
+    const outputs = await runOrt(session, feeds)
     const transfer: ArrayBuffer[] = []
-    for (const [name, t] of Object.entries(r)) {
-      let data = t.data as Float32Array | BigInt64Array
+    for (const t of Object.values(outputs)) {
       // only a buffer this tensor owns whole can be handed over without copying
-      if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength) data = data.slice()
-      outputs[name] = { type: t.type as TensorData['type'], data, dims: [...t.dims] }
-      transfer.push(data.buffer as ArrayBuffer)
+      if (t.data.byteOffset !== 0 || t.data.byteLength !== t.data.buffer.byteLength) t.data = t.data.slice()
+      transfer.push(t.data.buffer as ArrayBuffer)
     }
     port.postMessage({ id, outputs } satisfies ThreadReply, transfer)
   } catch (e) {

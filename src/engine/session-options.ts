@@ -1,4 +1,4 @@
-import type ort from 'onnxruntime-node'
+import ort from 'onnxruntime-node'
 
 export type Device = 'auto' | 'cpu' | 'cuda' | 'webgpu'
 export type ResolvedDevice = Exclude<Device, 'auto'>
@@ -41,4 +41,12 @@ export interface GraphInfo {
   outputNames: readonly string[]
   inputMetadata: readonly ort.InferenceSession.ValueMetadata[]
   outputMetadata: readonly ort.InferenceSession.ValueMetadata[]
+}
+
+/** One run of an ORT session on plain tensors (the JS-thread GPU session and each CPU thread). */
+export async function runOrt(s: ort.InferenceSession, feeds: Record<string, TensorData>): Promise<Record<string, TensorData>> {
+  const tensors: Record<string, ort.Tensor> = {}
+  for (const [name, f] of Object.entries(feeds)) tensors[name] = new ort.Tensor(f.type, f.data, [...f.dims])
+  const r = await s.run(tensors)
+  return Object.fromEntries(Object.entries(r).map(([name, t]) => [name, { type: t.type as TensorData['type'], data: t.data as TensorData['data'], dims: [...t.dims] }]))
 }

@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises'
 import os from 'node:os'
 import ort from 'onnxruntime-node'
 import { EngineError } from './errors.js'
-import { sessionOptions, type Device, type GraphInfo, type ResolvedDevice, type TensorData } from './session-options.js'
+import { runOrt, sessionOptions, type Device, type GraphInfo, type ResolvedDevice, type TensorData } from './session-options.js'
 import { ThreadedSession } from './threaded-session.js'
 
 export type { Device, GraphInfo, ResolvedDevice, TensorData } from './session-options.js'
@@ -36,12 +36,7 @@ function directSession(s: ort.InferenceSession): ModelSession {
     outputNames: s.outputNames,
     inputMetadata: s.inputMetadata,
     outputMetadata: s.outputMetadata,
-    run: async (feeds) => {
-      const tensors: Record<string, ort.Tensor> = {}
-      for (const [name, f] of Object.entries(feeds)) tensors[name] = new ort.Tensor(f.type, f.data, [...f.dims])
-      const r = await s.run(tensors)
-      return Object.fromEntries(Object.entries(r).map(([name, t]) => [name, { type: t.type as TensorData['type'], data: t.data as Float32Array, dims: t.dims }]))
-    },
+    run: (feeds) => runOrt(s, feeds),
     release: () => s.release(),
   }
 }

@@ -226,6 +226,8 @@ export class ThreadedSession implements GraphInfo {
         (s) =>
           new Promise<void>((resolve) => {
             s.worker.once('exit', () => resolve())
+            // idle threads are unref'd; waiting for their exit must keep the process alive
+            s.worker.ref()
             s.worker.postMessage({ type: 'exit', code: 0 } satisfies ThreadRequest)
           }),
       ),

@@ -1,8 +1,7 @@
-import type { Volume } from '../volume/volume.js'
+import type { Vec3, Volume } from '../volume/volume.js'
 import { cardMetric, denormalise, derivedVolume, normaliseVolume, provenance, sampleMany, setupTask } from './common.js'
 import { guidedSample } from './guided-sampler.js'
 import { boxSize, cropBox, foregroundMask, gaussianBlur, maskBox, pasteBox, percentileOf } from './volume-ops.js'
-import type { Vec3 } from '../volume/volume.js'
 import type { TaskContext, TaskOutput, TaskParams, TaskResult } from './task.js'
 
 export const DEFAULT_DEPTH = 350

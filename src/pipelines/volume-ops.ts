@@ -67,7 +67,7 @@ export function gaussianBlur(x: Float32Array, size: Vec3, sigma: Vec3): Float32A
 }
 
 /** On a normalised volume ([-1, 1]): 10 % of the normalisation range, above MR / CT air. */
-export const NORMALISED_FOREGROUND_LEVEL = -0.8
+const NORMALISED_FOREGROUND_LEVEL = -0.8
 
 /**
  * Head/body mask: threshold, keep the largest 6-connected component, fill enclosed holes

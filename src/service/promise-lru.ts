@@ -5,8 +5,12 @@ export class PromiseLru<T> {
   get(key: string, make: () => Promise<T>): Promise<T> {
     let v = this.entries.get(key)
     if (!v) {
-      v = make()
-      v.catch(() => this.entries.delete(key))
+      const made = make()
+      // drop only this promise's own entry: the key may have been evicted and made again since
+      made.catch(() => {
+        if (this.entries.get(key) === made) this.entries.delete(key)
+      })
+      v = made
     }
     this.entries.delete(key)
     this.entries.set(key, v)

@@ -1,6 +1,9 @@
+import { spawnSync } from 'node:child_process'
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { pathToFileURL } from 'node:url'
 import ort from 'onnxruntime-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ThreadedSession } from '../../src/engine/threaded-session.js'
@@ -118,6 +121,29 @@ describe('ThreadedSession: one ORT session per inference thread behind one run()
     await running
     await expect(own.run({ x: { type: 'float32', data: x, dims: [64, 1, S, S] }, t: { type: 'float32', data: t, dims: [64] } })).rejects.toMatchObject({ code: 'INFERENCE_FAILED' })
     expect(own.threads).toHaveLength(0)
+  })
+})
+
+describe('ThreadedSession in a plain process', () => {
+  it('release() ends the threads and the process goes on to exit normally (idle threads are unref\'d)', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'raddiff-release-'))
+    try {
+      const script = path.join(dir, 'release.mts')
+      const mod = pathToFileURL(path.join(repoRoot, 'src/engine/threaded-session.ts')).href
+      writeFileSync(script, `import { ThreadedSession } from ${JSON.stringify(mod)}
+const s = await ThreadedSession.open(${JSON.stringify(onnx)}, 2, 1)
+const r = await s.run({ x: { type: 'float32', data: new Float32Array(2 * ${S} * ${S}), dims: [2, 1, ${S}, ${S}] }, t: { type: 'float32', data: new Float32Array(2), dims: [2] } })
+await s.release()
+console.log('released', r.out.dims.join('x'), s.threads.length)
+`)
+      const loader = pathToFileURL(path.join(path.dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist/loader.mjs')).href
+      const r = spawnSync(process.execPath, ['--import', loader, script], { encoding: 'utf8', timeout: 60_000 })
+      // exit code 13 would mean the top-level await never settled (release waiting on unref'd threads)
+      expect(r.status).toBe(0)
+      expect(r.stdout.trim()).toBe(`released 2x1x${S}x${S} 0`)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
 

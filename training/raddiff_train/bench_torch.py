@@ -2,7 +2,6 @@
 
   bench_torch.py export DIR               default UNet (seed 0, random weights) → DIR/bench.onnx + card
   bench_torch.py serve THREADS            the same weights in PyTorch eager, driven by JSON lines on stdin
-  bench_torch.py time DIR STEPS SLICES [BATCH]  stand-alone timings (JSON on stdout)
 
 `serve` exists so the bench can interleave PyTorch and ONNX Runtime forward by forward: on a shared,
 loaded machine the load changes on a scale of seconds, and only paired measurements taken in the
@@ -123,29 +122,7 @@ def main():
     if mode == "serve":
         serve(int(sys.argv[2]))
         return
-    # stand-alone timings, not interleaved with anything
-    vol_steps, slices = int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 90
-    batch = int(sys.argv[5]) if len(sys.argv) > 5 else 8
-    torch.set_num_threads(os.cpu_count())
-    model = build()
-    res = {"threads": torch.get_num_threads(), "forward_ms": {}}
-    with torch.inference_mode():
-        for size in (128, 256):
-            for b in (1, 8):
-                x, t = torch.randn(b, 1, size, size), torch.full((b,), 500.0)
-                model(x, t)
-                reps = 5 if size * size * b <= 128 * 128 * 8 else 2
-                t0 = time.perf_counter()
-                for _ in range(reps):
-                    model(x, t)
-                res["forward_ms"][f"{size}x{b}"] = 1000 * (time.perf_counter() - t0) / reps
-        if vol_steps > 0:
-            model(torch.randn(batch, 1, 128, 128), torch.full((batch,), 500.0))
-            t0 = time.perf_counter()
-            for _ in volume_pass(model, vol_steps, slices, batch):
-                pass
-            res["volume_s"] = time.perf_counter() - t0
-    print(json.dumps(res))
+    raise SystemExit(f"unknown mode {mode!r}: export | serve")
 
 
 if __name__ == "__main__":

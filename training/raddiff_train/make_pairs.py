@@ -101,7 +101,20 @@ def _set(text: str, key: str, value: str) -> str:
     return "\n".join(lines + [f"({key} {value})"]) + "\n"
 
 
-def register_one(subject: str, t1_path: str, labels_path: str | None, ct_path: str, out: str) -> dict:
+def prepare_ct(ct_path: str, folder: str) -> dict:
+    """The CT as elastix / transformix read it, written once per run: `moving` (air = 0 for the
+    centre-of-gravity initialisation, metal / high bone tail clipped), `fov` (ones on the CT grid)
+    and `hu` (the CT itself)."""
+    ct_img = nib.load(ct_path)
+    ct = np.asarray(ct_img.get_fdata(dtype=np.float32))
+    paths = {k: os.path.join(folder, f"{k}.nii.gz") for k in ("moving", "fov", "hu")}
+    nib.save(nib.Nifti1Image(np.clip(ct + 1024, 0, 3000).astype(np.float32), ct_img.affine), paths["moving"])
+    nib.save(nib.Nifti1Image(np.ones(ct.shape, np.float32), ct_img.affine), paths["fov"])
+    nib.save(nib.Nifti1Image(ct, ct_img.affine), paths["hu"])
+    return paths
+
+
+def register_one(subject: str, t1_path: str, labels_path: str | None, ct_path: str, out: str, prepared: dict | None = None) -> dict:
     t0 = time.time()
     case = os.path.join(out, subject)
     os.makedirs(case, exist_ok=True)
@@ -109,15 +122,8 @@ def register_one(subject: str, t1_path: str, labels_path: str | None, ct_path: s
     log = os.path.join(case, "elastix.log")
     open(log, "w").close()
     try:
-        ct_img = nib.load(ct_path)
-        ct = np.asarray(ct_img.get_fdata(dtype=np.float32))
-        # air = 0 for the centre-of-gravity initialisation; clip the metal / high bone tail
-        moving = os.path.join(work, "moving.nii.gz")
-        nib.save(nib.Nifti1Image(np.clip(ct + 1024, 0, 3000).astype(np.float32), ct_img.affine), moving)
-        ones = os.path.join(work, "fov.nii.gz")
-        nib.save(nib.Nifti1Image(np.ones(ct.shape, np.float32), ct_img.affine), ones)
-        hu = os.path.join(work, "hu.nii.gz")
-        nib.save(nib.Nifti1Image(ct, ct_img.affine), hu)
+        ctp = prepared or prepare_ct(ct_path, work)
+        moving, ones, hu = ctp["moving"], ctp["fov"], ctp["hu"]
         p_aff, p_bs = os.path.join(work, "affine.txt"), os.path.join(work, "bspline.txt")
         open(p_aff, "w").write(AFFINE)
         open(p_bs, "w").write(BSPLINE)
@@ -152,11 +158,9 @@ def register_one(subject: str, t1_path: str, labels_path: str | None, ct_path: s
 
 
 def _nmi(a: np.ndarray, b: np.ndarray, bins: int = 32) -> float:
-    h, _, _ = np.histogram2d(a, b, bins=bins)
-    p = h / max(h.sum(), 1)
-    px, py = p.sum(1), p.sum(0)
-    ent = lambda q: -np.sum(q[q > 0] * np.log(q[q > 0]))
-    return (ent(px) + ent(py)) / max(ent(p.ravel()), 1e-9)
+    """(H(A) + H(B)) / H(A, B) on a joint histogram, as skimage defines it; 0 for an empty mask."""
+    from skimage.metrics import normalized_mutual_information
+    return normalized_mutual_information(a, b, bins=bins) if a.size else 0.0
 
 
 def _overlay(t1: np.ndarray, ct: np.ndarray, mask: np.ndarray, path: str):
@@ -200,13 +204,19 @@ def main(argv=None):
     with open(os.path.join(a.out, "splits.txt"), "w") as f:
         f.writelines(f"{s} {sp}\n" for s, sp in subjects)
 
-    def job(item):
-        s, _ = item
-        return register_one(s, os.path.join(ixi, f"{s}_T1.nii.gz"), os.path.join(labels, f"{s}_T1_DLMUSE.nii.gz"), ct, a.out)
+    shared = tempfile.mkdtemp(prefix="reg-ct-")
+    try:
+        prepared = prepare_ct(ct, shared)
 
-    with ThreadPoolExecutor(max_workers=a.jobs) as ex:
-        for r in ex.map(job, subjects):
-            print(r, flush=True)
+        def job(item):
+            s, _ = item
+            return register_one(s, os.path.join(ixi, f"{s}_T1.nii.gz"), os.path.join(labels, f"{s}_T1_DLMUSE.nii.gz"), ct, a.out, prepared)
+
+        with ThreadPoolExecutor(max_workers=a.jobs) as ex:
+            for r in ex.map(job, subjects):
+                print(r, flush=True)
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
 
 
 if __name__ == "__main__":

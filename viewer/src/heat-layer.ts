@@ -48,17 +48,17 @@ function lut(stops: Stops): Uint8ClampedArray {
  * cost more than the WebGL pass itself; instead the plane is sampled once per slice at about the
  * volume's own resolution (twice it for coarse volumes) into a small image that the canvas scales
  * on drawing, and the mask outline is a marching-squares contour stroked at screen resolution.
- * Pan and zoom reuse the cached slice; a new slice, plane or style recomputes it.
+ * Pan and zoom reuse the cached slice; a new slice or plane re-samples it, a new style repaints it.
  */
 export class HeatLayer {
-  private key = ''
+  private planeKey = ''
+  private styleKey = ''
   private grid?: Grid
   private readonly heatCanvas = document.createElement('canvas')
   private readonly stdCanvas = document.createElement('canvas')
   private readonly labelCanvas = document.createElement('canvas')
   private values = new Float32Array(0)
   private contour: number[] = []
-  private hasStd = false
   private lastHeat?: RawVolume
   private lastStd?: RawVolume
   private lastStops?: Stops
@@ -71,15 +71,23 @@ export class HeatLayer {
     const ey = f.dy.map((x) => x / ps) as Vec3
     const n: Vec3 = [ex[1] * ey[2] - ex[2] * ey[1], ex[2] * ey[0] - ex[0] * ey[2], ex[0] * ey[1] - ex[1] * ey[0]]
     const depth = dot(f.p0, n)
-    const key = [...ex, ...ey].map((x) => x.toFixed(4)).join() + `|${depth.toFixed(3)}|${s.range}|${s.threshold}|${s.opacity}|${s.mask}|${!!s.std}`
+    // Sampling the volumes depends on the plane only; threshold, opacity, mask and colour map only
+    // repaint the samples (slider drags must not re-sample up to 320² points each event).
     // Volumes and colour maps are compared by identity: both are fixed objects, never edited in place.
-    if (key !== this.key || s.heat !== this.lastHeat || s.std !== this.lastStd || s.stops !== this.lastStops) {
-      this.key = key
+    const planeKey = [...ex, ...ey].map((x) => x.toFixed(4)).join() + `|${depth.toFixed(3)}`
+    const resampled = planeKey !== this.planeKey || s.heat !== this.lastHeat || s.std !== this.lastStd
+    if (resampled) {
+      this.planeKey = planeKey
       this.lastHeat = s.heat
       this.lastStd = s.std
-      this.lastStops = s.stops
       this.grid = makeGrid(vol, f.p0, ex, ey, n)
       this.sample(s)
+    }
+    const styleKey = `${s.range}|${s.threshold}|${s.opacity}|${s.mask}`
+    if (resampled || styleKey !== this.styleKey || s.stops !== this.lastStops) {
+      this.styleKey = styleKey
+      this.lastStops = s.stops
+      this.paintHeat(s)
     }
     const gr = this.grid!
     const o = [f.p0[0] - gr.g0[0], f.p0[1] - gr.g0[1], f.p0[2] - gr.g0[2]]
@@ -92,7 +100,7 @@ export class HeatLayer {
     g.imageSmoothingQuality = 'high'
     g.setTransform(k, 0, 0, k, tx, ty)
     if (s.heat) g.drawImage(this.heatCanvas, 0, 0)
-    if (this.hasStd) g.drawImage(this.stdCanvas, 0, 0)
+    if (s.std) g.drawImage(this.stdCanvas, 0, 0)
     if (s.heat && s.mask === 'label') g.drawImage(this.labelCanvas, 0, 0)
     g.restore()
     if (s.heat && s.mask === 'outline' && this.contour.length) {
@@ -110,23 +118,27 @@ export class HeatLayer {
     }
   }
 
+  /** The volumes' values on the plane's grid; the std layer's fixed style is painted here too. */
   private sample(s: HeatStyle): void {
     const gr = this.grid!
     const { nx, ny } = gr
     if (this.values.length !== nx * ny) this.values = new Float32Array(nx * ny)
-    this.contour = []
-    if (s.heat) {
-      fillValues(this.values, s.heat, gr)
-      paint(this.heatCanvas, this.values, gr, s.range, s.threshold, s.opacity, lut(s.stops))
-      if (s.mask === 'label') paintLabel(this.labelCanvas, this.values, gr, s.threshold)
-      if (s.mask === 'outline') this.contour = marchingSquares(this.values, nx, ny, s.threshold)
-    }
-    this.hasStd = !!s.std
+    if (s.heat) fillValues(this.values, s.heat, gr)
     if (s.std) {
       const v = new Float32Array(nx * ny)
       fillValues(v, s.std, gr)
       paint(this.stdCanvas, v, gr, [0, s.std.range[1] || 1], 0, 0.5, lut(COLORMAPS.viridis))
     }
+  }
+
+  /** Colours, threshold, opacity and mask of the heat samples. */
+  private paintHeat(s: HeatStyle): void {
+    const gr = this.grid!
+    this.contour = []
+    if (!s.heat) return
+    paint(this.heatCanvas, this.values, gr, s.range, s.threshold, s.opacity, lut(s.stops))
+    if (s.mask === 'label') paintLabel(this.labelCanvas, this.values, gr, s.threshold)
+    if (s.mask === 'outline') this.contour = marchingSquares(this.values, gr.nx, gr.ny, s.threshold)
   }
 }
 

@@ -5,13 +5,13 @@ import type { RawVolume } from './api.js'
 import { COLORMAPS, drawColorbar } from './colormaps.js'
 import { cornerstoneDirection, indexToWorld, orientationLabel, valueAt, worldToIndex, type Vec3 } from './geometry.js'
 import { HeatLayer } from './heat-layer.js'
-import { setRenderScale } from './render-scale.js'
+import { renderScale, setRenderScale } from './render-scale.js'
 
 export type Plane = 'axial' | 'coronal' | 'sagittal'
 export type VpName = 'original' | 'enhanced' | 'overlay'
 export type MaskMode = 'none' | 'outline' | 'label'
 
-/** Window presets (width / level) as radiologists name them; 'auto' = 1st–99.5th percentile (MRI). */
+/** Window presets (width / level) as radiologists name them; 'auto': see autoWindow. */
 export const PRESETS: Record<string, { width: number; center: number } | null> = {
   auto: null,
   brain: { width: 80, center: 40 },
@@ -274,7 +274,7 @@ export class ResultViewer {
     const mid = [{ volumeId: this.ids.enhanced ?? this.ids.original! }]
     if (this.ids.enhanced) mid.push({ volumeId: this.ids.original! })
     await this.vp('enhanced').setVolumes(mid)
-    // Heat layers are drawn in 2D over the grey slice (drawHeat): exact threshold, opacity and range,
+    // Heat layers are drawn in 2D over the grey slice (heat-layer.ts): exact threshold, opacity and range,
     // which the thin-slab ray casting of a second volume blurs.
     await this.vp('overlay').setVolumes([{ volumeId: this.ids.original! }])
     for (const name of ['original', 'enhanced', 'overlay'] as VpName[]) {
@@ -318,7 +318,8 @@ export class ResultViewer {
   }
 
   /**
-   * A preset, or 'auto': the original's 1st–99.5th percentile for MRI, a soft-tissue window for CT.
+   * A preset, or 'auto': autoWindow of the original for MRI (1st percentile to the foreground's
+   * 99.8th), a soft-tissue window for CT.
    * Layers of one modality share a window (the enhanced image is judged against the original in
    * the same grey scale); a synthetic CT next to an MRI gets its own.
    */
@@ -383,7 +384,9 @@ export class ResultViewer {
   private interact(): void {
     if (!this.vols) return
     this.frameStart = performance.now()
-    if (this.fullFrameMs > SLOW_FRAME_MS && setRenderScale(this.interactiveScale())) {
+    // once per gesture: the scale is chosen when interaction starts (a zoom drag would otherwise
+    // pick a new one, and reallocate every canvas, on each mouse event)
+    if (renderScale() === 1 && this.fullFrameMs > SLOW_FRAME_MS && setRenderScale(this.interactiveScale())) {
       document.body.dataset.quality = 'interactive'
       this.engine.resize(true, true)
     }
@@ -420,8 +423,9 @@ export class ResultViewer {
   async focus(plane: Plane, where: 'heatmap-peak' | 'centre', shiftLps: number[] = [0, 0, 0], zoom = 1): Promise<number[]> {
     this.setPlane(plane)
     const v = this.vols!
-    let target = indexToWorld(v.original, foregroundCentroid(v.original))
-    if (where === 'heatmap-peak' && v.heatmap) {
+    let target: Vec3
+    if (where === 'centre' || !v.heatmap) target = indexToWorld(v.original, foregroundCentroid(v.original))
+    else {
       const h = v.heatmap
       const n = this.vp('original').getCamera().viewPlaneNormal!
       // The voxel axis most parallel to the view normal: sum heat above threshold per slice along it.
