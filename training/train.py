@@ -43,6 +43,11 @@ def parse(argv):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="PyTorch CPU threads (default: all cores; 1 with --smoke)")
     p.add_argument("--png", help="grid path (default docs/models/MODEL.png)")
+    p.add_argument("--init", help="warm start: a shipped model's ONNX file (same UNet layout) or a checkpoint")
+    p.add_argument("--size", type=int, help="training crop size (EDM recipes: patch training, then a full-size fine-tune)")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--objective", choices=["edm", "epsilon"], help="default: the recipe's")
+    p.add_argument("--version", help="card version (default: the recipe's)")
     return p.parse_args(argv)
 
 
@@ -57,6 +62,9 @@ def main(argv=None):
         sys.exit("--device cuda: no CUDA device available to PyTorch")
     r = recipe(a.model)
     r["schedule"] = LINEAR
+    if (a.objective or r.get("objective", "epsilon")) == "edm":
+        from raddiff_train.run_edm import main_edm
+        return main_edm(a, r, device)
     r["prediction"] = "epsilon"
     arch = SMOKE_ARCH if a.smoke else ARCH
     if a.batch:

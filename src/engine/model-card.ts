@@ -33,6 +33,12 @@ export interface ModelCard {
   channels: number
   /** Conditioning channels Cc of `cond`; 0 = unconditional (no `cond` input). */
   cond_channels: number
+  /**
+   * 2.5D context: k neighbouring slices on each side enter `x` as extra channels (C·(2k+1) in all,
+   * the centre slice in the middle, all at the same noise level); `out` is the centre slice (C
+   * channels). 0 or absent: one slice in, one out.
+   */
+  context_slices?: number
   /** Element type of the `t` input. */
   timestep_input: 'float32' | 'int64'
   clip_sample?: boolean
@@ -83,6 +89,12 @@ export function validateModelCard(raw: unknown, source?: string): ModelCard {
   posInt(c.channels, 'channels')
   if (!(Number.isInteger(c.cond_channels) && c.cond_channels >= 0)) bad('cond_channels', 'an integer ≥ 0')
   if (!['float32', 'int64'].includes(c.timestep_input ?? 'float32')) bad('timestep_input', 'float32 | int64')
+  if (c.context_slices !== undefined && !(Number.isInteger(c.context_slices) && c.context_slices >= 0 && c.context_slices <= 8)) bad('context_slices', 'an integer from 0 to 8')
   if (typeof c.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(c.sha256)) bad('sha256', '64 lowercase hex digits')
-  return { timestep_input: 'float32', tile_size: null, ...c } as ModelCard
+  return { timestep_input: 'float32', tile_size: null, context_slices: 0, ...c } as ModelCard
+}
+
+/** Channels of the model's `x` input: the image's channels for each of the 2k+1 slices it sees. */
+export function inputChannels(card: Pick<ModelCard, 'channels' | 'context_slices'>): number {
+  return card.channels * (2 * (card.context_slices ?? 0) + 1)
 }

@@ -4,7 +4,7 @@ import { readdir, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type ort from 'onnxruntime-node'
 import { EngineError } from './errors.js'
-import { validateModelCard, type ModelCard } from './model-card.js'
+import { inputChannels, validateModelCard, type ModelCard } from './model-card.js'
 import { getSession, type Device, type GraphInfo, type ModelSession, type ResolvedDevice } from './session.js'
 
 export interface ModelEntry {
@@ -82,7 +82,7 @@ export function checkContract(session: GraphInfo, card: ModelCard, source?: stri
   if (gotIn.join(',') !== [...wantIn].sort().join(',')) fail(`inputs are [${gotIn.join(', ')}], the card needs [${wantIn.join(', ')}]`)
   if (!session.outputNames.includes('out')) fail(`outputs are [${session.outputNames.join(', ')}], the card needs [out]`)
   const expect: [string, boolean, number, string, number | null][] = [
-    ['x', true, 4, 'float32', card.channels],
+    ['x', true, 4, 'float32', inputChannels(card)],
     ['t', true, 1, card.timestep_input, null],
     ['out', false, 4, 'float32', card.channels],
   ]

@@ -10,7 +10,7 @@ import type { NoiseScheduler } from './schedulers/scheduler.js'
 import { paddingFor, readSlice, sliceLayout, writeSlice, type PadMode } from './slicing.js'
 import { accumulateTiles, cropTiles, planTiles, tileWeights } from './tiling.js'
 
-/** One network evaluation: x [B,C,H,W], cond [B,Cc,H,W] → out [B,C,H,W]. */
+/** One network evaluation: x [B,C,H,W], cond [B,Cc,H,W] → out [B,Co,H,W] (Co < C for a 2.5D model, whose x holds neighbour slices). */
 export type ModelFn = (x: Float32Array, dims: [number, number, number, number], t: number, cond?: Float32Array) => Promise<Float32Array>
 
 /** Wraps a loaded ONNX model as a ModelFn (t as float32 or int64, as its card says). */
@@ -45,14 +45,18 @@ export function tiledModelFn(model: ModelFn, tile: number | null, overlap: numbe
   return async (x, dims, t, c) => {
     const [B, C, H, W] = dims
     if (tile === null || (H <= tile && W <= tile)) return model(x, dims, t, c)
-    const acc = new Float32Array(B * C * H * W)
-    const wsum = new Float32Array(B * C * H * W)
+    let acc: Float32Array | undefined
+    let wsum: Float32Array | undefined
     for (const tl of planTiles(H, W, tile, overlap)) {
       const xt = cropTiles(x, B * C, H, W, tl, new Float32Array(B * C * tl.h * tl.w))
       const ct = c && cond > 0 ? cropTiles(c, B * cond, H, W, tl, new Float32Array(B * cond * tl.h * tl.w)) : undefined
       const out = await model(xt, [B, C, tl.h, tl.w], t, ct)
-      accumulateTiles(acc, wsum, B * C, H, W, tl, out, weightFor(tl.h, tl.w))
+      const Co = out.length / (B * tl.h * tl.w)
+      acc ??= new Float32Array(B * Co * H * W)
+      wsum ??= new Float32Array(B * Co * H * W)
+      accumulateTiles(acc, wsum, B * Co, H, W, tl, out, weightFor(tl.h, tl.w))
     }
+    if (!acc || !wsum) throw new RangeError('no tiles')
     for (let i = 0; i < acc.length; i++) acc[i] /= wsum[i]
     return acc
   }

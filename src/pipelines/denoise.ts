@@ -1,7 +1,7 @@
 import { createScheduler } from '../engine/index.js'
 import type { Volume } from '../volume/volume.js'
 import { denormalise, derivedVolume, normaliseVolume, provenance, sampleMany, setupTask } from './common.js'
-import { guidedSample, timestepForAbar } from './guided-sampler.js'
+import { guidedSample, oneStepX0, timestepForAbar } from './guided-sampler.js'
 import { estimateNoise } from './noise-estimate.js'
 import type { TaskContext, TaskOutput, TaskParams, TaskResult } from './task.js'
 
@@ -18,33 +18,37 @@ export async function denoise(input: Volume, params: TaskParams, ctx: TaskContex
   const t0 = performance.now()
   const s = await setupTask('denoise', input, params, ctx, 10)
   const { card } = s.pm
-  const mode = params.mode ?? 'sample'
+  // the best-PSNR estimate by default (the posterior mean); 'sample' draws posterior samples
+  const mode = params.mode ?? (s.samples > 1 ? 'sample' : 'mean')
   // NIfTI carries no modality ('OT'): trust the model's, which was chosen for this kind of scan.
   const modality = input.modality === 'OT' ? card.modality : input.modality
   const est = estimateNoise(s.real, s.size, modality)
   const y = normaliseVolume(s.real, card.normalisation)
   const sNorm = (2 * est.sigma) / (y.range.high - y.range.low)
   const sch = createScheduler('ddim', card.schedule, { prediction: card.prediction })
-  const tStar = timestepForAbar(sch, 1 / (1 + sNorm * sNorm))
+  // x0-models take a continuous t (their card's timestep mapping), so the level matches σ exactly
+  const oneCall = mode === 'mean' && card.prediction === 'x0'
+  const tStar = oneCall ? sch.timestepForNoise(sNorm) : timestepForAbar(sch, 1 / (1 + sNorm * sNorm))
   const steps = mode === 'mean' ? 1 : Math.min(s.steps, tStar + 1)
   const bound = CONSISTENCY_K * sNorm
   const rician = modality.toUpperCase() === 'MR' && est.method === 'rayleigh-background'
   const onStep = s.stepper('denoise', steps)
+  const clamp = (x: Float32Array | Float64Array): void => {
+    for (let i = 0; i < x.length; i++) {
+      const d = x[i] - y.data[i]
+      if (d > bound) x[i] = y.data[i] + bound
+      else if (d < -bound) x[i] = y.data[i] - bound
+    }
+  }
   const res = await sampleMany(s.samples, s.seed, async (seed) => {
-    const x0 = await guidedSample(s.pm, s.size, {
+    const x0 = oneCall ? await oneStepX0(s.pm, s.size, y.data, tStar, clamp, ctx.signal, onStep) : await guidedSample(s.pm, s.size, {
       steps,
       seed,
       y: y.data,
       startT: tStar,
       noise: 'none',
       eta: mode === 'mean' ? 0 : 1,
-      correctX0: (x) => {
-        for (let i = 0; i < x.length; i++) {
-          const d = x[i] - y.data[i]
-          if (d > bound) x[i] = y.data[i] + bound
-          else if (d < -bound) x[i] = y.data[i] - bound
-        }
-      },
+      correctX0: clamp,
       signal: ctx.signal,
       onStep,
     })

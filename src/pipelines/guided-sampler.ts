@@ -4,6 +4,7 @@ import {
   loadModel,
   onnxModelFn,
   paddingFor,
+  padIndex,
   readSlice,
   runLanes,
   sliceLayout,
@@ -50,6 +51,9 @@ export async function evalVolume(pm: PreparedModel, x: Float32Array, size: Vec3,
   const pad = paddingFor(layout.H, layout.W, card.size_multiple)
   const plen = pad.H * pad.W
   const Cc = card.cond_channels
+  // 2.5D: k neighbours on each side as channels, reflected (no edge repeat) at the volume's ends as in training
+  const k = card.context_slices ?? 0
+  const C = 2 * k + 1
   const xv = createVolume({ data: x, size })
   const cv = cond ? createVolume({ data: cond, size }) : undefined
   const out = new Float32Array(x.length)
@@ -57,8 +61,10 @@ export async function evalVolume(pm: PreparedModel, x: Float32Array, size: Vec3,
   const runBatch = async (s0: number): Promise<void> => {
     throwIfAborted(signal)
     const n = Math.min(batch, layout.count - s0)
-    const xb = new Float32Array(n * plen)
-    for (let k = 0; k < n; k++) readSlice(xv, layout, s0 + k, pad, 'reflect', id, xb, k * plen)
+    const xb = new Float32Array(n * C * plen)
+    for (let j = 0; j < n; j++) {
+      for (let c = 0; c < C; c++) readSlice(xv, layout, padIndex(s0 + j + c - k, layout.count, 'reflect'), pad, 'reflect', id, xb, (j * C + c) * plen)
+    }
     let cb: Float32Array | undefined
     if (Cc > 0) {
       if (!cv) throw new RangeError('this model needs a conditioning volume')
@@ -66,7 +72,7 @@ export async function evalVolume(pm: PreparedModel, x: Float32Array, size: Vec3,
       const r = (Cc - 1) >> 1
       for (let k = 0; k < n; k++) for (let c = 0; c < Cc; c++) readSlice(cv, layout, s0 + k + c - r, pad, 'reflect', id, cb, (k * Cc + c) * plen)
     }
-    const res = await pm.fn(xb, [n, 1, pad.H, pad.W], t, cb)
+    const res = await pm.fn(xb, [n, C, pad.H, pad.W], t, cb)
     throwIfAborted(signal)
     for (let k = 0; k < n; k++) writeSlice(out, layout, s0 + k, pad, res, k * plen, id)
   }
@@ -127,6 +133,24 @@ export async function guidedSample(pm: PreparedModel, size: Vec3, o: GuidedOptio
     o.onStep?.(step + 1, ts.length)
   }
   return x
+}
+
+/**
+ * The one-step posterior-mean estimate x̂₀ at a (possibly fractional) t from y: x_t = √ᾱ_t y, no
+ * added noise (the noise already in y plays that part), one model call per slice, clipped to the
+ * normalised range, then `correct`ed.
+ */
+export async function oneStepX0(pm: PreparedModel, size: Vec3, y: Float32Array, t: number, correct?: (x0: Float32Array) => void, signal?: AbortSignal, onStep?: () => void): Promise<Float32Array> {
+  const { card } = pm
+  const sch = createScheduler('ddim', card.schedule, { prediction: card.prediction })
+  const a = Math.sqrt(sch.abar(t))
+  const x = Float32Array.from(y, (v) => a * v)
+  const out = await evalVolume(pm, x, size, t, undefined, signal)
+  const x0 = sch.x0FromOutput(out, x, t)
+  for (let i = 0; i < x0.length; i++) x0[i] = x0[i] < -1 ? -1 : x0[i] > 1 ? 1 : x0[i]
+  correct?.(x0)
+  onStep?.()
+  return x0
 }
 
 /** Largest t with ᾱ_t ≥ target (0 when even ᾱ_0 is below it). */

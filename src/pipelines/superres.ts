@@ -69,7 +69,7 @@ export async function superres(input: Volume, params: TaskParams, ctx: TaskConte
   const geom = upsampledGeometry(input, f, axes)
   const y = normaliseVolume(s.real, card.normalisation)
   const startT = params.depth ?? Math.round(SUPERRES_START_FRACTION * card.schedule.T) - 1
-  const mode = params.mode ?? 'sample'
+  const mode = params.mode ?? (s.samples > 1 ? 'sample' : 'mean')
   const steps = mode === 'mean' ? 1 : Math.min(s.steps, startT + 1)
   const project = (x: Float32Array | Float64Array, target: Float32Array): void => {
     const r = averagePool(x, geom.size, f, axes).data

@@ -20,7 +20,7 @@ export interface TaskParams {
   scale?: number
   /** superres: which axes to upsample. */
   axes?: 'inplane' | 'through' | 'all'
-  /** denoise: 'sample' (default) or 'mean' (posterior mean, best PSNR). */
+  /** denoise, superres, translate: 'mean' (posterior mean / one Tweedie step: the best PSNR; default for denoise and superres) or 'sample' (a posterior sample; with --samples K, their mean and std). */
   mode?: 'sample' | 'mean'
   /** anomaly: noising depth t* (of T), and noise kind. */
   depth?: number

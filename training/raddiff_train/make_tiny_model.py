@@ -96,8 +96,83 @@ def main_cond(out_dir: str = os.path.join(ROOT, "fixtures", "models")) -> None:
     print(path, os.path.getsize(path))
 
 
+def build_edm25(steps: int = 150) -> torch.nn.Module:
+    """2.5D EDM variant (edm.py): 3 neighbouring slices in (±1), the centre slice's x̂0 out, t
+    continuous. Trained briefly on stacks of three blob images that share their blobs, so the
+    neighbours carry information about the centre."""
+    from .edm import EDM, SigmaMap, loss_weight, sample_sigma
+
+    torch.manual_seed(2)
+    torch.set_num_threads(1)
+    sched = {"type": "linear", "T": 1000, "beta_start": 1e-4, "beta_end": 0.02}
+    m = EDM(tiny_unet(in_ch=3), sched, context=1)
+    smap = SigmaMap(sched)
+    g = torch.Generator().manual_seed(2)
+    opt = torch.optim.Adam(m.net.parameters(), lr=3e-3)
+    for _ in range(steps):
+        base = blobs(g, 32)
+        x0 = torch.cat([(base * (0.9 + 0.2 * torch.rand(32, 1, 1, 1, generator=g))).clamp(-1, 1) for _ in range(3)], 1)
+        sigma = sample_sigma(32, smap, g, -1.8, 1.4, 0.15)
+        noisy = x0 + sigma[:, None, None, None] * torch.randn(x0.shape, generator=g)
+        d = m.denoise(noisy, sigma, smap.t_of_sigma(sigma))
+        loss = (loss_weight(sigma) * ((d - x0[:, 1:2]) ** 2).flatten(1).mean(1)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return m.eval()
+
+
+def main_edm25(out_dir: str = os.path.join(ROOT, "fixtures", "models"),
+               ref: str = os.path.join(ROOT, "tests", "reference", "engine-context.json")) -> None:
+    """fixtures/models/tiny-edm25.onnx + card, and a PyTorch reference for the engine's 2.5D path:
+    a 12x20x7 volume (x fastest), evaluated slice by slice along axis 2 (axial on an identity
+    grid) at two timesteps, neighbours reflected (no edge repeat) at the ends."""
+    import json
+
+    from .export import sha256_file
+    from .run_edm import export_edm
+
+    os.makedirs(out_dir, exist_ok=True)
+    m = build_edm25()
+    path = os.path.join(out_dir, "tiny-edm25.onnx")
+    export_edm(m, path, size=16)
+    cfg = m.net.config
+    card = {"name": "tiny-edm25", "version": "0.0.1", "tasks": ["test"], "modality": "MR", "contrast": "T1",
+            "prediction": "x0", "objective": {"kind": "edm", "sigma_data": 0.5},
+            "schedule": {"type": "linear", "T": 1000, "beta_start": 1e-4, "beta_end": 0.02},
+            "normalisation": {"kind": "percentile", "params": {"low": 0.5, "high": 99.5}}, "plane": "axial",
+            "size_multiple": 2, "tile_size": 32, "channels": 1, "context_slices": 1, "cond_channels": 0,
+            "timestep_input": "float32", "clip_sample": True, "architecture": cfg,
+            "training_data": "150 Adam steps on synthetic 16x16 blob stacks (seed 2); for engine tests only",
+            "metrics": {}, "licence": "Apache-2.0", "file": "tiny-edm25.onnx", "sha256": sha256_file(path)}
+    with open(os.path.join(out_dir, "tiny-edm25.json"), "w") as f:
+        json.dump(card, f, indent=2)
+        f.write("\n")
+    g = torch.Generator().manual_seed(3)
+    nx, ny, nz = 12, 20, 7
+    vol = (blobs(g, 1, 20)[0, 0, :ny, :nx][None].repeat(nz, 1, 1) * torch.linspace(0.6, 1.0, nz)[:, None, None]
+           + 0.05 * torch.randn(nz, ny, nx, generator=g)).clamp(-1, 1)  # [z, y, x]
+    refl = lambda i: -i if i < 0 else 2 * (nz - 1) - i if i >= nz else i
+    out = {}
+    with torch.no_grad():
+        for t in (3.5, 40.0):
+            x = torch.stack([torch.stack([vol[refl(k + c)] for c in (-1, 0, 1)]) for k in range(nz)])  # [nz, 3, ny, nx]
+            out[str(t)] = m(x, torch.full((nz,), t))[:, 0].reshape(-1).tolist()
+    from .edm import SigmaMap
+    smap = SigmaMap(card["schedule"])
+    sig = torch.tensor([0.012, 0.05, 0.1, 0.2, 1.0, 10.0], dtype=torch.float32)
+    with open(ref, "w") as f:
+        json.dump({"size": [nx, ny, nz], "x": vol.reshape(-1).tolist(), "out": out,
+                   "t_of_sigma": [[float(a), float(b)] for a, b in zip(sig, smap.t_of_sigma(sig))],
+                   "note": "x is the state x_t (already in normalised units), out the model's x0 per axial slice; "
+                           "made by training/raddiff_train/make_tiny_model.py edm25 (PyTorch)"}, f)
+    print(path, os.path.getsize(path), ref)
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["cond"]:
+    if sys.argv[1:2] == ["edm25"]:
+        main_edm25(*sys.argv[2:])
+    elif sys.argv[1:2] == ["cond"]:
         main_cond(*sys.argv[2:])
     else:
         main(*sys.argv[1:])

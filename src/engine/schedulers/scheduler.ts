@@ -53,8 +53,52 @@ export abstract class NoiseScheduler {
     return false
   }
 
+  /**
+   * ᾱ_t; between integer steps linear in t (the contract x0-models exported with a continuous
+   * timestep use, training/raddiff_train/edm.py), so a noise level can be matched exactly.
+   */
   abar(t: number): number {
-    return t < 0 ? 1 : this.alphasCumprod[t]
+    if (t < 0) return 1
+    if (Number.isInteger(t)) return this.alphasCumprod[t]
+    const T = this.alphasCumprod.length
+    const i = Math.min(Math.floor(t), T - 2)
+    const f = Math.min(t, T - 1) - i
+    return this.alphasCumprod[i] * (1 - f) + this.alphasCumprod[i + 1] * f
+  }
+
+  /** 1 − ᾱ_t, interpolated like abar() but from float64 1 − ᾱ (near t = 0 it is ~1e-4). */
+  oneMinusAbar(t: number): number {
+    if (t < 0) return 0
+    const T = this.alphasCumprod.length
+    const i = Math.min(Math.floor(t), T - 2)
+    const f = Math.min(t, T - 1) - i
+    return (1 - this.alphasCumprod[i]) * (1 - f) + (1 - this.alphasCumprod[i + 1]) * f
+  }
+
+  /**
+   * The continuous t whose noise-to-signal ratio σ_t/α_t equals `s` (a noise sd in normalised
+   * units): ᾱ_t = 1/(1 + s²), solved exactly on the piecewise-linear ᾱ. 0 below the first level,
+   * T−1 above the last.
+   */
+  timestepForNoise(s: number): number {
+    const target = 1 / (1 + s * s)
+    const ab = this.alphasCumprod
+    if (target >= ab[0]) return 0
+    for (let k = 1; k < ab.length; k++) {
+      if (ab[k] <= target) return k - 1 + (ab[k - 1] - target) / (ab[k - 1] - ab[k])
+    }
+    return ab.length - 1
+  }
+
+  /** x̂₀ of one model output at t (no clipping, no correction): the one-step Tweedie estimate. */
+  x0FromOutput(out: Float32Array, x: Float32Array, t: number): Float32Array {
+    const a = Math.sqrt(this.abar(t))
+    const s = Math.sqrt(this.oneMinusAbar(t))
+    const res = new Float32Array(x.length)
+    for (let i = 0; i < x.length; i++) {
+      res[i] = this.prediction === 'x0' ? out[i] : this.prediction === 'v' ? a * x[i] - s * out[i] : (x[i] - s * out[i]) / a
+    }
+    return res
   }
 
   /** The timestep after t in the current list (−1 after the last). */

@@ -1,0 +1,171 @@
+"""`training/train.py MODEL` for recipes with objective "edm": data, warm start, training, held-out
+metrics, ONNX export (x_VP, t -> x̂0 of the centre slice) and the card."""
+import json
+import os
+import time
+
+import torch
+
+from .edm import EDM, SigmaMap
+from .export import sha256_file
+from .recipes import ARCH, SMOKE_ARCH, sources
+from .train_edm import Stack, fit_edm, load_onnx_init, val_denoise
+from .unet import UNet, count_params
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def gflop_per_slice(net: torch.nn.Module, in_ch: int, size: int = 128) -> float:
+    """Multiply-adds x2 of convolutions, linears and attention products on one size² slice."""
+    total = [0]
+
+    def conv(m, i, o):
+        total[0] += 2 * o.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+
+    def lin(m, i, o):
+        total[0] += 2 * o.numel() * m.in_features
+
+    hooks = []
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            hooks.append(m.register_forward_hook(conv))
+        elif isinstance(m, torch.nn.Linear):
+            hooks.append(m.register_forward_hook(lin))
+    from .unet import Attention
+
+    def attn(m, i, o):
+        b, c, h, w = o.shape
+        total[0] += 2 * 2 * b * c * (h * w) ** 2
+
+    hooks += [m.register_forward_hook(attn) for m in net.modules() if isinstance(m, Attention)]
+    with torch.no_grad():
+        net(torch.zeros(1, in_ch, size, size), torch.zeros(1))
+    for h in hooks:
+        h.remove()
+    return total[0] / 1e9
+
+
+def export_edm(edm: EDM, path: str, size: int = 64) -> None:
+    edm = edm.cpu().eval()
+    cin = edm.config["in_ch"]
+    x, t = torch.zeros(1, cin, size, size), torch.full((1,), 10.0)
+    axes = {"x": {0: "B", 2: "H", 3: "W"}, "t": {0: "B"}, "out": {0: "B", 2: "H", 3: "W"}}
+    with torch.no_grad():
+        torch.onnx.export(edm, (x, t), path, opset_version=17, input_names=["x", "t"], output_names=["out"],
+                          dynamic_axes=axes, do_constant_folding=True)
+
+
+def bf16_ok() -> bool:
+    """AVX-512 BF16 (or AMX) in the CPU flags: only then is bf16 autocast worth trying on CPU."""
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def main_edm(a, r, device):
+    t_start = time.time()
+    k = r.get("context", 1)
+    arch = SMOKE_ARCH if a.smoke else dict(ARCH, **r.get("arch", {}))
+    size = a.size or (64 if a.smoke else r["size"])
+    batch = a.batch or (4 if a.smoke else r["batch"])
+    if a.lr:
+        r["lr"] = a.lr
+    steps = a.steps or (8 if a.smoke else r["steps"])
+    name = a.model + ("-smoke" if a.smoke else "")
+    work = a.work or os.path.join(ROOT, "training", "runs", name)
+    os.makedirs(work, exist_ok=True)
+    os.makedirs(a.out, exist_ok=True)
+    logf = open(os.path.join(work, "train.log"), "a")
+
+    def log(msg):
+        line = f"[{time.strftime('%H:%M:%S')}] {msg}"
+        print(line, flush=True)
+        logf.write(line + "\n")
+        logf.flush()
+
+    train_specs, val_specs = sources(r, a.data)
+    if a.smoke:
+        train_specs, val_specs = train_specs[:2], val_specs[:1]
+    multiple = 2 ** (len(arch["mults"]) - 1)
+    kw = dict(norm=r["norm"], plane=r["plane"], size=max(size, multiple), multiple=multiple,
+              max_centres=4 if a.smoke else None, tumour_free_max=r.get("tumour_free_max", 1.0), log=log)
+    log(f"{name}: EDM, context ±{k} slices, crops {size}², batch {batch}, device {device}, "
+        f"threads {torch.get_num_threads()}, bf16 {'yes' if r.get('bf16') else 'no'}")
+    train, val = Stack(train_specs, **kw), Stack(val_specs, **kw)
+    torch.manual_seed(a.seed)
+    net = UNet(in_ch=2 * k + 1, out_ch=1, cond_ch=0, **arch)
+    edm = EDM(net, r["schedule"], context=k)
+    log(f"UNet {count_params(net)} parameters, {gflop_per_slice(net, 2 * k + 1):.2f} GFLOP per 128² slice, {net.config}")
+    if a.init and not a.resume:
+        if a.init.endswith(".onnx"):
+            load_onnx_init(net, a.init, log)
+        else:
+            st = torch.load(a.init, map_location="cpu")
+            edm.load_state_dict(st["ema"])
+            log(f"warm start from checkpoint {a.init} (EMA weights, step {st.get('step')})")
+    t_train = time.time()
+    use_bf16 = bool(r.get("bf16")) and bf16_ok()
+    ema = fit_edm(edm, train, val, r, steps=steps, work=work, device=device, seed=a.seed, resume=a.resume, log=log,
+                  val_every=steps if a.smoke else 500, ckpt_every=steps if a.smoke else 250,
+                  log_every=max(steps // 4, 1) if a.smoke else 25, size=size, batch=batch, bf16=use_bf16)
+    train_s = time.time() - t_train
+    ema = ema.cpu().eval()
+    smap = SigmaMap(r["schedule"])
+    metrics = {"one_call_denoise": val_denoise(ema, val, smap, max_slices=8 if a.smoke else 96)}
+    log("held-out one-call denoise: " + json.dumps(metrics["one_call_denoise"]))
+
+    onnx_path = os.path.join(a.out, f"{name}.onnx")
+    export_edm(ema, onnx_path)
+    parity = _parity(ema, onnx_path, val, work)
+    card = {
+        "name": name, "version": a.version or r.get("version", "0.2.0"), "tasks": r["tasks"],
+        "modality": r["modality"], "contrast": r["contrast"],
+        "prediction": "x0",
+        "objective": {"kind": "edm", "sigma_data": ema.sigma_data, "p_mean": r["p_mean"], "p_std": r["p_std"],
+                      "uniform_t_fraction": r["uniform_frac"],
+                      "timestep_mapping": "sigma(t) = sqrt((1 - abar(t)) / abar(t)) with abar linear between integer t "
+                                          "of the schedule; the graph takes x_VP = sqrt(abar(t)) x_VE and continuous t "
+                                          "in [0, T-1] and returns D(x_VE; sigma(t)), the x0 estimate of the centre slice"},
+        "schedule": r["schedule"], "normalisation": r["norm"], "plane": r["plane"],
+        "size_multiple": multiple, "tile_size": r["tile_size"], "channels": 1, "context_slices": k,
+        "cond_channels": 0, "timestep_input": "float32", "clip_sample": True,
+        "parameters": count_params(ema.net), "gflop_per_128_slice": round(gflop_per_slice(ema.net, 2 * k + 1), 3),
+        "architecture": ema.net.config,
+        "training_data": {"description": r["data_note"], "train_subjects": [s["id"] for s in train_specs],
+                          "val_subjects": [s["id"] for s in val_specs], "train_centre_slices": len(train),
+                          "steps": steps, "batch": batch, "crop": size, "seed": a.seed, "device": str(device),
+                          "train_seconds_this_run": round(train_s, 1), "init": os.path.basename(a.init) if a.init else None,
+                          "smoke": a.smoke},
+        "metrics": dict(metrics, onnx_parity=parity),
+        "licence": r["licence"], "file": os.path.basename(onnx_path), "sha256": sha256_file(onnx_path),
+    }
+    for key in ("anomaly",):
+        if key in r:
+            card[key] = r[key]
+    with open(os.path.splitext(onnx_path)[0] + ".json", "w") as f:
+        json.dump(card, f, indent=2)
+        f.write("\n")
+    log(f"wrote {onnx_path} ({os.path.getsize(onnx_path)} bytes) and its card; total {time.time() - t_start:.0f} s")
+    return card
+
+
+def _parity(edm: EDM, onnx_path: str, ds: Stack, work: str) -> dict:
+    import numpy as np
+    x, _, _ = ds.batch(ds.centres[:1], edm.context, None, None)
+    t = torch.tensor([25.0])
+    with torch.no_grad():
+        ref = edm(x, t).numpy()
+    d = os.path.join(work, "parity")
+    os.makedirs(d, exist_ok=True)
+    x.numpy().astype("<f4").tofile(os.path.join(d, "x.f32"))
+    ref.astype("<f4").tofile(os.path.join(d, "out.f32"))
+    with open(os.path.join(d, "sample.json"), "w") as f:
+        json.dump({"onnx": os.path.abspath(onnx_path), "shape": list(x.shape), "t": 25.0, "cond_shape": None}, f)
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return {"checked": False, "note": "python onnxruntime missing; sample saved for the onnxruntime-node check"}
+    got = ort.InferenceSession(onnx_path).run(["out"], {"x": x.numpy(), "t": t.numpy()})[0]
+    return {"checked": True, "max_abs_diff": float(np.abs(got - ref).max())}

@@ -1,0 +1,235 @@
+"""EDM + 2.5D training (edm.py says why): data stacks of whole volumes, the loop, warm start, validation.
+
+Data: every subject's volume is normalised once (the card's normalisation, as the engine does), cut into
+all its slices along the recipe's plane and padded to the model multiple. A batch item is a centre slice
+with k neighbours on each side (reflected at the volume's ends, like the engine), cropped to `size`.
+Only centre slices with enough foreground are drawn; their neighbours may be any slice.
+"""
+import copy
+import os
+import time
+
+import numpy as np
+import torch
+
+from .data import (_fit, augment, head_mask, load_canonical, normalisation_range, normalise, slices)
+from .edm import EDM, SigmaMap, loss_weight, psnr, sample_sigma, widen_input
+
+
+class Stack:
+    """All slices of all subjects [N, H, W] (float32, normalised), centre indices to draw from,
+    per-slice subject start/end (for reflecting neighbours), foreground and loss-weight planes."""
+
+    def __init__(self, specs, norm, plane, size, multiple, min_fg=0.05, max_centres=None,
+                 tumour_free_max=1.0, log=print):
+        xs, fgs, ws, starts, ends, centres, subj = [], [], [], [], [], [], []
+        n = 0
+        t0 = time.time()
+        for si, spec in enumerate(specs):
+            real, _, order = load_canonical(spec["image"])
+            x = slices(normalise(real, normalisation_range(real, norm)), plane)
+            fg_path = spec.get("brain") or spec.get("mask")
+            fg = slices((load_canonical(fg_path, order)[0] > 0) if fg_path else head_mask(real), plane)
+            frac = fg.reshape(len(fg), -1).mean(1)
+            idx = np.nonzero(frac >= min_fg * frac.max())[0]
+            w = np.ones_like(x, dtype=np.float32)
+            if spec.get("lesion"):
+                from scipy import ndimage
+                les = slices(load_canonical(spec["lesion"], order)[0] > 0, plane)
+                lfrac = les.reshape(len(les), -1).sum(1) / np.maximum(fg.reshape(len(fg), -1).sum(1), 1)
+                idx = idx[lfrac[idx] <= tumour_free_max]
+                w = 1.0 - np.stack([ndimage.binary_dilation(l, iterations=3) for l in les]).astype(np.float32)
+            if max_centres and len(idx) > max_centres:
+                idx = idx[np.linspace(0, len(idx) - 1, max_centres).round().astype(int)]
+            xs.append(_fit(x, size, multiple, "reflect"))
+            fgs.append(_fit(fg.astype(np.float32), size, multiple, "constant") > 0)
+            ws.append(_fit(w, size, multiple, "edge"))
+            starts += [n] * len(x)
+            ends += [n + len(x) - 1] * len(x)
+            centres += (idx + n).tolist()
+            subj += [spec.get("id", str(si))] * len(x)
+            n += len(x)
+        shapes = {a.shape[-2:] for a in xs}
+        if len(shapes) > 1:
+            from .data import pad_to
+            H, W = max(h for h, _ in shapes), max(w for _, w in shapes)
+            xs = [pad_to(a, H, W, "constant") for a in xs]
+            fgs = [pad_to(a.astype(np.float32), H, W, "constant") > 0 for a in fgs]
+            ws = [pad_to(a, H, W, "edge") for a in ws]
+        self.x = torch.from_numpy(np.concatenate(xs))
+        self.fg = torch.from_numpy(np.concatenate(fgs))
+        self.w = torch.from_numpy(np.concatenate(ws))
+        self.start, self.end = torch.tensor(starts), torch.tensor(ends)
+        self.centres = torch.tensor(centres)
+        self.subject = subj
+        log(f"  {len(specs)} subjects, {len(self.x)} slices ({len(self.centres)} centres) "
+            f"{tuple(self.x.shape[-2:])} in {time.time() - t0:.0f} s")
+
+    def __len__(self):
+        return len(self.centres)
+
+    def neighbours(self, c: torch.Tensor, k: int) -> torch.Tensor:
+        """[B, 2k+1] slice indices around centres c, reflected (no edge repeat) at each volume's ends."""
+        off = torch.arange(-k, k + 1)
+        i = c[:, None] + off[None]
+        s, e = self.start[c][:, None], self.end[c][:, None]
+        i = torch.where(i < s, 2 * s - i, i)
+        i = torch.where(i > e, 2 * e - i, i)
+        return i.clamp(s, e)
+
+    def batch(self, centres: torch.Tensor, k: int, size: int | None, g: torch.Generator | None):
+        idx = self.neighbours(centres, k)
+        x, fg, w = self.x[idx], self.fg[centres][:, None], self.w[centres][:, None]
+        H, W = x.shape[-2:]
+        if size and (H > size or W > size) and g is not None:
+            out = []
+            for b in range(len(x)):
+                y0 = int(torch.randint(0, H - size + 1, (1,), generator=g))
+                x0 = int(torch.randint(0, W - size + 1, (1,), generator=g))
+                out.append((x[b, :, y0:y0 + size, x0:x0 + size], fg[b, :, y0:y0 + size, x0:x0 + size],
+                            w[b, :, y0:y0 + size, x0:x0 + size]))
+            x, fg, w = (torch.stack(v) for v in zip(*out))
+        return x, fg, w
+
+
+def load_onnx_init(model: torch.nn.Module, onnx_path: str, log=print) -> int:
+    """Copies a shipped ONNX model's weights into `model` (same UNet layout; the input conv may be
+    narrower). Named initializers map by name; GroupNorm scales/shifts are exported unnamed
+    (Mul/Add after InstanceNormalization), so they map by the order GroupNorms run in."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(onnx_path)
+    init = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    state = {}
+    for name, arr in init.items():
+        if name.startswith("m."):
+            state[name[2:]] = torch.from_numpy(arr.copy())
+    anon = []
+    for n in m.graph.node:
+        for i in n.input:
+            if i.startswith("onnx::") and i in init and n.op_type in ("Mul", "Add"):
+                anon.append(init[i])
+    order = []
+    hooks = [mod.register_forward_hook(lambda mod, a, o, name=name: order.append(name))
+             for name, mod in model.named_modules() if isinstance(mod, torch.nn.GroupNorm)]
+    cin = model.config["in_ch"] + model.config["cond_ch"]
+    with torch.no_grad():
+        model(torch.zeros(1, cin, 32, 32), torch.zeros(1))
+    for h in hooks:
+        h.remove()
+    if len(anon) != 2 * len(order):
+        raise SystemExit(f"{onnx_path}: {len(anon)} unnamed GroupNorm tensors for {len(order)} GroupNorms")
+    for j, name in enumerate(order):
+        state[name + ".weight"] = torch.from_numpy(anon[2 * j].reshape(-1).copy())
+        state[name + ".bias"] = torch.from_numpy(anon[2 * j + 1].reshape(-1).copy())
+    state = widen_input(model, state, cin, model.config.get("centre", cin // 2))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise SystemExit(f"warm start from {onnx_path}: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    log(f"warm start: {len(state)} tensors from {onnx_path}")
+    return len(state)
+
+
+@torch.no_grad()
+def val_denoise(edm: EDM, ds: Stack, smap: SigmaMap, sigmas=(0.06, 0.1, 0.2), max_slices=48, seed=1234, batch=8):
+    """One call D(x0 + σ n; σ) on fixed val slices and noise: PSNR inside the foreground and over the
+    whole slice, with the noisy input's PSNR for scale."""
+    g = torch.Generator().manual_seed(seed)
+    n = min(len(ds), max_slices)
+    pick = ds.centres[torch.linspace(0, len(ds) - 1, n).round().long()]
+    out = {}
+    edm.eval()
+    for s in sigmas:
+        num, den, noisy_num = 0.0, 0.0, 0.0
+        for b in range(0, n, batch):
+            c = pick[b:b + batch]
+            x, fg, _ = ds.batch(c, edm.context, None, None)
+            noisy = x + s * torch.randn(x.shape, generator=g)
+            sig = torch.full((len(c),), s)
+            d = edm.denoise(noisy, sig, smap.t_of_sigma(sig)).clamp(-1, 1)
+            centre = x[:, edm.context:edm.context + 1]
+            m = fg.float()
+            num += float(((d - centre) ** 2 * m).sum())
+            noisy_num += float(((noisy[:, edm.context:edm.context + 1].clamp(-1, 1) - centre) ** 2 * m).sum())
+            den += float(m.sum())
+        to_db = lambda mse: round(10 * np.log10(4.0 / max(mse, 1e-12)), 3)
+        out[f"sigma_{s}"] = {"psnr_fg": to_db(num / den), "input_psnr_fg": to_db(noisy_num / den)}
+    edm.train()
+    return out
+
+
+def _save(path, state):
+    tmp = path + ".tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: str, device, seed=0,
+            resume=None, log=print, val_every=500, ckpt_every=250, log_every=25, ema_decay=0.999,
+            size=None, batch=None, bf16=False):
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    smap = SigmaMap(r["schedule"])
+    edm.to(device).train()
+    ema = copy.deepcopy(edm).eval().requires_grad_(False)
+    opt = torch.optim.AdamW(edm.net.parameters(), lr=r["lr"], weight_decay=0.0)
+    start = 0
+    if resume:
+        st = torch.load(resume, map_location="cpu")
+        edm.load_state_dict(st["model"]), ema.load_state_dict(st["ema"])
+        if st.get("opt") and not r.get("reset_opt"):
+            opt.load_state_dict(st["opt"])
+        start = st["step"]
+        if "gen" in st:
+            g.set_state(st["gen"])
+        log(f"resumed from {resume} at step {start}")
+    ckpt = os.path.join(work, "ckpt.pt")
+    size = size or r["size"]
+    batch = batch or r["batch"]
+    k = edm.context
+
+    def save(step):
+        _save(ckpt, {"model": edm.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+                     "gen": g.get_state(), "step": step, "recipe": r["name"], "config": edm.config})
+
+    warm = min(200, max(1, steps // 20))
+    t0, run_loss, run_n = time.time(), 0.0, 0
+    for step in range(start, steps):
+        for pg in opt.param_groups:
+            pg["lr"] = r["lr"] * min(1.0, (step + 1 - start) / warm)
+        c = train.centres[torch.randint(len(train), (batch,), generator=g)]
+        x0, _, w = train.batch(c, k, size, g)
+        if torch.rand(1, generator=g) < 0.5:  # mirror through the slice axis: neighbours swap sides
+            x0 = x0.flip(1)
+        # flips / small rotation and scale / gamma on all 2k+1 slices at once (weight warps alike)
+        x0, _, w = augment(x0, None, w, g, flip_axes=r.get("flip_axes", (3,)))
+        sigma = sample_sigma(len(x0), smap, g, r["p_mean"], r["p_std"], r["uniform_frac"])
+        t = smap.t_of_sigma(sigma)
+        noisy = x0 + sigma[:, None, None, None] * torch.randn(x0.shape, generator=g)
+        x0, noisy, sigma, t, w = (v.to(device) for v in (x0, noisy, sigma, t, w))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            d = edm.denoise(noisy, sigma, t)
+        target = x0[:, k:k + 1]
+        per = ((d.float() - target) ** 2 * w).flatten(1).sum(1) / w.flatten(1).sum(1).clamp_min(1.0)
+        loss = (loss_weight(sigma) * per).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(edm.net.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            dcy = min(ema_decay, (1 + step) / (10 + step))
+            for pe, pm in zip(ema.parameters(), edm.parameters()):
+                pe.lerp_(pm, 1 - dcy)
+        run_loss, run_n = run_loss + loss.item(), run_n + 1
+        done = step + 1
+        if done % log_every == 0 or done == steps:
+            dt = time.time() - t0
+            log(f"step {done}/{steps} loss {run_loss / run_n:.5f} {run_n * batch / dt:.2f} samples/s ({size}²)")
+            t0, run_loss, run_n = time.time(), 0.0, 0
+        if done % ckpt_every == 0 or done == steps:
+            save(done)
+        if val is not None and (done % val_every == 0 or done == steps):
+            log(f"step {done} val denoise (ema): {val_denoise(ema, val, smap)}")
+            t0 = time.time()
+    return ema
