@@ -19,5 +19,6 @@ describe.skipIf(cards.length === 0)('shipped models', () => {
       expect(e.card!.licence).toBeTruthy()
       expect(path.basename(e.onnxPath!)).toBe(e.card!.file)
     }
-  })
+    // each load starts one inference thread per core with its own session: minutes on a loaded 2-core machine
+  }, 300_000)
 })
