@@ -20,7 +20,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { batchPlan, createScheduler, loadModel, onnxModelFn, releaseSessions, sampleVolume } from '../src/engine/index.js'
+import { batchPlan, loadModel, onnxModelFn, releaseSessions, sampleVolume, volumeModel } from '../src/engine/index.js'
 import { createVolume } from '../src/volume/index.js'
 
 /** Volume pass hand-overs between the engine and PyTorch (see behind()). */
@@ -183,15 +183,8 @@ try {
         }
         const t0 = performance.now()
         const c0 = cpuNow()
-        await sampleVolume(vol, {
-          model: timed,
-          card: m.card,
-          createScheduler: () => createScheduler('ddim', m.card.schedule, { prediction: m.card.prediction, clipSample: true }),
-          steps: volumeSteps,
-          seed: 0,
-          batchSize: cfg.batch,
-          concurrency: lanes,
-        })
+        // the volume sampler every task runs (sampleVolumeState under sampleVolume), from pure noise
+        await sampleVolume(vol, volumeModel(timed, { ...m.card, clip_sample: true }, { batch: cfg.batch, inFlight: lanes }), { sampler: 'ddim', steps: volumeSteps, seed: 0 })
         const volS = (performance.now() - t0 - waitMs) / 1000
         const volCpu = cpuNow() - c0 - waitCpu
         calls = engineCalls

@@ -1,6 +1,7 @@
+import { sampleVolumeState } from '../engine/index.js'
 import type { Vec3, Volume } from '../volume/volume.js'
+import { lowFrequencyNoise } from './low-frequency-noise.js'
 import { cardMetric, denormalise, derivedVolume, normaliseVolume, provenance, sampleMany, setupTask } from './common.js'
-import { guidedSample } from './guided-sampler.js'
 import { boxSize, cropBox, foregroundMask, gaussianBlur, maskBox, pasteBox, percentileOf } from './volume-ops.js'
 import type { TaskContext, TaskOutput, TaskParams, TaskResult } from './task.js'
 
@@ -47,12 +48,13 @@ export async function anomaly(input: Volume, params: TaskParams, ctx: TaskContex
   const xs = cropBox(x.data, s.size, box)
   const heatSub = new Float64Array(xs.length)
   const res = await sampleMany(s.samples, s.seed, async (seed) => {
-    const healed = await guidedSample(s.pm, sub, {
+    const healed = await sampleVolumeState(s.pm, sub, {
+      sampler: params.sampler,
       steps,
       seed,
       y: xs,
       startT: depth,
-      noise,
+      startNoise: noise === 'simplex' ? lowFrequencyNoise(sub, seed) : undefined,
       signal: ctx.signal,
       onStep,
     })

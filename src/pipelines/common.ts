@@ -1,8 +1,6 @@
-import { defaultModelsDir, normalisationRange, normaliseValue, denormaliseValue, type IntensityRange, type Normalisation } from '../engine/index.js'
+import { defaultModelsDir, prepareModel, type PreparedModel, normalisationRange, normaliseValue, denormaliseValue, type IntensityRange, type Normalisation } from '../engine/index.js'
 import { createVolume, toFloat32, type Vec3, type Volume } from '../volume/volume.js'
 import { NOT_FOR_CLINICAL_USE, RADDIFF_VERSION } from '../version.js'
-import type { PreparedModel } from './guided-sampler.js'
-import { prepareModel } from './guided-sampler.js'
 import { selectModel } from './select-model.js'
 import type { Provenance, TaskContext, TaskName, TaskParams, TaskProgress } from './task.js'
 

@@ -1,7 +1,6 @@
-import { createScheduler } from '../engine/index.js'
+import { createScheduler, oneStepX0, sampleVolumeState, timestepForAbar } from '../engine/index.js'
 import type { Volume } from '../volume/volume.js'
 import { denormalise, derivedVolume, normaliseVolume, provenance, sampleMany, setupTask } from './common.js'
-import { guidedSample, oneStepX0, timestepForAbar } from './guided-sampler.js'
 import { estimateNoise } from './noise-estimate.js'
 import type { TaskContext, TaskOutput, TaskParams, TaskResult } from './task.js'
 
@@ -41,12 +40,13 @@ export async function denoise(input: Volume, params: TaskParams, ctx: TaskContex
     }
   }
   const res = await sampleMany(s.samples, s.seed, async (seed) => {
-    const x0 = oneCall ? await oneStepX0(s.pm, s.size, y.data, tStar, clamp, ctx.signal, onStep) : await guidedSample(s.pm, s.size, {
+    const x0 = oneCall ? await oneStepX0(s.pm, s.size, y.data, tStar, clamp, ctx.signal, onStep) : await sampleVolumeState(s.pm, s.size, {
+      sampler: params.sampler,
       steps,
       seed,
       y: y.data,
       startT: tStar,
-      noise: 'none',
+      startNoise: 'none',
       eta: mode === 'mean' ? 0 : 1,
       correctX0: clamp,
       signal: ctx.signal,

@@ -1,7 +1,6 @@
-import { orientationTowards, type SlicePlane } from '../engine/index.js'
+import { orientationTowards, sampleVolumeState, type SlicePlane } from '../engine/index.js'
 import type { Vec3, Volume } from '../volume/volume.js'
 import { denormalise, derivedVolume, normaliseVolume, provenance, sampleMany, setupTask } from './common.js'
-import { guidedSample } from './guided-sampler.js'
 import { averagePool, cubicUpsample, replicateUpsample, type Axes } from './volume-ops.js'
 import type { TaskContext, TaskOutput, TaskParams, TaskResult } from './task.js'
 
@@ -81,12 +80,12 @@ export async function superres(input: Volume, params: TaskParams, ctx: TaskConte
   project(up, y.data)
   const onStep = s.stepper('superres', steps)
   const res = await sampleMany(s.samples, s.seed, async (seed) => {
-    const x0 = await guidedSample(s.pm, geom.size, {
+    const x0 = await sampleVolumeState(s.pm, geom.size, {
+      sampler: params.sampler,
       steps,
       seed,
       y: up,
       startT,
-      noise: 'gaussian',
       correctX0: (x) => project(x, y.data),
       signal: ctx.signal,
       onStep,

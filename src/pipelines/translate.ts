@@ -1,7 +1,6 @@
-import { normaliseValue, type Normalisation } from '../engine/index.js'
+import { normaliseValue, sampleVolumeState, type Normalisation } from '../engine/index.js'
 import type { Volume } from '../volume/volume.js'
 import { cardMetric, denormalise, derivedVolume, normaliseVolume, provenance, sampleMany, setupTask } from './common.js'
-import { guidedSample } from './guided-sampler.js'
 import { foregroundMask } from './volume-ops.js'
 import type { TaskContext, TaskOutput, TaskParams, TaskResult } from './task.js'
 
@@ -40,13 +39,13 @@ export async function translate(input: Volume, params: TaskParams, ctx: TaskCont
   const steps = params.mode === 'mean' ? 1 : Math.min(s.steps, depth + 1)
   const onStep = s.stepper('translate', steps)
   const res = await sampleMany(s.samples, s.seed, async (seed) => {
-    const x0 = await guidedSample(s.pm, s.size, {
+    const x0 = await sampleVolumeState(s.pm, s.size, {
+      sampler: params.sampler,
       steps,
       seed,
       cond,
       y: bulk,
       startT: depth,
-      noise: 'gaussian',
       signal: ctx.signal,
       onStep,
     })

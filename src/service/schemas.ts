@@ -62,6 +62,7 @@ export const paramsSchema = {
     scale: { type: 'integer', minimum: 2, maximum: 8 },
     axes: { type: 'string', enum: ['inplane', 'through', 'all'] },
     mode: { type: 'string', enum: ['sample', 'mean'] },
+    sampler: { type: 'string', enum: ['ddim', 'dpmpp', 'ddpm'] },
     depth: { type: 'integer', minimum: 1, maximum: 1000 },
     noise: { type: 'string', enum: ['gaussian', 'simplex'] },
     polarity: { type: 'string', enum: ['bright', 'dark', 'both'] },

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createVolume, indexToPoint, VolumeMetadata, type Mat3, type Vec3, type Volume } from '../../src/volume/index.js'
-import { createScheduler, reorient, sampleVolume, toCanonical, type ModelFn, type NoiseScheduler } from '../../src/engine/index.js'
+import { createScheduler, reorient, sampleVolume, toCanonical, volumeModel, type ModelFn } from '../../src/engine/index.js'
 
 /** All 48 signed permutation matrices (row-major), each optionally rotated 30° about an oblique axis. */
 function signedPermutations(): Mat3[] {
@@ -139,23 +139,17 @@ describe('toCanonical: closest LPS voxel order', () => {
 describe('sampleVolume slices anatomy, whatever the storage order', () => {
   const LINEAR = { type: 'linear' as const, T: 1000, beta_start: 1e-4, beta_end: 0.02 }
   /** A model that is not invariant to slice orientation: out depends on the in-plane column. */
-  function columnModel(s: () => NoiseScheduler): ModelFn {
+  const SCH = createScheduler('ddim', LINEAR)
+  function columnModel(): ModelFn {
     return async (x, dims, t) => {
-      const a = Math.sqrt(s().abar(t))
+      const a = Math.sqrt(SCH.abar(t))
       const W = dims[3]
       return x.map((v, i) => v / a + 0.01 * (i % W))
     }
   }
   async function run(v: Volume): Promise<Volume> {
-    let cur!: NoiseScheduler
-    return sampleVolume(v, {
-      model: columnModel(() => cur),
-      card: { plane: 'axial', size_multiple: 4, tile_size: null, channels: 1, cond_channels: 0, normalisation: { kind: 'percentile', params: { low: 1, high: 99 } } },
-      createScheduler: () => (cur = createScheduler('ddim', LINEAR, { prediction: 'x0' })),
-      steps: 3,
-      startT: 200,
-      seed: 3,
-    })
+    const card = { plane: 'axial' as const, size_multiple: 4, tile_size: null, channels: 1, cond_channels: 0, normalisation: { kind: 'percentile' as const, params: { low: 1, high: 99 } }, schedule: LINEAR, prediction: 'x0' as const, clip_sample: false }
+    return sampleVolume(v, volumeModel(columnModel(), card), { sampler: 'ddim', steps: 3, startT: 200, seed: 3 })
   }
 
   it('a P-S-R copy of a canonical volume gives the same output voxel for voxel, in its own order and geometry', async () => {

@@ -1,6 +1,6 @@
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { createScheduler, loadModel, onnxModelFn, releaseSessions, sampleBatch, type SamplerKind } from '../../src/engine/index.js'
+import { createScheduler, loadModel, onnxModelFn, releaseSessions, sampleVolumeState, volumeModel, type SamplerKind } from '../../src/engine/index.js'
 import { maxAbsDiff, readReference, repoRoot } from './helpers.js'
 
 // PyTorch reference: training/raddiff_train/make_goldens.py sampling the same tiny model.
@@ -14,6 +14,10 @@ describe('tiny model through onnxruntime + TS schedulers vs PyTorch', async () =
   const model = onnxModelFn(m)
   const dims = ref.shape as [number, number, number, number]
   const plen = dims.reduce((a, b) => a * b)
+  // the batch [B,1,H,W] as a volume of B axial slices (x fastest: the same memory layout), run by
+  // the one volume sampler the tasks use
+  const size: [number, number, number] = [dims[3], dims[2], dims[0]]
+  const vm = (clip: boolean) => volumeModel(model, { ...m.card, clip_sample: clip })
 
   it('one forward equals torch', async () => {
     const out = await model(Float32Array.from(ref.x_T), dims, ref.first_forward.t)
@@ -25,7 +29,7 @@ describe('tiny model through onnxruntime + TS schedulers vs PyTorch', async () =
     it(`${run.sampler} eta=${run.eta} clip=${run.clip}, 10 steps, equals torch to 1e-4 (relative)`, async () => {
       const scheduler = createScheduler(run.sampler as SamplerKind, ref.schedule, { prediction: 'epsilon', clipSample: run.clip, eta: run.eta })
       expect(scheduler.setTimesteps(10)).toEqual(ref.timesteps)
-      const out = await sampleBatch({ model, scheduler, x: Float32Array.from(ref.x_T), dims, noiseFor: (i) => Float32Array.from(ref.noise[i]) })
+      const out = await sampleVolumeState(vm(run.clip), size, { sampler: run.sampler as SamplerKind, eta: run.eta, steps: 10, seed: 0, x: Float32Array.from(ref.x_T), noiseFor: (i) => Float32Array.from(ref.noise[i]) })
       const scale = Math.max(1, ...run.out.map(Math.abs))
       expect(maxAbsDiff(out, run.out) / scale).toBeLessThan(1e-4)
     })
@@ -36,7 +40,7 @@ describe('tiny model through onnxruntime + TS schedulers vs PyTorch', async () =
     expect(scheduler.setTimesteps(ref.partial.steps, { startT: ref.partial.start })).toEqual(ref.partial.timesteps)
     const a = Math.sqrt(scheduler.abar(250))
     const x = Float32Array.from(ref.partial.y, (v: number) => a * v)
-    const out = await sampleBatch({ model, scheduler, x, dims })
+    const out = await sampleVolumeState(vm(true), size, { steps: ref.partial.steps, seed: 0, x, startT: ref.partial.start })
     expect(maxAbsDiff(out, ref.partial.out)).toBeLessThan(1e-4)
   })
 })

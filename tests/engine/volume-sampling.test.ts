@@ -9,8 +9,8 @@ import {
   sliceLayout,
   sampleVolume,
   tiledModelFn,
+  volumeModel,
   type ModelFn,
-  type NoiseScheduler,
   type Progress,
   type SlicePlane,
 } from '../../src/engine/index.js'
@@ -33,27 +33,23 @@ function testVolume(size: Vec3): ReturnType<typeof createVolume> {
   })
 }
 
+const SCH = createScheduler('ddim', LINEAR)
+
 /** With x0-prediction, out = x_t/√ᾱ_t is the exact clean image when x_t = √ᾱ_t y: DDIM must return y. */
-function identityModel(s: () => NoiseScheduler): ModelFn {
+function identityModel(): ModelFn {
   return async (x, _dims, t) => {
-    const a = Math.sqrt(s().abar(t))
+    const a = Math.sqrt(SCH.abar(t))
     return x.map((v) => v / a)
   }
 }
 
+type TestCard = { plane: SlicePlane; size_multiple: number; tile_size: number | null; channels: number; cond_channels: number; normalisation: { kind: 'ct-window' | 'percentile'; params: { low: number; high: number } } }
+const vm = (model: ModelFn, card: TestCard, batch: number, prediction: 'x0' | 'epsilon' = 'x0') => volumeModel(model, { ...card, schedule: LINEAR, prediction, clip_sample: false }, { batch, inFlight: 1 })
+
 async function roundTrip(plane: SlicePlane, tile: number | null, batchSize: number) {
   const vol = testVolume([13, 10, 6])
-  let current!: NoiseScheduler
   const card = { plane, size_multiple: 4, tile_size: tile, channels: 1, cond_channels: 0, normalisation: { kind: 'ct-window' as const, params: { low: -800, high: 600 } } }
-  const out = await sampleVolume(vol, {
-    model: identityModel(() => current),
-    card,
-    createScheduler: () => (current = createScheduler('ddim', LINEAR, { prediction: 'x0' })),
-    steps: 4,
-    startT: 300,
-    seed: 1,
-    batchSize,
-  })
+  const out = await sampleVolume(vol, vm(identityModel(), card, batchSize), { sampler: 'ddim', steps: 4, startT: 300, seed: 1 })
   return { vol, out }
 }
 
@@ -110,7 +106,7 @@ describe('volume slicing, padding, tiling and reassembly', () => {
     const card = { plane: 'axial' as const, size_multiple: 4, tile_size: null, channels: 1, cond_channels: 0, normalisation: { kind: 'percentile' as const, params: { low: 1, high: 99 } } }
     const model: ModelFn = async (x, _d, t) => x.map((v) => 0.1 * v + t / 1e4)
     const run = (batchSize: number, seed = 3) =>
-      sampleVolume(vol, { model, card, createScheduler: () => createScheduler('ddpm', LINEAR), steps: 5, seed, batchSize })
+      sampleVolume(vol, vm(model, card, batchSize, 'epsilon'), { sampler: 'ddpm', steps: 5, seed })
     const a = (await run(1)).data as Float32Array
     const b = (await run(3)).data as Float32Array
     const c = (await run(3, 4)).data as Float32Array
@@ -125,17 +121,16 @@ describe('volume slicing, padding, tiling and reassembly', () => {
     const [lo, hi] = [Math.min(...cdata), Math.max(...cdata)]
     const card = { plane: 'axial' as const, size_multiple: 4, tile_size: null, channels: 1, cond_channels: 3, normalisation: { kind: 'ct-window' as const, params: { low: -1000, high: 1000 } } }
     const run = (channel: number) =>
-      sampleVolume(vol, {
+      sampleVolume(vol, vm(
         // x0-prediction of one cond channel: DDIM's last step returns it exactly
-        model: async (x, [B, , H, W], _t, c) => Float32Array.from({ length: B * H * W }, (_, i) => c![(Math.floor(i / (H * W)) * 3 + channel) * H * W + (i % (H * W))]),
-        card,
+        async (_x, [B, , H, W], _t, c) => Float32Array.from({ length: B * H * W }, (_, i) => c![(Math.floor(i / (H * W)) * 3 + channel) * H * W + (i % (H * W))]),
+        card, 3), {
         cond,
         condNormalisation: { kind: 'percentile', params: { low: 0, high: 100 } },
         outputRange: { low: lo, high: hi },
-        createScheduler: () => createScheduler('ddim', LINEAR, { prediction: 'x0' }),
+        sampler: 'ddim',
         steps: 3,
         seed: 0,
-        batchSize: 3,
       })
     const centre = (await run(1)).data as Float32Array
     expect(maxAbsDiff(centre, cdata)).toBeLessThan(1e-3 * (hi - lo))
@@ -151,13 +146,13 @@ describe('volume slicing, padding, tiling and reassembly', () => {
     const card = { plane: 'axial' as const, size_multiple: 4, tile_size: null, channels: 1, cond_channels: 0, normalisation: { kind: 'ct-window' as const, params: { low: -1000, high: 1000 } } }
     const model: ModelFn = async (x) => x.map((v) => 0.1 * v)
     const events: Progress[] = []
-    await sampleVolume(vol, { model, card, createScheduler: () => createScheduler('ddim', LINEAR), steps: 3, seed: 0, batchSize: 4, onProgress: (p) => events.push(p) })
-    expect(events.length).toBe(6)
-    expect(events.at(-1)).toEqual({ step: 3, totalSteps: 3, batch: 2, totalBatches: 2, fraction: 1 })
+    await sampleVolume(vol, vm(model, card, 4, 'epsilon'), { sampler: 'ddim', steps: 3, seed: 0, onProgress: (p) => events.push(p) })
+    expect(events.length).toBe(3) // one event per step over the whole volume
+    expect(events.at(-1)).toEqual({ step: 3, totalSteps: 3, fraction: 1 })
     const ac = new AbortController()
     const seen: Progress[] = []
-    const job = sampleVolume(vol, {
-      model, card, createScheduler: () => createScheduler('ddim', LINEAR), steps: 3, seed: 0, batchSize: 2, signal: ac.signal,
+    const job = sampleVolume(vol, vm(model, card, 2, 'epsilon'), {
+      sampler: 'ddim', steps: 3, seed: 0, signal: ac.signal,
       onProgress: (p) => {
         seen.push(p)
         if (p.step === 2) ac.abort()

@@ -264,3 +264,26 @@ describe('anomaly', () => {
     }
   })
 })
+
+describe('--sampler: every task runs each scheduler through the one volume sampler', () => {
+  const cases: [Parameters<typeof runTask>[0], Parameters<typeof runTask>[2], string][] = [
+    ['denoise', { mode: 'sample' }, 'denoised'],
+    ['superres', { mode: 'sample', scale: 2, depth: 60 }, 'superres'],
+    ['translate', {}, 'synthct'],
+    ['anomaly', { depth: 100 }, 'heatmap'],
+  ]
+  for (const [task, params, role] of cases) {
+    it(`${task}: ddim, dpmpp and ddpm give finite outputs on the same grid, and not all the same`, async () => {
+      const outs: Float32Array[] = []
+      for (const sampler of ['ddim', 'dpmpp', 'ddpm'] as const) {
+        const r = await run(task, { ...params, sampler, steps: 3 })
+        const v = out(r, role)
+        expect(Array.from(v.data as ArrayLike<number>).every(Number.isFinite)).toBe(true)
+        outs.push(Float32Array.from(v.data as ArrayLike<number>))
+      }
+      expect(outs[1].length).toBe(outs[0].length)
+      // DDPM is stochastic and DDIM/DPM-Solver++ are not: the three trajectories differ
+      expect(Math.max(maxAbsDiff(outs[0], outs[1]), maxAbsDiff(outs[0], outs[2]))).toBeGreaterThan(0)
+    })
+  }
+})

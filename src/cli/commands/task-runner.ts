@@ -23,6 +23,7 @@ export interface TaskCliOptions {
   scale?: string
   axes?: string
   mode?: string
+  sampler?: string
   depth?: string
   noise?: string
   polarity?: string
@@ -71,6 +72,7 @@ export function taskParams(task: TaskName, o: TaskCliOptions): TaskParams {
   p.samples = int(o.samples, 'samples', 1, 64)
   p.device = oneOf<Device>(o.device, 'device', ['auto', 'cpu', 'cuda', 'webgpu'])
   p.mode = oneOf(o.mode, 'mode', ['sample', 'mean'] as const)
+  p.sampler = oneOf(o.sampler, 'sampler', ['ddim', 'dpmpp', 'ddpm'] as const)
   if (task === 'superres') {
     p.scale = int(o.scale ?? '2', 'scale', 2, 4)
     p.axes = oneOf(o.axes, 'axes', ['inplane', 'through', 'all'] as const)

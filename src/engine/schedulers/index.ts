@@ -8,11 +8,12 @@ export * from './schedule.js'
 export * from './scheduler.js'
 export { DDIMScheduler, DDPMScheduler, DPMSolverPP2MScheduler }
 
-export type SamplerKind = 'ddpm' | 'ddim' | 'dpmpp2m'
+/** 'dpmpp' is the command line's name for DPM-Solver++(2M). */
+export type SamplerKind = 'ddpm' | 'ddim' | 'dpmpp2m' | 'dpmpp'
 
 export function createScheduler(kind: SamplerKind, schedule: ScheduleSpec, opts: SchedulerOptions & { eta?: number } = {}): NoiseScheduler {
   if (kind === 'ddpm') return new DDPMScheduler(schedule, opts)
   if (kind === 'ddim') return new DDIMScheduler(schedule, opts)
-  if (kind === 'dpmpp2m') return new DPMSolverPP2MScheduler(schedule, opts)
+  if (kind === 'dpmpp2m' || kind === 'dpmpp') return new DPMSolverPP2MScheduler(schedule, opts)
   throw new RangeError(`unknown sampler ${String(kind)}`)
 }
