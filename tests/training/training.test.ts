@@ -45,11 +45,16 @@ describe.skipIf(!hasTorch || !hasData)('training recipes (PyTorch peer)', () => 
     expect(m.session.outputNames).toEqual(['out'])
     expect(m.card.normalisation).toEqual({ kind: 'percentile', params: { low: 0.5, high: 99.5 } })
     expect(m.card.plane).toBe('sagittal')
+    // the EDM recipe: x0 prediction with 2.5D context (±1 slice), one-call denoising metrics
+    expect(m.card.prediction).toBe('x0')
+    expect(m.card.context_slices).toBe(1)
+    expect((m.card.objective as any).kind).toBe('edm')
     const metrics = m.card.metrics as any
-    for (const t of ['t50', 't100', 't250', 't500']) {
-      for (const k of ['mse', 'psnr', 'input_psnr']) expect(Number.isFinite(metrics.one_step_x0[t][k])).toBe(true)
+    for (const s of ['sigma_0.06', 'sigma_0.1', 'sigma_0.2']) {
+      for (const k of ['psnr_fg', 'input_psnr_fg']) expect(Number.isFinite(metrics.one_call_denoise[s][k])).toBe(true)
     }
-    expect(metrics.one_step_x0.t50.mse).toBeLessThan(metrics.one_step_x0.t500.mse)
+    // more noise, lower PSNR: the metric measures what it says
+    expect(metrics.one_call_denoise['sigma_0.06'].input_psnr_fg).toBeGreaterThan(metrics.one_call_denoise['sigma_0.2'].input_psnr_fg)
     expect(existsSync(path.join(out, 'brain-t1-smoke.png'))).toBe(true)
 
     // subject-level split: the card's val subjects are participants.csv's val rows, disjoint from train

@@ -9,7 +9,7 @@ import torch
 from .edm import EDM, SigmaMap
 from .export import sha256_file
 from .recipes import ARCH, SMOKE_ARCH, sources
-from .train_edm import Stack, fit_edm, load_onnx_init, val_denoise
+from .train_edm import Stack, fit_edm, grid_png_edm, load_onnx_init, val_denoise
 from .unet import UNet, count_params
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -109,13 +109,18 @@ def main_edm(a, r, device):
     use_bf16 = bool(r.get("bf16")) and bf16_ok()
     ema = fit_edm(edm, train, val, r, steps=steps, work=work, device=device, seed=a.seed, resume=a.resume, log=log,
                   val_every=steps if a.smoke else 500, ckpt_every=steps if a.smoke else 250,
-                  log_every=max(steps // 4, 1) if a.smoke else 25, size=size, batch=batch, bf16=use_bf16)
+                  log_every=max(steps // 4, 1) if a.smoke else 25, size=size, batch=batch, bf16=use_bf16,
+                  max_seconds=a.minutes * 60 if a.minutes else None)
+    steps = getattr(ema, "trained_steps", steps)
     train_s = time.time() - t_train
     ema = ema.cpu().eval()
     smap = SigmaMap(r["schedule"])
     metrics = {"one_call_denoise": val_denoise(ema, val, smap, max_slices=8 if a.smoke else 96)}
     log("held-out one-call denoise: " + json.dumps(metrics["one_call_denoise"]))
 
+    png = a.png or (os.path.join(a.out, f"{name}.png") if a.smoke else os.path.join(ROOT, "docs", "models", f"{a.model}.png"))
+    os.makedirs(os.path.dirname(png), exist_ok=True)
+    grid_png_edm(ema, val, smap, png)
     onnx_path = os.path.join(a.out, f"{name}.onnx")
     export_edm(ema, onnx_path)
     parity = _parity(ema, onnx_path, val, work)

@@ -159,6 +159,24 @@ def val_denoise(edm: EDM, ds: Stack, smap: SigmaMap, sigmas=(0.06, 0.1, 0.2), ma
     return out
 
 
+@torch.no_grad()
+def grid_png_edm(edm: EDM, ds: Stack, smap: SigmaMap, path: str, rows: int = 4, sigmas=(0.1, 0.2, 0.5), seed: int = 3) -> None:
+    """Rows: val centre slices. Columns: clean, then noisy / one-call D per σ (row axis flipped for display)."""
+    from .evaluate import _png
+    edm.eval()
+    c = ds.centres[torch.linspace(0, len(ds) - 1, rows + 2)[1:-1].round().long()]
+    x, _, _ = ds.batch(c, edm.context, None, None)
+    k = edm.context
+    cols = [x[:, k:k + 1]]
+    g = torch.Generator().manual_seed(seed)
+    for s in sigmas:
+        noisy = x + s * torch.randn(x.shape, generator=g)
+        sig = torch.full((len(c),), s)
+        cols += [noisy[:, k:k + 1].clamp(-1, 1), edm.denoise(noisy, sig, smap.t_of_sigma(sig)).clamp(-1, 1)]
+    tiles = torch.cat([torch.cat([col[r, 0].flip(0) for col in cols], dim=1) for r in range(len(c))], dim=0)
+    _png(path, ((tiles.numpy() + 1) * 127.5).clip(0, 255).round().astype(np.uint8))
+
+
 def _save(path, state):
     tmp = path + ".tmp"
     torch.save(state, tmp)
@@ -167,7 +185,7 @@ def _save(path, state):
 
 def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: str, device, seed=0,
             resume=None, log=print, val_every=500, ckpt_every=250, log_every=25, ema_decay=0.999,
-            size=None, batch=None, bf16=False):
+            size=None, batch=None, bf16=False, max_seconds=None):
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     smap = SigmaMap(r["schedule"])
@@ -195,7 +213,13 @@ def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: st
 
     warm = min(200, max(1, steps // 20))
     t0, run_loss, run_n = time.time(), 0.0, 0
+    t_begin = time.time()
     for step in range(start, steps):
+        if max_seconds is not None and time.time() - t_begin > max_seconds:
+            log(f"time budget reached at step {step}: stopping")
+            save(step)
+            ema.trained_steps = step
+            return ema
         for pg in opt.param_groups:
             pg["lr"] = r["lr"] * min(1.0, (step + 1 - start) / warm)
         c = train.centres[torch.randint(len(train), (batch,), generator=g)]
@@ -232,4 +256,5 @@ def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: st
         if val is not None and (done % val_every == 0 or done == steps):
             log(f"step {done} val denoise (ema): {val_denoise(ema, val, smap)}")
             t0 = time.time()
+    ema.trained_steps = steps
     return ema
