@@ -29,10 +29,12 @@ export interface Encoding {
   /** largest |ours − reference| allowed: 0 for lossless */
   maxError: number
   /**
-   * Lossy JPEG has no stated error bound: its reference is an independent decoder's output
-   * (dcmdjpeg / gdcmconv --raw), which our decoder must match within maxError.
+   * Lossy JPEG and JPEG 2000 state no error bound: their reference is an independent decoder's
+   * output, which ours must match within maxError: dcmdjpeg's for JPEG ('decoded'), pydicom's
+   * (Pillow's OpenJPEG) for JPEG 2000 ('pydicom'; gdcmconv --raw returns MONOCHROME1 lossy J2K
+   * as a constant 4096, so it cannot be the reference).
    */
-  reference: 'seed' | 'decoded'
+  reference: 'seed' | 'decoded' | 'pydicom'
   /** which seeds the encoder takes (bits stored, samples) */
   accepts: (s: SeedInfo) => boolean
 }
@@ -71,6 +73,7 @@ export const ENCODINGS: Encoding[] = [
   // unsigned samples), which is the file's content, not a decoder fault
   { id: 'gdcm-jpegls-near3', tool: 'gdcm', argv: ['gdcmconv', '--jpegls', '--lossy', '-e', '3'], transferSyntax: '1.2.840.10008.1.2.4.81', maxError: 3, reference: 'seed', accepts: (s) => grey(s) && !s.signed },
   { id: 'gdcm-j2k', tool: 'gdcm', argv: ['gdcmconv', '--j2k'], transferSyntax: '1.2.840.10008.1.2.4.90', maxError: 0, reference: 'seed', accepts: any },
+  { id: 'gdcm-j2k-lossy', tool: 'gdcm', argv: ['gdcmconv', '--j2k', '--lossy', '-q', '40'], transferSyntax: '1.2.840.10008.1.2.4.91', maxError: 1, reference: 'pydicom', accepts: any },
 ]
 
 export interface MatrixFile {
