@@ -37,6 +37,12 @@ interface Args {
   python: string
   pairs?: string
   sections: string[]
+  /** First N IXI validation subjects only (default: all). */
+  subjects?: number
+  /** Denoising noise levels (default 0.03, 0.05, 0.1). */
+  levels?: number[]
+  /** Skip the posterior-sample runs (slow). */
+  noSample?: boolean
 }
 
 function parseArgs(argv: string[]): Args {
@@ -55,6 +61,9 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--out') a.out = path.resolve(v())
     else if (k === '--python') a.python = v()
     else if (k === '--pairs') a.pairs = path.resolve(v())
+    else if (k === '--subjects') a.subjects = Number(v())
+    else if (k === '--levels') a.levels = v().split(',').map(Number)
+    else if (k === '--no-sample') a.noSample = true
     else if (k === '--sections') a.sections = v().split(',').map((x) => x.trim())
     else if (k === '--assemble') a.sections = [] // only rebuild RESULTS.md from the fragments present
     else if (k !== '--') throw new Error(`unknown option ${k}`)
@@ -145,7 +154,7 @@ async function timed(task: TaskName, v: Volume, params: Parameters<typeof runTas
 function ixiVal(a: Args): string[] {
   const csv = readFileSync(path.join(a.data, 'mri/ixi-t1/participants.csv'), 'utf8').trim().split(/\r?\n/).slice(1)
   const val = csv.map((l) => l.trim().split(',')).filter((c) => c[3] === 'val').map((c) => c[0])
-  return a.quick ? val.slice(0, 1) : val
+  return a.quick ? val.slice(0, 1) : a.subjects ? val.slice(0, a.subjects) : val
 }
 
 async function brainMask(a: Args, subject: string, n: number): Promise<Uint8Array> {
@@ -180,7 +189,7 @@ function sliceStep(x: Float32Array, size: Vec3, mask: Uint8Array, axis = 2): num
 
 async function denoiseSection(a: Args, tmp: string, md: string[]): Promise<void> {
   const model = await modelStatus(a, 'denoise', 'T1')
-  const levels = a.quick ? [0.05] : [0.03, 0.05, 0.1]
+  const levels = a.levels ?? (a.quick ? [0.05] : [0.03, 0.05, 0.1])
   const subjects = ixiVal(a)
   md.push('## Denoising (IXI T1 validation subjects, synthetic Rician noise)', '')
   md.push(`Subjects: ${subjects.join(', ')} (never used in training). Noise σ = level × the 99.5th percentile of the clean brain voxels (P); PSNR uses data range P; PSNR and SSIM (skimage-compatible, Gaussian σ 1.5) inside the DLMUSE brain mask.`)
@@ -220,7 +229,7 @@ async function denoiseSection(a: Args, tmp: string, md: string[]): Promise<void>
       timings.push({ task: 'NLM baseline', size, steps: 0, seconds: py.seconds.nlm }, { task: 'TV baseline', size, steps: 0, seconds: py.seconds.tv })
       const panelImgs = [clean.data, noisy, nlm, tv]
       if (model.ok) {
-        for (const mode of [undefined, 'sample'] as const) {
+        for (const mode of a.noSample ? [undefined] : ([undefined, 'sample'] as const)) {
           const r = await timed('denoise', like(clean.vol, noisy), { model: model.name, steps: a.steps, seed: 0, ...(mode ? { mode } : {}) }, a)
           const x = r.outputs[0].volume.data as Float32Array
           m(mode ? `raddiff --mode ${mode}` : 'raddiff (default options)', x, (r.report.sigma as number) / sigma)

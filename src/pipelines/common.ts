@@ -1,4 +1,5 @@
 import { defaultModelsDir, prepareModel, type PreparedModel, normalisationRange, normaliseValue, denormaliseValue, type IntensityRange, type Normalisation } from '../engine/index.js'
+import { RaddiffError } from '../io/errors.js'
 import { createVolume, toFloat32, type Vec3, type Volume } from '../volume/volume.js'
 import { NOT_FOR_CLINICAL_USE, RADDIFF_VERSION } from '../version.js'
 import { selectModel } from './select-model.js'
@@ -52,7 +53,10 @@ export function cardMetric(card: PreparedModel['card'], key: string): number | u
 
 /** cardDefaults: steps / samples a model's card recommends, used when the caller gives none. */
 export async function setupTask(task: TaskName, input: Volume, params: TaskParams, ctx: TaskContext, defaultSteps: number, cardDefaults?: (card: PreparedModel['card']) => { steps?: number; samples?: number }): Promise<TaskSetup> {
-  if (input.components !== 1) throw new RangeError('the pipelines need a single-component (grayscale) volume')
+  // the models are trained on grey scans; colour (ultrasound, visible light) can be converted, not processed
+  if (input.components !== 1) {
+    throw new RaddiffError('UNSUPPORTED_PIXEL_FORMAT', 'the tasks need a grayscale volume: colour images can be converted (raddiff convert) but not processed')
+  }
   const sel = await selectModel(task, input, ctx.modelsDir ?? defaultModelsDir(), params.model)
   const pm = await prepareModel(sel.cardPath, params.device ?? 'auto')
   const d = cardDefaults?.(pm.card) ?? {}

@@ -37,8 +37,13 @@ export class FramePixels {
       values = clampToStored(sliceOf(this.gdcm, index * n, n), f.bitsStored, f.pixelRepresentation)
     } else {
       values = await this.decodeEncapsulated(index, n, codec)
-      // codecs deliver interleaved colour already converted to RGB
-      values = fixBits(values, f.bitsStored, f.pixelRepresentation, f.floatPixels)
+      // codecs deliver interleaved colour already converted to RGB. A lossy codec working at a
+      // precision above BitsStored may overshoot the stored range (JPEG-LS near-lossless: 4097
+      // for 4095): masking would wrap that to 1, so unsigned lossy values are clamped instead.
+      // Signed data stay masked: the codec's sign convention at the overshoot is not knowable.
+      values = LOSSY.has(h.transferSyntaxUID) && !f.pixelRepresentation && !f.floatPixels
+        ? clampToStored(values instanceof Float64Array ? values : Float64Array.from(values), f.bitsStored, 0)
+        : fixBits(values, f.bitsStored, f.pixelRepresentation, f.floatPixels)
       return h.palette ? applyPalette(values, h.palette) : values
     }
     values = fixBits(values, f.bitsStored, f.pixelRepresentation, f.floatPixels)
@@ -117,6 +122,9 @@ export class FramePixels {
     return out
   }
 }
+
+/** Lossy syntaxes: JPEG baseline / extended, JPEG-LS near-lossless, JPEG 2000 and HTJ2K (not the lossless-only UIDs). */
+const LOSSY = new Set(['1.2.840.10008.1.2.4.50', '1.2.840.10008.1.2.4.51', '1.2.840.10008.1.2.4.81', '1.2.840.10008.1.2.4.91', '1.2.840.10008.1.2.4.203'])
 
 function encapsulatedFrame(ds: DataSet, index: number, frames: number): Uint8Array {
   const el = ds.elements['x7fe00010']

@@ -5,7 +5,9 @@ import type { FileHeader } from './types.js'
  * the checked compressed frames. GDCM parses the file itself, with its own parser: handing it
  * the original lets a corrupt element elsewhere in the data set (fuzz #4647: a mangled VR in
  * the patient module) send it allocating hundreds of MB. No rescale is written, so GDCM
- * returns stored values.
+ * returns stored values. MONOCHROME1 goes in as MONOCHROME2: ITK's GDCM reader inverts
+ * MONOCHROME1 itself, and the loader inverts once, after any decoder (issue #16: RLE
+ * radiographs came back inverted twice, i.e. not at all).
  */
 export function gdcmInputFile(h: FileHeader, frames: Uint8Array[]): Uint8Array {
   const f = h.format
@@ -14,7 +16,7 @@ export function gdcmInputFile(h: FileHeader, frames: Uint8Array[]): Uint8Array {
     el(0x0008, 0x0016, 'UI', uid(sopClass)),
     el(0x0008, 0x0018, 'UI', uid('2.25.1')),
     el(0x0028, 0x0002, 'US', us(f.samplesPerPixel)),
-    el(0x0028, 0x0004, 'CS', text(f.photometric)),
+    el(0x0028, 0x0004, 'CS', text(f.photometric === 'MONOCHROME1' ? 'MONOCHROME2' : f.photometric)),
     ...(f.samplesPerPixel > 1 ? [el(0x0028, 0x0006, 'US', us(f.planarConfiguration))] : []),
     el(0x0028, 0x0008, 'IS', text(String(frames.length))),
     el(0x0028, 0x0010, 'US', us(f.rows)),

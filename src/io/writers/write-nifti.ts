@@ -15,8 +15,8 @@ export interface WriteNiftiOptions {
 }
 
 interface Encoded {
-  datatype: 4 | 16
-  bitpix: 16 | 32
+  datatype: 4 | 16 | 128
+  bitpix: 16 | 24 | 32
   slope: number
   inter: number
   bytes: Uint8Array
@@ -36,11 +36,9 @@ export async function writeNifti(v: Volume, out: string, opts: WriteNiftiOptions
   if (!gz && !/\.nii$/i.test(out)) {
     throw new RaddiffError('UNSUPPORTED_OUTPUT', `NIfTI output must end in .nii or .nii.gz: ${out}`, { source: out })
   }
-  if (v.components !== 1) {
-    throw new RaddiffError('UNSUPPORTED_OUTPUT', 'NIfTI output supports single-component (grayscale) volumes', { source: out })
-  }
-  const enc = encode(toFloat32(v), opts.dtype ?? 'float32')
-  const header = niftiHeader(v, enc, opts.description ?? '', v.meta.windowCenter, v.meta.windowWidth)
+  const enc = v.components === 1 ? encode(toFloat32(v), opts.dtype ?? 'float32') : encodeRgb24(v, out)
+  const grey = v.components === 1
+  const header = niftiHeader(v, enc, opts.description ?? '', grey ? v.meta.windowCenter : undefined, grey ? v.meta.windowWidth : undefined)
   const file = new Uint8Array(header.length + enc.bytes.length)
   file.set(header, 0)
   file.set(enc.bytes, header.length)
@@ -86,6 +84,23 @@ function encode(x: Float32Array, dtype: 'float32' | 'int16' | 'auto'): Encoded {
     q[i] = Number.isNaN(s) ? 0 : Math.max(-32768, Math.min(32767, s))
   }
   return { datatype: 4, bitpix: 16, slope, inter, bytes: toLittleEndian(q) }
+}
+
+/**
+ * Colour as NIfTI-1 RGB24 (datatype 128): three bytes per voxel, interleaved, as dcm2niix writes
+ * ultrasound and visible-light series. NIfTI has no deeper colour type, so 16-bit colour
+ * (palette images with 16-bit entries) is refused rather than cut: NRRD / MHA keep it.
+ */
+function encodeRgb24(v: Volume, out: string): Encoded {
+  if (v.components !== 3) {
+    throw new RaddiffError('UNSUPPORTED_OUTPUT', `NIfTI output holds grayscale or RGB volumes, not ${v.components} components: write .nrrd or .mha`, { source: out })
+  }
+  const d = v.data
+  const fits = !v.meta.hasRescale && (d instanceof Uint8Array || d instanceof Uint8ClampedArray)
+  if (!fits) {
+    throw new RaddiffError('UNSUPPORTED_OUTPUT', 'NIfTI RGB24 holds 8-bit colour only: write .nrrd or .mha for deeper colour', { source: out })
+  }
+  return { datatype: 128, bitpix: 24, slope: 1, inter: 0, bytes: new Uint8Array(d.buffer, d.byteOffset, d.byteLength) }
 }
 
 const hostLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1

@@ -5,7 +5,8 @@ import { scanDicom, loadDicomSeries } from '../../../src/io/dicom/index.js'
 import type { Volume } from '../../../src/volume/volume.js'
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
-export const dicomData = path.resolve(repoRoot, '../shared/data/dicom')
+// RADDIFF_SHARED_DATA: the shared data folder when it is not ../shared/data (a git worktree elsewhere)
+export const dicomData = path.resolve(process.env.RADDIFF_SHARED_DATA ?? path.resolve(repoRoot, '../shared/data'), 'dicom')
 export const hasData = existsSync(dicomData)
 export const fixtures = path.join(repoRoot, 'fixtures/dicom')
 
