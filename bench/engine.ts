@@ -1,6 +1,6 @@
 /**
  * `tsx bench/engine.ts [--volume-steps 10] [--slices 90] [--configs BxL,...] [--torch-batch N] [--reps 3] [--passes 1]
- *                      [--threads N] [--skip-torch] [--torch-spin]`
+ *                      [--threads N] [--skip-torch] [--torch-spin] [--device auto|cpu|cuda|webgpu] [--sizes 128,256] [--batches 1,8]`
  * Exports the default UNet (random weights, seed 0) with training/ into a temp folder, then times
  * on the same model: ORT forwards at 128²/256² × batch 1/8, a DDIM pass over a 120×120×S volume
  * (engine vs PyTorch eager reference, training/raddiff_train/bench_torch.py) and GFLOP/s.
@@ -13,6 +13,12 @@
  * thread, two batches in flight: src/engine/threaded-session.ts); PyTorch runs batch 8, its fastest. Both sides get the same number of cores and both wait without
  * spinning (ORT allow_spinning=0 in session.ts, OMP_WAIT_POLICY=PASSIVE for PyTorch's OpenMP;
  * --torch-spin gives PyTorch its default instead).
+ *
+ * `--device webgpu|cuda` times the engine's GPU session instead (no PyTorch: it runs on the CPU).
+ * The first forward of each shape is printed apart: on WebGPU it compiles the shaders. On a machine
+ * with no GPU, `VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json` gives a software
+ * device: slow by design, the point is that the path runs (e.g. `-- --device webgpu --sizes 128
+ * --batches 1 --reps 2 --volume-steps 2 --slices 8`).
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -20,7 +26,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { batchPlan, loadModel, onnxModelFn, releaseSessions, sampleVolume, volumeModel } from '../src/engine/index.js'
+import { batchPlan, loadModel, onnxModelFn, releaseSessions, sampleVolume, volumeModel, type Device } from '../src/engine/index.js'
 import { createVolume } from '../src/volume/index.js'
 
 /** Volume pass hand-overs between the engine and PyTorch (see behind()). */
@@ -44,7 +50,13 @@ const parseConfigs = (spec: string) => spec.split(',').map((c) => {
   const [b, l] = c.split('x').map(Number)
   return { batch: b, lanes: l || 1 }
 })
-const skipTorch = args.includes('--skip-torch')
+const device = (args.includes('--device') ? args[args.indexOf('--device') + 1] : 'auto') as Device
+if (!['auto', 'cpu', 'cuda', 'webgpu'].includes(device)) throw new Error('--device: auto | cpu | cuda | webgpu')
+const list = (name: string, dflt: number[]): number[] => (args.includes(name) ? args[args.indexOf(name) + 1].split(',').map(Number) : dflt)
+const sizes = list('--sizes', [128, 256])
+const batches = list('--batches', [1, 8])
+// PyTorch here is the CPU reference: beside a GPU session it would compare unlike things
+const skipTorch = args.includes('--skip-torch') || device === 'cuda' || device === 'webgpu'
 const trainingDir = path.join(root, 'training')
 
 /** The PyTorch side: one JSON command per line, one JSON reply per line. */
@@ -82,7 +94,7 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'raddiff-bench-'))
 let torch: Awaited<ReturnType<typeof startTorch>> | undefined
 try {
   const info = JSON.parse(execFileSync('/usr/bin/python3', ['-m', 'raddiff_train.bench_torch', 'export', dir], { cwd: trainingDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n').at(-1)!)
-  const m = await loadModel(path.join(dir, 'bench.json'), { device: 'auto', threads })
+  const m = await loadModel(path.join(dir, 'bench.json'), { device, threads })
   const plan = batchPlan(m)
   // default: the engine's own setting for this device (diffuseVolume)
   const configs = parseConfigs(args.includes('--configs') ? args[args.indexOf('--configs') + 1] : `${plan.batch}x${plan.inFlight}`)
@@ -92,13 +104,21 @@ try {
   console.log(`device: ${m.device}, cpus: ${os.availableParallelism()} × ${os.cpus()[0]?.model ?? '?'}, load average ${os.loadavg()[0].toFixed(1)}`)
   // what the session really runs (its thread count also depends on the model's size)
   const split = { count: m.session.parallelism, each: Math.max(1, Math.floor(threads / m.session.parallelism)) }
-  console.log(`ORT settings: ${m.device === 'cpu' ? `${split.count} inference thread(s), each a session with intraOpNumThreads ${split.each}, ` : ''}graphOptimizationLevel all (NCHWc), sequential, allow_spinning 0`)
+  console.log(`ORT settings: ${m.device === 'cpu' ? `${split.count} inference thread(s), each a session with intraOpNumThreads ${split.each}, ` : 'one session on the JS thread, intraOpNumThreads 1 for the nodes left to the CPU provider, '}graphOptimizationLevel all${m.device === 'cpu' ? ' (NCHWc)' : ''}, sequential, allow_spinning 0`)
   if (torch) console.log(`PyTorch ${torch.hello.torch}: ${torch.hello.threads} threads, OMP_WAIT_POLICY ${torch.hello.wait_policy}, inference_mode; interleaved with ORT`)
 
-  for (const size of [128, 256]) {
-    for (const b of [1, 8]) {
+  let reported = false
+  for (const size of sizes) {
+    for (const b of batches) {
       const x = new Float32Array(b * size * size).map(() => Math.random() * 2 - 1)
+      const tFirst = performance.now()
       await model(x, [b, 1, size, size], 500)
+      if (m.device !== 'cpu') console.log(`first forward ${size}² batch ${b} (${m.device === 'webgpu' ? 'includes shader compilation' : 'includes kernel selection'}): ${((performance.now() - tFirst) / 1000).toFixed(1)} s`)
+      if (!reported) {
+        reported = true
+        const r = m.session.execution()
+        console.log(`providers: ${r.nodes ? Object.entries(r.nodes).map(([p, n]) => `${p} ${n} nodes`).join(', ') : r.providers.join(', ')}${r.cpuOps ? ` (CPU provider ops: ${r.cpuOps.join(', ')})` : ''}${r.adapter ? `; adapter: ${r.adapter}` : ''}`)
+      }
       const ortMs: number[] = []
       const ortCpu: number[] = []
       const ptMs: number[] = []
@@ -116,7 +136,9 @@ try {
         }
       }
       const ms = median(ortMs)
-      const gflops = ((size === 128 ? info.flops128 : info.flops256) * b) / (ms / 1000) / 1e9
+      // FLOPs are counted at 128² and 256² only (attention grows faster than the pixel count)
+      const flops = size === 128 ? info.flops128 : size === 256 ? info.flops256 : NaN
+      const gflops = (flops * b) / (ms / 1000) / 1e9
       let line = `forward ${size}² batch ${b}: ORT ${ms.toFixed(1)} ms (${(ms / b).toFixed(1)} ms/slice, ${gflops.toFixed(1)} GFLOP/s; CPU ${median(ortCpu).toFixed(0)} ms)`
       if (torch) {
         line += `, PyTorch ${median(ptMs).toFixed(1)} ms (CPU ${median(ptCpu).toFixed(0)} ms) → ORT speed-up ${median(ptMs.map((p, i) => p / ortMs[i])).toFixed(2)}× wall, `
@@ -190,7 +212,7 @@ try {
         calls = engineCalls
         await catchUp()
         const gflops = (info.flops128 * slices * volumeSteps) / volS / 1e9
-        const how = `batch ${cfg.batch}${lanes > 1 ? ` × ${lanes} in flight` : ''}, ${split.count} inference thread(s) × ${split.each} ORT thread(s)`
+        const how = `batch ${cfg.batch}${lanes > 1 ? ` × ${lanes} in flight` : ''}, ${m.device === 'cpu' ? `${split.count} inference thread(s) × ${split.each} ORT thread(s)` : `one ${m.device} session`}`
         console.log(`engine: ${volumeSteps}-step DDIM over 120×120×${slices} (slices padded to 128², ${how}): ${volS.toFixed(1)} s (${gflops.toFixed(1)} GFLOP/s; ${((100 * ortMs) / lanes / 1000 / volS).toFixed(1)}% inside onnxruntime; CPU ${volCpu.toFixed(1)} s)`)
         if (torch) {
           console.log(`  PyTorch eager, same pass (batch ${tb}, ${torch.hello.threads} threads): ${torchS.toFixed(1)} s (${((info.flops128 * slices * volumeSteps) / torchS / 1e9).toFixed(1)} GFLOP/s; CPU ${torchCpu.toFixed(1)} s)`)

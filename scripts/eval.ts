@@ -314,26 +314,28 @@ async function denoiseCtSection(a: Args, tmp: string, md: string[]): Promise<voi
 
 async function superresSection(a: Args, tmp: string, md: string[]): Promise<void> {
   const model = await modelStatus(a, 'superres', 'T1')
-  const factors = a.quick ? [2] : [2, 4]
+  // [factor, which]: in-plane (mean-pooled in the model's plane) and through-plane (thick slices)
+  const factors: [number, 'inplane' | 'through'][] = a.quick ? [[2, 'inplane']] : [[2, 'inplane'], [4, 'inplane'], [2, 'through']]
   const subjects = ixiVal(a)
   md.push('## Super-resolution (IXI T1 validation subjects)', '')
-  md.push('The clean volume is average-pooled in-plane (the two anatomical axes of the model plane, IXI: P and L) by the factor; each method upsamples it back. PSNR/SSIM against the clean volume inside the brain mask, data range = 99.5th percentile of the brain. Bicubic: skimage.transform.resize(order=3); nearest: voxel replication.', '')
+  md.push('The clean volume is average-pooled by the factor in-plane (the two anatomical axes of the model plane; brain-t1: S and P) or through-plane (along the model plane\'s slice axis: thick slices); each method upsamples it back. PSNR/SSIM against the clean volume inside the brain mask, data range = 99.5th percentile of the brain. Bicubic: skimage.transform.resize(order=3); nearest: voxel replication.', '')
   md.push(model.ok ? `raddiff model: ${model.name} ${model.version}.` : `**raddiff not measured: ${model.why}.**`, '')
   const rows = new Map<string, { psnr: number[]; ssim: number[] }>()
   for (const [si, subj] of subjects.entries()) {
     const clean = await load(path.join(a.data, 'mri/ixi-t1', `${subj}_T1.nii.gz`))
     const mask = await brainMask(a, subj, clean.data.length)
     const P = percentileOf(clean.data, 99.5, mask)
-    for (const f of factors) {
-      // in-plane of the model's (anatomical) plane, in this volume's voxel order
-      const axes: Axes = superresInputAxes(clean.vol, model.ok ? model.plane : 'axial', 'inplane')
+    for (const [f, which] of factors) {
+      // in-plane of the model's (anatomical) plane, or along its slice axis, in this volume's voxel order
+      const axes: Axes = superresInputAxes(clean.vol, model.ok ? model.plane : 'axial', which)
+      const tag = `×${f}${which === 'through' ? ' through-plane' : ''}`
       const size = clean.vol.size
       const low = averagePool(clean.data, size, f, axes)
       const m = (key: string, x: Float32Array): void => {
-        const r = rows.get(`×${f}|${key}`) ?? { psnr: [], ssim: [] }
+        const r = rows.get(`${tag}|${key}`) ?? { psnr: [], ssim: [] }
         r.psnr.push(psnr(clean.data, x, P, mask))
         r.ssim.push(ssim(clean.data, x, size, P, { mask }))
-        rows.set(`×${f}|${key}`, r)
+        rows.set(`${tag}|${key}`, r)
       }
       const nearest = replicateUpsample(low.data, low.size, f, axes).data
       m('nearest', nearest)
@@ -345,14 +347,14 @@ async function superresSection(a: Args, tmp: string, md: string[]): Promise<void
       const imgs = [clean.data, nearest, bicubic]
       if (model.ok) {
         const spacing = clean.vol.spacing.map((s, d) => (axes[d] ? s * f : s)) as Vec3
-        for (const mode of ['sample', 'mean'] as const) {
-          const r = await timed('superres', like(clean.vol, low.data, low.size, spacing), { model: model.name, steps: a.steps, seed: 0, scale: f, mode }, a)
+        for (const mode of a.noSample ? [undefined] : ([undefined, 'sample'] as const)) {
+          const r = await timed('superres', like(clean.vol, low.data, low.size, spacing), { model: model.name, steps: a.steps, seed: 0, scale: f, axes: which, ...(mode ? { mode } : {}) }, a)
           const x = r.outputs[0].volume.data as Float32Array
-          m(`raddiff ${mode}`, x)
+          m(mode ? `raddiff --mode ${mode}` : 'raddiff (default options)', x)
           imgs.push(x)
         }
       }
-      if (si === 0) panel(path.join(path.dirname(a.out), `results/superres-x${f}.png`), size, imgs, 0, P)
+      if (si === 0) panel(path.join(path.dirname(a.out), `results/superres-x${f}${which === 'through' ? '-through' : ''}.png`), size, imgs, 0, P)
     }
   }
   md.push('| factor | method | PSNR (dB) | SSIM |', '|---|---|---|---|')
@@ -360,7 +362,7 @@ async function superresSection(a: Args, tmp: string, md: string[]): Promise<void
     const [f, method] = key.split('|')
     md.push(`| ${f} | ${method} | ${fmt(meanOf(r.psnr))} | ${fmt(meanOf(r.ssim), 4)} |`)
   }
-  md.push('', `Panels (first subject, mid slice): clean · nearest · bicubic${model.ok ? ' · raddiff sample · raddiff mean' : ''} — ${factors.map((f) => `![×${f}](results/superres-x${f}.png)`).join(' ')}`, '')
+  md.push('', `Panels (first subject, mid slice): clean · nearest · bicubic${model.ok ? ' · raddiff (default)' + (a.noSample ? '' : ' · raddiff --mode sample') : ''} — ${factors.map(([f, w]) => `![×${f}${w === 'through' ? ' through' : ''}](results/superres-x${f}${w === 'through' ? '-through' : ''}.png)`).join(' ')}`, '')
 }
 
 function cropK(v: Loaded, k0: number, nk: number): Loaded {

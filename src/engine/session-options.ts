@@ -15,8 +15,8 @@ export type ResolvedDevice = Exclude<Device, 'auto'>
  *   a ≥ 20 ms forward).
  * - sequential execution: the graph is a chain, an inter-op pool only adds threads that compete.
  */
-export function sessionOptions(ep: ResolvedDevice, threads: number): ort.InferenceSession.SessionOptions {
-  return {
+export function sessionOptions(ep: ResolvedDevice, threads: number, o: { profilePrefix?: string } = {}): ort.InferenceSession.SessionOptions {
+  const opts: ort.InferenceSession.SessionOptions = {
     executionProviders: [ep],
     graphOptimizationLevel: 'all',
     intraOpNumThreads: threads,
@@ -26,6 +26,13 @@ export function sessionOptions(ep: ResolvedDevice, threads: number): ort.Inferen
     // ORT logs provider-load failures itself; we report them as EngineError instead.
     logSeverityLevel: 3,
   }
+  // A profile of the first run is the only record of which provider ran each node (ORT moves shape
+  // arithmetic to the CPU provider even in a GPU session); execution-report.ts reads it.
+  if (o.profilePrefix) {
+    opts.enableProfiling = true
+    opts.profileFilePrefix = o.profilePrefix
+  }
+  return opts
 }
 
 /** A tensor as plain data: what crosses between threads (an ort.Tensor fits this shape too). */
@@ -48,5 +55,20 @@ export async function runOrt(s: ort.InferenceSession, feeds: Record<string, Tens
   const tensors: Record<string, ort.Tensor> = {}
   for (const [name, f] of Object.entries(feeds)) tensors[name] = new ort.Tensor(f.type, f.data, [...f.dims])
   const r = await s.run(tensors)
-  return Object.fromEntries(Object.entries(r).map(([name, t]) => [name, { type: t.type as TensorData['type'], data: t.data as TensorData['data'], dims: [...t.dims] }]))
+  return plainOutputs(r)
+}
+
+/**
+ * ORT outputs as plain tensors. Sessions are never opened with `preferredOutputLocation:
+ * 'gpu-buffer'`: in onnxruntime-node 1.30 reading such a tensor back (getData) aborts the whole
+ * process from native code (measured on the WebGPU provider, SwiftShader adapter), so an output
+ * that is not on the CPU is refused here instead of being read.
+ */
+export function plainOutputs(r: Record<string, ort.Tensor>): Record<string, TensorData> {
+  const out: Record<string, TensorData> = {}
+  for (const [name, t] of Object.entries(r)) {
+    if (t.location !== 'cpu') throw new Error(`output ${name} is in device memory (${t.location}); onnxruntime-node cannot read it back safely`)
+    out[name] = { type: t.type as TensorData['type'], data: t.data as TensorData['data'], dims: [...t.dims] }
+  }
+  return out
 }

@@ -1,17 +1,22 @@
 import { stat } from 'node:fs/promises'
 import os from 'node:os'
 import ort from 'onnxruntime-node'
+import { DeviceSession } from './device-session.js'
 import { EngineError } from './errors.js'
-import { runOrt, sessionOptions, type Device, type GraphInfo, type ResolvedDevice, type TensorData } from './session-options.js'
+import type { ExecutionReport } from './execution-report.js'
+import type { Device, GraphInfo, ResolvedDevice, TensorData } from './session-options.js'
 import { ThreadedSession } from './threaded-session.js'
 
 export type { Device, GraphInfo, ResolvedDevice, TensorData } from './session-options.js'
+export type { ExecutionReport } from './execution-report.js'
 
 /** A loaded model, whatever runs it: the graph's interface and one batched run(). */
 export interface ModelSession extends GraphInfo {
   /** Parts a batch is split into and run at once (CPU inference threads; 1 on a GPU). */
   readonly parallelism: number
   run(feeds: Record<string, TensorData>): Promise<Record<string, TensorData>>
+  /** Which ORT providers really run the model (on a GPU: counted in the first run's profile). */
+  execution(): ExecutionReport
   release(): Promise<void>
 }
 
@@ -23,31 +28,18 @@ export interface EngineSession {
 }
 
 const cache = new Map<string, Promise<EngineSession>>()
+/** The sessions of `cache` that have opened, for synchronous look-ups. */
+const opened = new Map<string, EngineSession>()
 
 // A CPU-only machine would print ORT's own red "failed to load CUDA" line on every `--device auto`;
 // every ORT failure we care about reaches the caller as an EngineError (with ORT's text as cause).
 ort.env.logLevel = 'fatal'
 
-/** A GPU session on this thread: its kernels run on the device, the JS thread only waits. */
-function directSession(s: ort.InferenceSession): ModelSession {
-  return {
-    parallelism: 1,
-    inputNames: s.inputNames,
-    outputNames: s.outputNames,
-    inputMetadata: s.inputMetadata,
-    outputMetadata: s.outputMetadata,
-    run: (feeds) => runOrt(s, feeds),
-    release: () => s.release(),
-  }
-}
-
-async function tryGpu(modelPath: string, ep: 'cuda' | 'webgpu', threads: number): Promise<ModelSession> {
-  try {
-    return directSession(await ort.InferenceSession.create(modelPath, sessionOptions(ep, threads)))
-  } catch (e) {
-    throw new EngineError('DEVICE_UNAVAILABLE', `the ${ep} execution provider could not be loaded on this machine; use --device cpu or auto`, { source: modelPath, cause: e })
-  }
-}
+/**
+ * CPU threads a GPU session gets: only the nodes ORT leaves to its CPU provider (shape arithmetic)
+ * run on them, and more threads would only wait at each such node's barrier.
+ */
+const GPU_SESSION_THREADS = 1
 
 /** Weights all CPU inference threads together may hold (each thread loads its own copy). */
 const CPU_WEIGHT_BUDGET = 1 << 30
@@ -71,10 +63,10 @@ export function getSession(modelPath: string, device: Device = 'auto', threads =
   let p = cache.get(key)
   if (!p) {
     p = (async (): Promise<EngineSession> => {
-      if (device === 'cuda' || device === 'webgpu') return { session: await tryGpu(modelPath, device, threads), device, modelPath }
+      if (device === 'cuda' || device === 'webgpu') return { session: await DeviceSession.open(modelPath, device, GPU_SESSION_THREADS), device, modelPath }
       if (device === 'auto') {
         try {
-          return { session: await tryGpu(modelPath, 'cuda', threads), device: 'cuda', modelPath }
+          return { session: await DeviceSession.open(modelPath, 'cuda', GPU_SESSION_THREADS), device: 'cuda', modelPath }
         } catch (e) {
           if (!(e instanceof EngineError && e.code === 'DEVICE_UNAVAILABLE')) throw e
         }
@@ -83,15 +75,30 @@ export function getSession(modelPath: string, device: Device = 'auto', threads =
       return { session: await ThreadedSession.open(modelPath, count, each), device: 'cpu', modelPath }
     })()
     cache.set(key, p)
-    p.catch(() => cache.delete(key))
+    p.then(
+      (s) => {
+        if (cache.get(key) === p) opened.set(key, s)
+      },
+      () => cache.delete(key),
+    )
   }
   return p
+}
+
+/**
+ * What runs a model opened in this process on a device (the job's report and the outputs'
+ * provenance); undefined when no such session is open.
+ */
+export function executionReport(modelPath: string, device: ResolvedDevice): ExecutionReport | undefined {
+  for (const s of opened.values()) if (s.modelPath === modelPath && s.device === device) return s.session.execution()
+  return undefined
 }
 
 /** Releases cached sessions (tests, long-running services swapping models). */
 export async function releaseSessions(): Promise<void> {
   const all = [...cache.values()]
   cache.clear()
+  opened.clear()
   for (const p of all) {
     try {
       await (await p).session.release()

@@ -4,6 +4,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { EngineError } from './errors.js'
 import type { ThreadInit, ThreadReply, ThreadRequest } from './ort-thread.js'
+import { PROVIDER_NAMES, type ExecutionReport } from './execution-report.js'
 import type { GraphInfo, TensorData } from './session-options.js'
 
 const here = fileURLToPath(import.meta.url)
@@ -95,6 +96,10 @@ export class ThreadedSession implements GraphInfo {
   }
   get outputMetadata(): GraphInfo['outputMetadata'] {
     return this.graph.outputMetadata
+  }
+  /** Every node runs on ORT's CPU provider: no other provider is registered in the threads. */
+  execution(): ExecutionReport {
+    return { device: 'cpu', providers: [PROVIDER_NAMES.cpu] }
   }
   /** The threads (diagnostics and tests). */
   get threads(): readonly Worker[] {

@@ -1,4 +1,5 @@
-import { defaultModelsDir, prepareModel, type PreparedModel, normalisationRange, normaliseValue, denormaliseValue, type IntensityRange, type Normalisation } from '../engine/index.js'
+import path from 'node:path'
+import { defaultModelsDir, executionReport, prepareModel, type PreparedModel, normalisationRange, normaliseValue, denormaliseValue, type IntensityRange, type Normalisation } from '../engine/index.js'
 import { RaddiffError } from '../io/errors.js'
 import { createVolume, toFloat32, type Vec3, type Volume } from '../volume/volume.js'
 import { NOT_FOR_CLINICAL_USE, RADDIFF_VERSION } from '../version.js'
@@ -97,6 +98,8 @@ export function provenance(task: TaskName, s: TaskSetup, steps: number, params: 
     raddiffVersion: RADDIFF_VERSION,
     notice: NOT_FOR_CLINICAL_USE,
   }
+  const ran = executionReport(path.resolve(path.dirname(s.pm.cardPath), card.file), s.pm.device)
+  if (ran) p.execution = { model: card.name, ...ran }
   const lim = cardLimitations(s.pm, extraLimitations)
   if (lim) p.limitations = lim
   return p

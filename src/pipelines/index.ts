@@ -38,5 +38,8 @@ const RUNNERS: Record<TaskName, Runner> = { denoise, superres, translate, anomal
 export async function runTask(task: TaskName, input: Volume, params: TaskParams = {}, ctx: TaskContext = {}): Promise<TaskResult> {
   const run = RUNNERS[task]
   if (!run) throw new RangeError(`unknown task ${String(task)}`)
-  return run(input, params, ctx)
+  const result = await run(input, params, ctx)
+  // the job's report says what ran the model as plainly as the provenance does
+  if (result.provenance.execution) result.report = { ...result.report, execution: result.provenance.execution }
+  return result
 }

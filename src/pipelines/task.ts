@@ -1,5 +1,9 @@
 import type { Volume } from '../volume/volume.js'
-import type { Device } from '../engine/index.js'
+import type { Device, ExecutionReport } from '../engine/index.js'
+
+export interface ModelExecution extends ExecutionReport {
+  model: string
+}
 
 /**
  * The contract between the four pipelines and their two front ends (CLI, service). A task
@@ -53,6 +57,11 @@ export interface Provenance {
   seed: number
   samples: number
   device: string
+  /**
+   * What really ran the model: the device, the ORT providers and, on a GPU, how many nodes each
+   * ran (ORT leaves some to the CPU provider) and whether the adapter is a software one.
+   */
+  execution?: ModelExecution
   params: Record<string, unknown>
   raddiffVersion: string
   notice: 'NOT FOR CLINICAL USE'

@@ -81,6 +81,10 @@ describe('denoise', () => {
     expect(r.provenance).toMatchObject({ task: 'denoise', model: { name: 'tiny-prior', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) }, seed: 1, samples: 1, notice: 'NOT FOR CLINICAL USE' })
     expect(r.provenance.raddiffVersion).toMatch(/^\d+\.\d+\.\d+/)
     expect(['cpu', 'cuda']).toContain(r.provenance.device)
+    // what ran the model, in the provenance and in the job's report alike
+    expect(r.provenance.execution).toMatchObject({ model: 'tiny-prior', device: r.provenance.device })
+    expect(r.provenance.execution?.providers[0]).toBe(r.provenance.device === 'cpu' ? 'CPUExecutionProvider' : 'CUDAExecutionProvider')
+    expect((r.report as { execution?: unknown }).execution).toEqual(r.provenance.execution)
     // data consistency: no voxel moves more than 3σ (+ the Rician correction) from the input
     const y = toFloat32(vol)
     let worst = 0

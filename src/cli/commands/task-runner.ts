@@ -200,7 +200,7 @@ export async function runTaskCommand(task: TaskName, inputs: string[], o: TaskCl
           }
         }
         const seconds = (performance.now() - t0) / 1000
-        const line = { ok: true, source: s.summary.source, outputs: written, model: res.provenance.model, steps: res.provenance.steps, seed: res.provenance.seed, samples: res.provenance.samples, device: res.provenance.device, report: res.report, seconds }
+        const line = { ok: true, source: s.summary.source, outputs: written, model: res.provenance.model, steps: res.provenance.steps, seed: res.provenance.seed, samples: res.provenance.samples, device: res.provenance.device, execution: res.provenance.execution, report: res.report, seconds }
         results.push(line)
         if (r.json) r.out(JSON.stringify(line))
         else r.err(`wrote ${written.join(', ')}  (${s.summary.source}, ${seconds.toFixed(1)} s)`)
