@@ -5,6 +5,7 @@ import type { PreparedModel } from './guided-sampler.js'
 import { prepareModel } from './guided-sampler.js'
 import { selectModel } from './select-model.js'
 import type { Provenance, TaskContext, TaskName, TaskParams, TaskProgress } from './task.js'
+import { PipelineError } from './errors.js'
 
 export interface Normalised {
   data: Float32Array
@@ -54,9 +55,11 @@ export function cardMetric(card: PreparedModel['card'], key: string): number | u
 
 /** cardDefaults: steps / samples a model's card recommends, used when the caller gives none. */
 export async function setupTask(task: TaskName, input: Volume, params: TaskParams, ctx: TaskContext, defaultSteps: number, cardDefaults?: (card: PreparedModel['card']) => { steps?: number; samples?: number }): Promise<TaskSetup> {
-  if (input.components !== 1) throw new RangeError('the pipelines need a single-component (grayscale) volume')
+  if (input.components !== 1) throw new PipelineError('UNSUITABLE_INPUT', 'the pipelines need a single-component (grayscale) volume')
   const sel = await selectModel(task, input, ctx.modelsDir ?? defaultModelsDir(), params.model)
   const pm = await prepareModel(sel.cardPath, params.device ?? 'auto')
+  // A depth past the card's schedule is the caller's mistake, not the scheduler's RangeError (internal).
+  if (params.depth !== undefined && params.depth > pm.card.schedule.T - 1) throw new PipelineError('INVALID_PARAMS', `depth must be at most ${pm.card.schedule.T - 1} for model ${pm.card.name}`)
   const d = cardDefaults?.(pm.card) ?? {}
   const steps = Math.max(1, Math.floor(params.steps ?? d.steps ?? defaultSteps))
   const samples = Math.max(1, Math.floor(params.samples ?? d.samples ?? 1))

@@ -1,6 +1,6 @@
 import { promisify } from 'node:util'
 import { gzip } from 'node:zlib'
-import { RaddiffError } from '../errors.js'
+import { IoError } from '../errors.js'
 import { writeBytesAtomically } from '../atomic-write.js'
 import { directionToQuatern } from '../nifti/nifti-affine.js'
 import { indexToRas, toFloat32, type Volume } from '../../volume/volume.js'
@@ -34,10 +34,10 @@ interface Encoded {
 export async function writeNifti(v: Volume, out: string, opts: WriteNiftiOptions = {}): Promise<void> {
   const gz = /\.nii\.gz$/i.test(out)
   if (!gz && !/\.nii$/i.test(out)) {
-    throw new RaddiffError('UNSUPPORTED_OUTPUT', `NIfTI output must end in .nii or .nii.gz: ${out}`, { source: out })
+    throw new IoError('UNSUPPORTED_OUTPUT', `NIfTI output must end in .nii or .nii.gz: ${out}`, { source: out })
   }
   if (v.components !== 1) {
-    throw new RaddiffError('UNSUPPORTED_OUTPUT', 'NIfTI output supports single-component (grayscale) volumes', { source: out })
+    throw new IoError('UNSUPPORTED_OUTPUT', 'NIfTI output supports single-component (grayscale) volumes', { source: out })
   }
   const enc = encode(toFloat32(v), opts.dtype ?? 'float32')
   const header = niftiHeader(v, enc, opts.description ?? '', v.meta.windowCenter, v.meta.windowWidth)
