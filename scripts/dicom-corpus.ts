@@ -9,7 +9,7 @@
 import { readdirSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { openInputs } from '../src/io/load.js'
-import { isRaddiffError } from '../src/io/errors.js'
+import { isIoError } from '../src/io/errors.js'
 
 export interface CorpusOutcome {
   file: string
@@ -31,7 +31,7 @@ export function listCorpus(dicomRoot: string): string[] {
   return out
 }
 
-/** One file through inspect + load; every throw must be a RaddiffError. */
+/** One file through inspect + load; every throw must be an IoError. */
 export async function runOne(file: string, root: string): Promise<CorpusOutcome> {
   const rel = path.relative(root, file)
   const t0 = performance.now()
@@ -53,7 +53,7 @@ export async function runOne(file: string, root: string): Promise<CorpusOutcome>
       await opened.cleanup()
     }
   } catch (e) {
-    if (isRaddiffError(e)) return { file: rel, outcome: 'rejected', detail: e.code, ms: ms() }
+    if (isIoError(e)) return { file: rel, outcome: 'rejected', detail: e.code, ms: ms() }
     return { file: rel, outcome: 'crashed', detail: String((e as Error)?.name ?? e), ms: ms() }
   }
 }

@@ -4,7 +4,7 @@
  * is observed by the parent instead of taking it down.
  */
 import { openInputs } from '../src/io/load.js'
-import { RaddiffError, type ErrorCode } from '../src/io/errors.js'
+import { IoError, type ErrorCode } from '../src/io/errors.js'
 import { defaultLimits, type Limits } from '../src/io/limits.js'
 import type { Volume } from '../src/volume/volume.js'
 
@@ -24,7 +24,7 @@ export interface Untyped {
 
 export interface WorkerResult {
   id: number
-  /** 'loaded': every series loaded, no problem; 'typed': only RaddiffErrors; 'untyped': something else was thrown. */
+  /** 'loaded': every series loaded, no problem; 'typed': only IoErrors; 'untyped': something else was thrown. */
   outcome: 'loaded' | 'typed' | 'untyped'
   codes: ErrorCode[]
   untyped?: Untyped
@@ -65,7 +65,7 @@ function checkVolume(v: Volume): string | undefined {
   return undefined
 }
 
-function leakIn(e: RaddiffError): string | undefined {
+function leakIn(e: IoError): string | undefined {
   const text = e.message
   if (CANARIES.some((c) => text.includes(c))) return `${e.code}: message carries a tag value`
   if (/\n\s+at /.test(text)) return `${e.code}: message carries a stack trace`
@@ -80,7 +80,7 @@ let ballast: Uint8Array | undefined
 function sabotage(p: string): void {
   const kind = process.env.RADDIFF_FUZZ_SELFTEST === '1' ? /\.selftest-(\w+)$/.exec(p)?.[1] : undefined
   if (kind === 'untyped') throw new TypeError('selftest')
-  if (kind === 'leak') throw new RaddiffError('INVALID_HEADER', 'patient CANARY^PATIENT is odd')
+  if (kind === 'leak') throw new IoError('INVALID_HEADER', 'patient CANARY^PATIENT is odd')
   if (kind === 'crash') process.kill(process.pid, 'SIGKILL')
   if (kind === 'unhandled') void Promise.reject(new Error('selftest unhandled'))
   if (kind === 'hang') for (;;);
@@ -118,8 +118,8 @@ async function run(job: WorkerJob, baselineMB: number): Promise<WorkerResult> {
   } catch (e) {
     errors.push(e)
   }
-  const bad = errors.find((e) => !(e instanceof RaddiffError))
-  const typed = errors.filter((e): e is RaddiffError => e instanceof RaddiffError)
+  const bad = errors.find((e) => !(e instanceof IoError))
+  const typed = errors.filter((e): e is IoError => e instanceof IoError)
   const peak1 = maxRssMB()
   return {
     id: job.id,
@@ -144,7 +144,7 @@ if (process.send) {
   process.on('unhandledRejection', die('unhandledRejection'))
   // Load the codecs and wasm once before measuring, so the baseline is the warm process.
   await import('../src/io/dicom/index.js')
-  await import('../src/io/nifti/index.js')
+  await import('../src/io/image/index.js')
   const baselineMB = process.memoryUsage().rss / MB
   process.on('message', async (job: WorkerJob) => {
     current = job.id

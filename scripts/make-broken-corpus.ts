@@ -8,7 +8,7 @@
  * Cases cut from real compressed files (JPEG family, JPEG 2000, HTJ2K, RLE) are added when
  * ../shared/data is present beside the repository.
  *
- * Each case names the outcome it must end in: a RaddiffError (optionally one of `codes`), or,
+ * Each case names the outcome it must end in: an IoError (optionally one of `codes`), or,
  * where the file is odd but legal (`mayLoad`), a loaded volume.
  */
 import { createWriteStream, existsSync, readFileSync } from 'node:fs'
@@ -25,7 +25,7 @@ export interface BrokenCase {
   name: string
   /** File name inside the case folder; its extension picks the loader. */
   file: string
-  /** Acceptable RaddiffError codes; empty = any code. */
+  /** Acceptable IoError codes; empty = any code. */
   codes: ErrorCode[]
   /** Odd but legal: loading is an acceptable outcome too. */
   mayLoad?: boolean

@@ -7,6 +7,7 @@ import { convertCommand } from './commands/convert.js'
 import { modelsCommand } from './commands/models.js'
 import { serveCommand, type ServeCliOptions } from './commands/serve.js'
 import { runTaskCommand, type TaskCliOptions } from './commands/task-runner.js'
+import { addTaskOptions } from './commands/task-options.js'
 import type { TaskName } from '../pipelines/task.js'
 
 const TASK_COMMANDS: [TaskName, string][] = [
@@ -53,23 +54,13 @@ function program(setCode: (c: number) => void, argv: string[] = []): Command {
     })
 
   for (const [name, description] of TASK_COMMANDS) {
-    cmd
+    const sub = cmd
       .command(name)
       .description(`${description}. NOT FOR CLINICAL USE`)
       .argument('<inputs...>', 'DICOM files or folders, zips, NIfTI, NRRD, MHA, MGZ')
       .requiredOption('-o, --output <out>', 'a folder (one {stem}_desc-{role}.nii.gz per output, plus run.json) or, for one series, a .nii.gz/.nii/.nrrd/.mha file')
-      .option('--model <name>', 'model name (default: the installed model serving this task for the input modality)')
-      .option('--steps <n>', 'sampler steps (default 10)')
-      .option('--seed <n>', 'random seed (default 0)')
-      .option('--samples <k>', 'K seeded samples: writes their mean and a per-voxel std map')
-      .option('--device <d>', 'auto | cpu | cuda | webgpu')
-      .option('--scale <n>', 'superres: 2 or 4')
-      .option('--axes <a>', 'superres: inplane | through | all')
-      .option('--mode <m>', 'mean (posterior mean: best PSNR; the default) | sample (a posterior sample)')
-      .option('--sampler <s>', 'ddim (default) | dpmpp | ddpm — the scheduler of multi-step runs')
-      .option('--depth <t>', 'anomaly/superres: noising depth t of T')
-      .option('--noise <kind>', 'anomaly: gaussian | simplex (default: what the model was trained with)')
-      .option('--polarity <sign>', 'anomaly: bright | dark | both — which residual sign is abnormal (default: the card\'s)')
+    addTaskOptions(sub, name)
+    sub
       .option('--format <f>', 'nifti (default) | dicom (one derived DICOM series folder per output)')
       .option('--deidentify', 'DICOM outputs: PS3.15 Annex E basic profile (identifiers removed, UIDs replaced consistently across the run)')
       .option('--models-dir <dir>', 'models folder (default: the shipped models/, or $RADDIFF_MODELS_DIR)')

@@ -1,4 +1,4 @@
-import { isRaddiffError, type RaddiffError } from '../io/errors.js'
+import { isIoError, type IoError } from '../io/errors.js'
 
 /** Where the CLI talks to people (stderr) and to scripts (stdout, one JSON object per line). */
 export interface Reporter {
@@ -15,13 +15,13 @@ export function createReporter(json: boolean): Reporter {
   }
 }
 
-export function formatProblem(name: string, error: RaddiffError): string {
+export function formatProblem(name: string, error: IoError): string {
   return `raddiff: ${name}: ${error.message} [${error.code}]`
 }
 
 /** Never print a stack or a library's message (it may echo tag values). */
 export function describeUnexpected(e: unknown): { code: string; message: string } {
-  if (isRaddiffError(e)) return { code: e.code, message: e.message }
+  if (isIoError(e)) return { code: e.code, message: e.message }
   return { code: 'INTERNAL', message: 'unexpected internal error (set RADDIFF_DEBUG=1 for details)' }
 }
 
@@ -29,6 +29,6 @@ export function describeUnexpected(e: unknown): { code: string; message: string 
  * DICOM objects without pixels (reports, DICOMDIR, structure sets) travel with image series on
  * every CD and PACS export: listing them is information, not a failed input.
  */
-export function isFailure(p: { error: RaddiffError }): boolean {
+export function isFailure(p: { error: IoError }): boolean {
   return p.error.code !== 'NO_IMAGE_DATA'
 }

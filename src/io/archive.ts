@@ -1,7 +1,7 @@
 /**
  * Safe zip extraction. A researcher's zip is untrusted input: entry names may try to escape the
  * target folder (zip slip), sizes in headers may lie (zip bombs), and data may be damaged. Every
- * such case ends in a RaddiffError, and whatever this call wrote is removed again.
+ * such case ends in an IoError, and whatever this call wrote is removed again.
  */
 import { createWriteStream } from 'node:fs'
 import { mkdir, readdir, rm } from 'node:fs/promises'
@@ -10,7 +10,7 @@ import { Transform, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import zlib from 'node:zlib'
 import yauzl, { type Entry, type ZipFile } from 'yauzl'
-import { RaddiffError } from './errors.js'
+import { IoError } from './errors.js'
 import type { Limits } from './limits.js'
 
 const S_IFMT = 0o170000
@@ -51,7 +51,7 @@ function mib(n: number): string {
  */
 function safeSegments(name: string, index: number, source?: string): string[] {
   const unsafe = (why: string) =>
-    new RaddiffError('ARCHIVE_UNSAFE', `${describe(index, name)} ${why}; the archive was not extracted`, { source })
+    new IoError('ARCHIVE_UNSAFE', `${describe(index, name)} ${why}; the archive was not extracted`, { source })
   if (name.includes('\u0000')) throw unsafe('contains a NUL character')
   const slashed = name.replace(/\\/g, '/')
   if (slashed.startsWith('/')) throw unsafe('is an absolute path')
@@ -89,7 +89,7 @@ class ByteBudget extends Transform {
   constructor(
     private readonly perEntry: number,
     private readonly total: { used: number; max: number },
-    private readonly fail: (what: 'entry' | 'archive') => RaddiffError,
+    private readonly fail: (what: 'entry' | 'archive') => IoError,
   ) {
     super()
   }
@@ -166,7 +166,7 @@ function isFsClash(e: unknown): boolean {
  * archive order. Work and memory are bounded: entries stream to disk, inflated bytes are counted
  * against `limits.maxInflatedBytes` per entry and `limits.maxArchiveBytes` in total, and
  * `limits.maxArchiveEntries` caps the entry count. On any error, everything this call wrote is
- * removed and a RaddiffError (ARCHIVE_UNSAFE / ARCHIVE_TOO_LARGE / ARCHIVE_CORRUPT / WRITE_FAILED)
+ * removed and an IoError (ARCHIVE_UNSAFE / ARCHIVE_TOO_LARGE / ARCHIVE_CORRUPT / WRITE_FAILED)
  * is thrown. `opts.source` is the name shown to the user (defaults to `zipPath`).
  */
 export async function extractZip(
@@ -178,10 +178,10 @@ export async function extractZip(
   const source = opts.source ?? zipPath
   const root = path.resolve(destDir)
   const createdRoot = await mkdir(root, { recursive: true }).catch((e: unknown) => {
-    throw new RaddiffError('WRITE_FAILED', 'could not create the folder to extract the archive into', { source, cause: e })
+    throw new IoError('WRITE_FAILED', 'could not create the folder to extract the archive into', { source, cause: e })
   })
   if (createdRoot === undefined && (await readdir(root)).length > 0) {
-    throw new RaddiffError('WRITE_FAILED', 'the folder to extract the archive into must be empty', { source })
+    throw new IoError('WRITE_FAILED', 'the folder to extract the archive into must be empty', { source })
   }
 
   const files: string[] = []
@@ -189,10 +189,10 @@ export async function extractZip(
   let zip: ZipFile | undefined
   try {
     zip = await openZip(zipPath).catch((e: unknown) => {
-      throw new RaddiffError('ARCHIVE_CORRUPT', 'the archive is damaged or not a zip file (its central directory could not be read)', { source, cause: e })
+      throw new IoError('ARCHIVE_CORRUPT', 'the archive is damaged or not a zip file (its central directory could not be read)', { source, cause: e })
     })
     if (zip.entryCount > limits.maxArchiveEntries) {
-      throw new RaddiffError(
+      throw new IoError(
         'ARCHIVE_TOO_LARGE',
         `the archive has ${zip.entryCount} entries, more than the limit of ${limits.maxArchiveEntries} (RADDIFF_MAX_ARCHIVE_ENTRIES)`,
         { source },
@@ -202,7 +202,7 @@ export async function extractZip(
     const total = { used: 0, max: limits.maxArchiveBytes }
     for (let index = 0; ; index++) {
       const entry = await next().catch((e: unknown) => {
-        throw new RaddiffError('ARCHIVE_CORRUPT', `the archive is damaged: entry ${index + 1} could not be read`, { source, cause: e })
+        throw new IoError('ARCHIVE_CORRUPT', `the archive is damaged: entry ${index + 1} could not be read`, { source, cause: e })
       })
       if (entry === null) break
       await extractEntry(zip, entry, index, root, limits, total, files, dirs, source)
@@ -210,8 +210,8 @@ export async function extractZip(
     return files
   } catch (e) {
     await removeWritten(root, createdRoot !== undefined, files, dirs)
-    if (e instanceof RaddiffError) throw e
-    throw new RaddiffError('ARCHIVE_CORRUPT', 'the archive could not be extracted', { source, cause: e })
+    if (e instanceof IoError) throw e
+    throw new IoError('ARCHIVE_CORRUPT', 'the archive could not be extracted', { source, cause: e })
   } finally {
     zip?.close()
   }
@@ -233,17 +233,17 @@ async function extractEntry(
   const segments = safeSegments(name, index, source)
   const where = describe(index, name)
   if (((entry.externalFileAttributes >>> 16) & S_IFMT) === S_IFLNK) {
-    throw new RaddiffError('ARCHIVE_UNSAFE', `${where} is a symbolic link; archives with links are not extracted`, { source })
+    throw new IoError('ARCHIVE_UNSAFE', `${where} is a symbolic link; archives with links are not extracted`, { source })
   }
   const isDir = /[/\\]$/.test(name)
   if (segments.length === 0) {
     if (isDir) return // "./" style root entry: nothing to create
-    throw new RaddiffError('ARCHIVE_CORRUPT', `entry ${index + 1} has an empty name`, { source })
+    throw new IoError('ARCHIVE_CORRUPT', `entry ${index + 1} has an empty name`, { source })
   }
   const target = path.join(root, ...segments)
   // Belt and braces: whatever the checks above missed, nothing lands outside root.
   if (!target.startsWith(root + path.sep)) {
-    throw new RaddiffError('ARCHIVE_UNSAFE', `${where} would be written outside the extraction folder`, { source })
+    throw new IoError('ARCHIVE_UNSAFE', `${where} would be written outside the extraction folder`, { source })
   }
 
   const mkdirOwned = async (dir: string) => {
@@ -252,10 +252,10 @@ async function extractEntry(
   }
   const writeFailed = (e: unknown) =>
     isFsClash(e)
-      ? new RaddiffError('ARCHIVE_CORRUPT', `${where} clashes with an earlier entry of the same name`, { source, cause: e })
+      ? new IoError('ARCHIVE_CORRUPT', `${where} clashes with an earlier entry of the same name`, { source, cause: e })
       : (e as NodeJS.ErrnoException | undefined)?.code === 'ENAMETOOLONG'
-        ? new RaddiffError('WRITE_FAILED', `entry ${index + 1} has a name or folder depth too long for this file system`, { source, cause: e })
-        : new RaddiffError('WRITE_FAILED', `${where} could not be written to the temporary folder (disk full or not writable?)`, { source, cause: e })
+        ? new IoError('WRITE_FAILED', `entry ${index + 1} has a name or folder depth too long for this file system`, { source, cause: e })
+        : new IoError('WRITE_FAILED', `${where} could not be written to the temporary folder (disk full or not writable?)`, { source, cause: e })
 
   if (isDir) {
     await mkdirOwned(target).catch((e: unknown) => {
@@ -264,10 +264,10 @@ async function extractEntry(
     return
   }
   if (entry.isEncrypted()) {
-    throw new RaddiffError('ARCHIVE_CORRUPT', `${where} is password-protected; raddiff cannot read encrypted archives`, { source })
+    throw new IoError('ARCHIVE_CORRUPT', `${where} is password-protected; raddiff cannot read encrypted archives`, { source })
   }
   if (entry.compressionMethod !== STORED && entry.compressionMethod !== DEFLATE) {
-    throw new RaddiffError(
+    throw new IoError(
       'ARCHIVE_CORRUPT',
       `${where} uses compression method ${entry.compressionMethod}; re-create the zip with standard (deflate) compression`,
       { source },
@@ -276,7 +276,7 @@ async function extractEntry(
   // An honest header over the limit is refused before inflating anything; a lying one is caught
   // while streaming, by yauzl's size check and by our own byte budget.
   if (entry.uncompressedSize > limits.maxInflatedBytes) {
-    throw new RaddiffError(
+    throw new IoError(
       'ARCHIVE_TOO_LARGE',
       `${where} declares ${mib(entry.uncompressedSize)}, more than the per-file limit of ${mib(limits.maxInflatedBytes)} (RADDIFF_MAX_INFLATED_BYTES)`,
       { source },
@@ -288,11 +288,11 @@ async function extractEntry(
   })
   const budget = new ByteBudget(limits.maxInflatedBytes, total, (what) =>
     what === 'entry'
-      ? new RaddiffError('ARCHIVE_TOO_LARGE', `${where} inflates beyond the per-file limit of ${mib(limits.maxInflatedBytes)} (RADDIFF_MAX_INFLATED_BYTES)`, { source })
-      : new RaddiffError('ARCHIVE_TOO_LARGE', `the archive inflates beyond the limit of ${mib(limits.maxArchiveBytes)} (RADDIFF_MAX_ARCHIVE_BYTES)`, { source }),
+      ? new IoError('ARCHIVE_TOO_LARGE', `${where} inflates beyond the per-file limit of ${mib(limits.maxInflatedBytes)} (RADDIFF_MAX_INFLATED_BYTES)`, { source })
+      : new IoError('ARCHIVE_TOO_LARGE', `the archive inflates beyond the limit of ${mib(limits.maxArchiveBytes)} (RADDIFF_MAX_ARCHIVE_BYTES)`, { source }),
   )
   const input = await openEntryStream(zip, entry).catch((e: unknown) => {
-    throw new RaddiffError('ARCHIVE_CORRUPT', `${where} could not be read: the archive is damaged`, { source, cause: e })
+    throw new IoError('ARCHIVE_CORRUPT', `${where} could not be read: the archive is damaged`, { source, cause: e })
   })
   // 'wx' = O_CREAT|O_EXCL: never follows a symlink and never overwrites a duplicate entry.
   const out = createWriteStream(target, { flags: 'wx' })
@@ -301,9 +301,9 @@ async function extractEntry(
   try {
     await pipeline(input, budget, out)
   } catch (e) {
-    if (e instanceof RaddiffError) throw e
+    if (e instanceof IoError) throw e
     if ((e as NodeJS.ErrnoException).syscall !== undefined) throw writeFailed(e)
-    throw new RaddiffError(
+    throw new IoError(
       'ARCHIVE_CORRUPT',
       `${where} could not be inflated: its data is damaged or does not match the sizes in its header`,
       { source, cause: e },
@@ -311,7 +311,7 @@ async function extractEntry(
   }
   // yauzl does not check CRC-32; a flipped bit in stored data would otherwise pass silently.
   if (budget.checksum !== entry.crc32 >>> 0) {
-    throw new RaddiffError('ARCHIVE_CORRUPT', `${where} fails its CRC-32 check: the archive is damaged`, { source })
+    throw new IoError('ARCHIVE_CORRUPT', `${where} fails its CRC-32 check: the archive is damaged`, { source })
   }
 }
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { RaddiffError } from './errors.js'
+import { IoError } from './errors.js'
 
 /**
  * A temporary name in the output's own folder (so rename is atomic on one filesystem) that
@@ -28,8 +28,8 @@ export async function writeAtomically(out: string, produce: (tmp: string) => Pro
   } catch (e) {
     // force ignores only ENOENT; a path through a regular file (ENOTDIR) must not mask `e`.
     await rm(tmp, { force: true }).catch(() => {})
-    if (e instanceof RaddiffError) throw e
-    throw new RaddiffError('WRITE_FAILED', `could not write ${out}`, { source: out, cause: e })
+    if (e instanceof IoError) throw e
+    throw new IoError('WRITE_FAILED', `could not write ${out}`, { source: out, cause: e })
   }
 }
 

@@ -27,14 +27,14 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES
 
-export class RaddiffError extends Error {
+export class IoError extends Error {
   readonly code: ErrorCode
   /** The input this error is about, as the user named it (a path they gave us, not file content). */
   readonly source?: string
 
   constructor(code: ErrorCode, message: string, options: { source?: string; cause?: unknown } = {}) {
     super(message, options.cause !== undefined ? { cause: options.cause } : undefined)
-    this.name = 'RaddiffError'
+    this.name = 'IoError'
     this.code = code
     this.source = options.source
   }
@@ -44,15 +44,15 @@ export class RaddiffError extends Error {
   }
 }
 
-export function isRaddiffError(e: unknown): e is RaddiffError {
-  return e instanceof RaddiffError
+export function isIoError(e: unknown): e is IoError {
+  return e instanceof IoError
 }
 
 /**
  * Wraps anything a third-party parser threw into a typed error. The original message is kept
  * only as `cause` (never shown): library messages can echo element values.
  */
-export function asRaddiffError(e: unknown, fallback: ErrorCode, message: string, source?: string): RaddiffError {
-  if (e instanceof RaddiffError) return e
-  return new RaddiffError(fallback, message, { source, cause: e })
+export function asIoError(e: unknown, fallback: ErrorCode, message: string, source?: string): IoError {
+  if (e instanceof IoError) return e
+  return new IoError(fallback, message, { source, cause: e })
 }

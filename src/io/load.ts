@@ -1,11 +1,11 @@
 import { open } from 'node:fs/promises'
 import type { Volume } from '../volume/volume.js'
-import { RaddiffError, asRaddiffError } from './errors.js'
+import { IoError, asIoError } from './errors.js'
 import { defaultLimits, type Limits } from './limits.js'
 import type { SeriesSummary } from './summary.js'
 import { expandInputs, type InputFile } from './sources.js'
 import { isDicomBytes, loadDicomSeries, scanDicom, summarizeDicomSeries } from './dicom/index.js'
-import { inspectImageFile, itkFormatOf, readImageFile } from './nifti/index.js'
+import { inspectImageFile, itkFormatOf, readImageFile } from './image/index.js'
 
 /** One image series found in the inputs; pixels are read only when `load()` is called. */
 export interface SeriesHandle {
@@ -15,7 +15,7 @@ export interface SeriesHandle {
 
 export interface InputProblem {
   name: string
-  error: RaddiffError
+  error: IoError
 }
 
 export interface OpenedInputs {
@@ -59,11 +59,11 @@ export async function openInputs(inputs: string[], opts: { limits?: Limits; tmpD
     try {
       head = file.head ?? (await readHead(file.path))
     } catch (e) {
-      problems.push({ name: file.name, error: asRaddiffError(e, 'INPUT_NOT_FOUND', 'cannot read the file', file.name) })
+      problems.push({ name: file.name, error: asIoError(e, 'INPUT_NOT_FOUND', 'cannot read the file', file.name) })
       continue
     }
     if (isDicomBytes(head)) dicomFiles.push(file)
-    else problems.push({ name: file.name, error: new RaddiffError('NOT_AN_IMAGE', 'not a DICOM, NIfTI, NRRD, MHA or MGZ file', { source: file.name }) })
+    else problems.push({ name: file.name, error: new IoError('NOT_AN_IMAGE', 'not a DICOM, NIfTI, NRRD, MHA or MGZ file', { source: file.name }) })
   }
 
   for (const file of itkFiles) {
@@ -71,7 +71,7 @@ export async function openInputs(inputs: string[], opts: { limits?: Limits; tmpD
       const summary = await inspectImageFile(file.path, file.name, limits)
       series.push({ summary, load: () => readImageFile(file.path, file.name, limits) })
     } catch (e) {
-      problems.push({ name: file.name, error: asRaddiffError(e, 'DECODE_FAILED', 'the image header could not be read', file.name) })
+      problems.push({ name: file.name, error: asIoError(e, 'DECODE_FAILED', 'the image header could not be read', file.name) })
     }
   }
 
@@ -91,7 +91,7 @@ export async function loadVolumes(inputs: string[], opts: { limits?: Limits } = 
   const opened = await openInputs(inputs, opts)
   try {
     if (opened.series.length === 0) {
-      throw opened.problems[0]?.error ?? new RaddiffError('NO_USABLE_INPUT', 'no image series found in the inputs')
+      throw opened.problems[0]?.error ?? new IoError('NO_USABLE_INPUT', 'no image series found in the inputs')
     }
     const out = []
     for (const s of opened.series) out.push({ summary: s.summary, volume: await s.load() })

@@ -7,7 +7,7 @@ import { open, opendir, mkdtemp, realpath, rm, stat, readdir } from 'node:fs/pro
 import os from 'node:os'
 import path from 'node:path'
 import { extractZip, isZip, sanitizeEntryName } from './archive.js'
-import { RaddiffError, asRaddiffError } from './errors.js'
+import { IoError, asIoError } from './errors.js'
 import { defaultLimits, type Limits } from './limits.js'
 
 export interface InputFile {
@@ -21,7 +21,7 @@ export interface InputFile {
 
 export interface ExpandedInputs {
   files: InputFile[]
-  problems: { name: string; error: RaddiffError }[]
+  problems: { name: string; error: IoError }[]
   /** Removes the temporary folders zips were extracted into. Safe to call more than once. */
   cleanup(): Promise<void>
 }
@@ -97,7 +97,7 @@ async function walkFolder(input: string, limits: Limits, problems: ExpandedInput
       }
     } catch (e) {
       if (e instanceof FolderTooBig) throw e
-      problems.push({ name: shown, error: new RaddiffError('INPUT_NOT_FOUND', `the folder ${shown} cannot be read`, { source: shown, cause: e }) })
+      problems.push({ name: shown, error: new IoError('INPUT_NOT_FOUND', `the folder ${shown} cannot be read`, { source: shown, cause: e }) })
       return
     }
     entries.sort((a, b) => byName(a.name, b.name))
@@ -137,7 +137,7 @@ async function walkFolder(input: string, limits: Limits, problems: ExpandedInput
     if (!(e instanceof FolderTooBig)) throw e
     problems.push({
       name: input,
-      error: new RaddiffError('TOO_LARGE', `the folder ${input} holds more than ${limits.maxFiles} files (RADDIFF_MAX_FILES); pass a subfolder or raise the limit`, { source: input }),
+      error: new IoError('TOO_LARGE', `the folder ${input} holds more than ${limits.maxFiles} files (RADDIFF_MAX_FILES); pass a subfolder or raise the limit`, { source: input }),
     })
     return []
   }
@@ -174,7 +174,7 @@ export async function expandInputs(inputs: string[], opts: { limits?: Limits; tm
     tempRoot = undefined
     if (dir !== undefined) await rm(dir, { recursive: true, force: true })
   }
-  const problem = (name: string, error: RaddiffError) => problems.push({ name, error })
+  const problem = (name: string, error: IoError) => problems.push({ name, error })
 
   /** Sniffs each candidate: zips are expanded, everything else is passed on. */
   const take = async (candidates: InputFile[], inArchive?: string) => {
@@ -182,11 +182,11 @@ export async function expandInputs(inputs: string[], opts: { limits?: Limits; tm
     for (const [i, c] of candidates.entries()) {
       const head = heads[i]
       if (!(head instanceof Uint8Array)) {
-        problem(c.name, new RaddiffError('INPUT_NOT_FOUND', `${c.name} cannot be read`, { source: c.name, cause: head }))
+        problem(c.name, new IoError('INPUT_NOT_FOUND', `${c.name} cannot be read`, { source: c.name, cause: head }))
       } else if (!isZip(head)) {
         files.push({ ...c, head })
       } else if (inArchive !== undefined) {
-        problem(c.name, new RaddiffError('NOT_AN_IMAGE', `${c.name} is a nested archive and was not expanded; unzip ${inArchive} and pass its contents`, { source: c.name }))
+        problem(c.name, new IoError('NOT_AN_IMAGE', `${c.name} is a nested archive and was not expanded; unzip ${inArchive} and pass its contents`, { source: c.name }))
       } else {
         await expandZip(c)
       }
@@ -199,14 +199,14 @@ export async function expandInputs(inputs: string[], opts: { limits?: Limits; tm
       tempRoot ??= await mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'raddiff-'))
       dir = path.join(tempRoot, String(zipIndex++))
     } catch (e) {
-      problem(zip.name, new RaddiffError('WRITE_FAILED', 'could not create a temporary folder to extract the archive into (set TMPDIR to a writable folder)', { source: zip.name, cause: e }))
+      problem(zip.name, new IoError('WRITE_FAILED', 'could not create a temporary folder to extract the archive into (set TMPDIR to a writable folder)', { source: zip.name, cause: e }))
       return
     }
     try {
       await extractZip(zip.path, dir, limits, { source: zip.name })
     } catch (e) {
       await rm(dir, { recursive: true, force: true })
-      problem(zip.name, asRaddiffError(e, 'ARCHIVE_CORRUPT', 'the archive could not be extracted', zip.name))
+      problem(zip.name, asIoError(e, 'ARCHIVE_CORRUPT', 'the archive could not be extracted', zip.name))
       return
     }
     extracted++
@@ -224,17 +224,17 @@ export async function expandInputs(inputs: string[], opts: { limits?: Limits; tm
       try {
         st = await stat(input)
       } catch (e) {
-        problem(input, new RaddiffError('INPUT_NOT_FOUND', `${input} does not exist or cannot be read`, { source: input, cause: e }))
+        problem(input, new IoError('INPUT_NOT_FOUND', `${input} does not exist or cannot be read`, { source: input, cause: e }))
         continue
       }
       try {
         if (st.isDirectory()) await take(await walkFolder(input, limits, problems))
         // Devices and pipes could block forever on the first read, so they are refused unread.
-        else if (!st.isFile()) problem(input, new RaddiffError('NOT_AN_IMAGE', `${input} is not a regular file or folder`, { source: input }))
+        else if (!st.isFile()) problem(input, new IoError('NOT_AN_IMAGE', `${input} is not a regular file or folder`, { source: input }))
         else await take([{ path: input, name: input }])
       } catch (e) {
         // A folder changing under us (removed, permissions) is that input's problem, not the run's.
-        problem(input, asRaddiffError(e, 'INPUT_NOT_FOUND', `${input} could not be read`, input))
+        problem(input, asIoError(e, 'INPUT_NOT_FOUND', `${input} could not be read`, input))
       }
     }
   } catch (e) {

@@ -1,6 +1,6 @@
 import path from 'node:path'
 import type { Volume } from '../volume/volume.js'
-import { RaddiffError } from './errors.js'
+import { IoError } from './errors.js'
 import { writeNifti } from './writers/write-nifti.js'
 import { writeItkImage } from './writers/write-itk-image.js'
 import { writePng } from './writers/write-png.js'
@@ -17,7 +17,7 @@ export function outputKindOf(out: string): OutputKind {
   if (lower.endsWith('.mha')) return 'mha'
   if (lower.endsWith('.png')) return 'png'
   if (path.extname(lower) === '' || out.endsWith('/') || out.endsWith(path.sep)) return 'dicom'
-  throw new RaddiffError('UNSUPPORTED_OUTPUT', `unsupported output "${path.basename(out)}": use .nii.gz, .nii, .nrrd, .mha, .png, or a folder name for a DICOM series`)
+  throw new IoError('UNSUPPORTED_OUTPUT', `unsupported output "${path.basename(out)}": use .nii.gz, .nii, .nrrd, .mha, .png, or a folder name for a DICOM series`)
 }
 
 /** Inserts a suffix before the output's extension: out.nii.gz + _s2 → out_s2.nii.gz. */

@@ -4,6 +4,7 @@ import { lowFrequencyNoise } from './low-frequency-noise.js'
 import { cardMetric, denormalise, derivedVolume, normaliseVolume, provenance, sampleMany, setupTask } from './common.js'
 import { boxSize, cropBox, foregroundMask, gaussianBlur, maskBox, pasteBox, percentileOf } from './volume-ops.js'
 import type { TaskContext, TaskOutput, TaskParams, TaskResult } from './task.js'
+import { PipelineError } from './errors.js'
 
 export const DEFAULT_DEPTH = 350
 /** Residual smoothing (voxels): suppresses single-voxel residuals from sampling texture. */
@@ -38,7 +39,7 @@ export async function anomaly(input: Volume, params: TaskParams, ctx: TaskContex
   const polarity = params.polarity ?? ((metrics?.anomaly_polarity as 'bright' | 'dark' | 'both' | undefined) ?? 'both')
   const steps = Math.min(s.steps, depth + 1)
   const x = normaliseVolume(s.real, card.normalisation)
-  if (params.mask && params.mask.size.some((n, i) => n !== input.size[i])) throw new RangeError('the anomaly mask must be on the input grid')
+  if (params.mask && params.mask.size.some((n, i) => n !== input.size[i])) throw new PipelineError('UNSUITABLE_INPUT', 'the anomaly mask must be on the input grid')
   const brain = params.mask ? Uint8Array.from(params.mask.data as ArrayLike<number>, (v) => (v ? 1 : 0)) : foregroundMask(x.data, s.size)
   const onStep = s.stepper('anomaly', steps)
   // Only the mask's bounding box (+ margin) is healed: outside it nothing is scored, and on BraTS

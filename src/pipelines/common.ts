@@ -1,10 +1,11 @@
 import path from 'node:path'
 import { defaultModelsDir, executionReport, prepareModel, type PreparedModel, normalisationRange, normaliseValue, denormaliseValue, type IntensityRange, type Normalisation } from '../engine/index.js'
-import { RaddiffError } from '../io/errors.js'
+import { IoError } from '../io/errors.js'
 import { createVolume, toFloat32, type Vec3, type Volume } from '../volume/volume.js'
 import { NOT_FOR_CLINICAL_USE, RADDIFF_VERSION } from '../version.js'
 import { selectModel } from './select-model.js'
 import type { Provenance, TaskContext, TaskName, TaskParams, TaskProgress } from './task.js'
+import { PipelineError } from './errors.js'
 
 export interface Normalised {
   data: Float32Array
@@ -56,10 +57,12 @@ export function cardMetric(card: PreparedModel['card'], key: string): number | u
 export async function setupTask(task: TaskName, input: Volume, params: TaskParams, ctx: TaskContext, defaultSteps: number, cardDefaults?: (card: PreparedModel['card']) => { steps?: number; samples?: number }): Promise<TaskSetup> {
   // the models are trained on grey scans; colour (ultrasound, visible light) can be converted, not processed
   if (input.components !== 1) {
-    throw new RaddiffError('UNSUPPORTED_PIXEL_FORMAT', 'the tasks need a grayscale volume: colour images can be converted (raddiff convert) but not processed')
+    throw new IoError('UNSUPPORTED_PIXEL_FORMAT', 'the tasks need a grayscale volume: colour images can be converted (raddiff convert) but not processed')
   }
   const sel = await selectModel(task, input, ctx.modelsDir ?? defaultModelsDir(), params.model)
   const pm = await prepareModel(sel.cardPath, params.device ?? 'auto')
+  // A depth past the card's schedule is the caller's mistake, not the scheduler's RangeError (internal).
+  if (params.depth !== undefined && params.depth > pm.card.schedule.T - 1) throw new PipelineError('INVALID_PARAMS', `depth must be at most ${pm.card.schedule.T - 1} for model ${pm.card.name}`)
   const d = cardDefaults?.(pm.card) ?? {}
   const steps = Math.max(1, Math.floor(params.steps ?? d.steps ?? defaultSteps))
   const samples = Math.max(1, Math.floor(params.samples ?? d.samples ?? 1))

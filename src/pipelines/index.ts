@@ -4,9 +4,11 @@ import { anomaly as anomalyCanonical } from './anomaly.js'
 import { denoise as denoiseCanonical } from './denoise.js'
 import { superres as superresCanonical } from './superres.js'
 import type { TaskContext, TaskName, TaskParams, TaskResult } from './task.js'
+import { PipelineError } from './errors.js'
 import { translate as translateCanonical } from './translate.js'
 
 export * from './task.js'
+export { PipelineError, describeTaskFailure, type FailureKind, type TaskFailure } from './errors.js'
 export { selectModel } from './select-model.js'
 export { upsampledGeometry, superresAxes, superresInputAxes } from './superres.js'
 export { estimateNoise, immerkaer } from './noise-estimate.js'
@@ -37,7 +39,7 @@ const RUNNERS: Record<TaskName, Runner> = { denoise, superres, translate, anomal
 /** The one entry point both front ends (CLI, service) call. */
 export async function runTask(task: TaskName, input: Volume, params: TaskParams = {}, ctx: TaskContext = {}): Promise<TaskResult> {
   const run = RUNNERS[task]
-  if (!run) throw new RangeError(`unknown task ${String(task)}`)
+  if (!run) throw new PipelineError('UNKNOWN_TASK', `unknown task ${String(task)}`)
   const result = await run(input, params, ctx)
   // the job's report says what ran the model as plainly as the provenance does
   if (result.provenance.execution) result.report = { ...result.report, execution: result.provenance.execution }

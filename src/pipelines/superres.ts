@@ -3,6 +3,7 @@ import type { Vec3, Volume } from '../volume/volume.js'
 import { denormalise, derivedVolume, normaliseVolume, provenance, sampleMany, setupTask } from './common.js'
 import { averagePool, cubicUpsample, replicateUpsample, type Axes } from './volume-ops.js'
 import type { TaskContext, TaskOutput, TaskParams, TaskResult } from './task.js'
+import { PipelineError } from './errors.js'
 
 /**
  * Start: the cell-centred cubic (Keys) upsampling of the input, made consistent (A x = y), noised to
@@ -61,7 +62,7 @@ export function upsampledGeometry(v: Pick<Volume, 'size' | 'spacing' | 'origin' 
 export async function superres(input: Volume, params: TaskParams, ctx: TaskContext = {}): Promise<TaskResult> {
   const t0 = performance.now()
   const f = params.scale ?? 2
-  if (!Number.isInteger(f) || f < 2 || f > 8) throw new RangeError('superres scale must be an integer from 2 to 8 (2 or 4 recommended)')
+  if (!Number.isInteger(f) || f < 2 || f > 8) throw new PipelineError('INVALID_PARAMS', 'superres scale must be an integer from 2 to 8 (2 or 4 recommended)')
   const s = await setupTask('superres', input, params, ctx, 10)
   const { card } = s.pm
   const axes = superresAxes(card.plane, params.axes ?? 'inplane')

@@ -1,5 +1,8 @@
 import type { Volume } from '../volume/volume.js'
+import type { FromSchema } from 'json-schema-to-ts'
 import type { Device, ExecutionReport } from '../engine/index.js'
+import type { TASK_PARAMS_SCHEMAS, TaskName } from './task-params.js'
+import type { OutputRole } from './task-outputs.js'
 
 export interface ModelExecution extends ExecutionReport {
   model: string
@@ -9,9 +12,13 @@ export interface ModelExecution extends ExecutionReport {
  * The contract between the four pipelines and their two front ends (CLI, service). A task
  * takes one Volume and gives named Volumes back; it never sees a path (I/O stays at the edges).
  */
-export type TaskName = 'denoise' | 'superres' | 'translate' | 'anomaly'
-export const TASKS: readonly TaskName[] = ['denoise', 'superres', 'translate', 'anomaly']
+export { TASKS, type TaskName } from './task-params.js'
+export type { OutputRole } from './task-outputs.js'
 
+/**
+ * What a pipeline reads. The front ends accept only what each task's schema allows
+ * (task-params.ts); the checks below keep those schemas and this interface in step.
+ */
 export interface TaskParams {
   /** Model name (card `name`); default: the installed model that serves the task for the input's modality. */
   model?: string
@@ -40,8 +47,13 @@ export interface TaskParams {
   mask?: Volume
 }
 
-/** What each output is; file names are derived from it (`{stem}_desc-{role}.nii.gz`). */
-export type OutputRole = 'denoised' | 'superres' | 'synthct' | 'healed' | 'heatmap' | 'mask' | 'std'
+/** The parameters a task's schema admits, as the validated request body carries them. */
+export type TaskParamsOf<T extends TaskName> = FromSchema<(typeof TASK_PARAMS_SCHEMAS)[T]>
+
+// Compile-time: every schema's parameters are TaskParams (a schema property the pipelines do not
+// know, or of another type, fails the typecheck here).
+type Fits<T extends TaskParams> = T
+export type CheckedTaskParams = Fits<TaskParamsOf<'denoise'>> | Fits<TaskParamsOf<'superres'>> | Fits<TaskParamsOf<'translate'>> | Fits<TaskParamsOf<'anomaly'>>
 
 export interface TaskOutput {
   role: OutputRole

@@ -3,6 +3,7 @@ import type { Volume } from '../volume/volume.js'
 import { cardMetric, denormalise, derivedVolume, normaliseVolume, provenance, sampleMany, setupTask } from './common.js'
 import { foregroundMask } from './volume-ops.js'
 import type { TaskContext, TaskOutput, TaskParams, TaskResult } from './task.js'
+import { PipelineError } from './errors.js'
 
 const MRI_DEFAULT: Normalisation = { kind: 'percentile', params: { low: 0.5, high: 99.5 } }
 const WEAK_PAIRS = 'synthetic CT from a model trained without real same-subject MRI/CT pairs unless its card says otherwise: HU are approximate'
@@ -26,8 +27,8 @@ export async function translate(input: Volume, params: TaskParams, ctx: TaskCont
   const t0 = performance.now()
   const s = await setupTask('translate', input, params, ctx, 10)
   const { card } = s.pm
-  if (card.cond_channels < 1) throw new RangeError(`model ${card.name} is unconditional: translation needs a conditional (cond_channels ≥ 1) model`)
-  if (card.normalisation.kind !== 'ct-window') throw new RangeError(`model ${card.name} does not output CT (its normalisation is not a ct-window)`)
+  if (card.cond_channels < 1) throw new PipelineError('UNSUITABLE_MODEL', `model ${card.name} is unconditional: translation needs a conditional (cond_channels ≥ 1) model`)
+  if (card.normalisation.kind !== 'ct-window') throw new PipelineError('UNSUITABLE_MODEL', `model ${card.name} does not output CT (its normalisation is not a ct-window)`)
   const cn = (card.cond_normalisation as Normalisation | undefined) ?? MRI_DEFAULT
   const cond = normaliseVolume(s.real, cn).data
   const range = { low: card.normalisation.params.low, high: card.normalisation.params.high }

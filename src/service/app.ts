@@ -6,9 +6,9 @@ import { defaultModelsDir } from '../engine/models-dir.js'
 import { defaultServiceLimits, type ServiceOptions } from './config.js'
 import type { JobRunner, ServiceContext } from './context.js'
 import { HttpError } from './errors.js'
-import { installAuth } from './plugins/auth.js'
+import { authPlugin } from './plugins/auth.js'
 import { registerDocs } from './plugins/docs.js'
-import { installErrorHandling } from './plugins/error-handler.js'
+import { errorHandlerPlugin } from './plugins/error-handler.js'
 import { healthPlugin } from './plugins/health.js'
 import { jobsPlugin } from './plugins/jobs.js'
 import { resultsPlugin } from './plugins/results.js'
@@ -56,7 +56,8 @@ export async function buildApp(opts: ServiceOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: loggerOption(opts.logger),
     bodyLimit: limits.maxBodyBytes,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    // discriminator: a job body's task picks its parameter schema, and errors name only that task's.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, discriminator: true } },
     // Routes take UUIDs; longer ids are guesses.
     routerOptions: { maxParamLength: 200 },
   })
@@ -82,8 +83,8 @@ export async function buildApp(opts: ServiceOptions): Promise<FastifyInstance> {
     store.close()
   })
 
-  installErrorHandling(app)
-  installAuth(app, opts.tokens)
+  await app.register(errorHandlerPlugin)
+  await app.register(authPlugin, { tokens: opts.tokens })
   await app.register(multipart, {
     throwFileSizeLimit: true,
     limits: { fileSize: limits.maxFileBytes, files: limits.maxFiles, parts: limits.maxParts, fields: 50, fieldSize: 4096 },

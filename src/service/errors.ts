@@ -1,5 +1,6 @@
-import { isRaddiffError } from '../io/errors.js'
+import { isIoError } from '../io/errors.js'
 import { EngineError } from '../engine/errors.js'
+import { PipelineError, describeTaskFailure } from '../pipelines/errors.js'
 
 /** Codes the HTTP layer adds to the loaders' and the engine's own stable codes. */
 export const HTTP_ERROR_CODES = {
@@ -43,8 +44,9 @@ const INPUT_TOO_LARGE = new Set(['TOO_LARGE', 'ARCHIVE_TOO_LARGE'])
  */
 export function describeError(e: unknown): { status: number; code: string; message: string; headers: Record<string, string> } {
   if (e instanceof HttpError) return { status: e.statusCode, code: e.code, message: e.message, headers: e.headers }
-  if (isRaddiffError(e)) return { status: INPUT_TOO_LARGE.has(e.code) ? 413 : 422, code: e.code, message: e.message, headers: {} }
+  if (isIoError(e)) return { status: INPUT_TOO_LARGE.has(e.code) ? 413 : 422, code: e.code, message: e.message, headers: {} }
   if (e instanceof EngineError) return { status: e.code === 'MODEL_NOT_FOUND' ? 422 : 500, code: e.code, message: e.message, headers: {} }
+  if (e instanceof PipelineError) return { status: 422, code: e.code, message: e.message, headers: {} }
   const fe = e as { code?: string; statusCode?: number; validation?: unknown; message?: string }
   if (fe?.validation) return { status: 400, code: 'INVALID_REQUEST', message: String(fe.message ?? 'invalid request'), headers: {} }
   switch (fe?.code) {
@@ -68,10 +70,12 @@ export function describeError(e: unknown): { status: number; code: string; messa
   return { status: 500, code: 'INTERNAL', message: 'internal error', headers: {} }
 }
 
-/** What a failed job records: stable code + our own message, never library text. */
+/**
+ * What a failed job records: stable code + our own message, never library text. The pipelines'
+ * map decides (src/pipelines/errors.ts): an out-of-memory RangeError is INTERNAL, not bad input.
+ */
 export function jobFailure(e: unknown): { code: string; message: string } {
-  if (isRaddiffError(e) || e instanceof EngineError) return { code: e.code, message: e.message }
   if (e instanceof HttpError) return { code: e.code, message: e.message }
-  if (e instanceof RangeError) return { code: 'INVALID_REQUEST', message: e.message }
-  return { code: 'INTERNAL', message: 'the task failed unexpectedly' }
+  const f = describeTaskFailure(e)
+  return f.kind === 'internal' && f.code === 'INTERNAL' ? { code: 'INTERNAL', message: 'the task failed unexpectedly' } : { code: f.code, message: f.message }
 }

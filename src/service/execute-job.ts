@@ -1,9 +1,10 @@
 import { mkdir, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { throwIfAborted } from '../engine/errors.js'
-import { RaddiffError } from '../io/errors.js'
+import { IoError } from '../io/errors.js'
 import { openInputs } from '../io/load.js'
 import { writeNifti } from '../io/writers/write-nifti.js'
+import { FLOAT_ROLES } from '../pipelines/task-outputs.js'
 import type { TaskContext, TaskName, TaskParams, TaskProgress, TaskResult } from '../pipelines/task.js'
 import { NOT_FOR_CLINICAL_USE } from '../version.js'
 import type { Volume } from '../volume/volume.js'
@@ -41,8 +42,6 @@ export interface JobDone {
 /** Output file name for a role; the role comes from the task contract, never from a user. */
 export const outputFileName = (role: string): string => `${role}.nii.gz`
 
-const FLOAT_ROLES = new Set(['heatmap', 'std'])
-
 /**
  * Load the scan's series, run the task, write each output as NIfTI (atomically). Progress runs
  * 0–0.05 loading, 0.05–0.95 the task, then writing. The same code runs in a forked worker and,
@@ -55,7 +54,7 @@ export async function executeJob(spec: JobSpec, runTask: RunTaskFn, signal: Abor
   try {
     const handle = opened.series[spec.seriesIndex]
     if (!handle || handle.summary.size.some((n, i) => n !== spec.expectSize[i])) {
-      throw new RaddiffError('NO_USABLE_INPUT', 'the stored scan no longer matches its record; upload it again')
+      throw new IoError('NO_USABLE_INPUT', 'the stored scan no longer matches its record; upload it again')
     }
     volume = await handle.load()
   } finally {
@@ -81,7 +80,7 @@ export async function executeJob(spec: JobSpec, runTask: RunTaskFn, signal: Abor
       const code = (e as { code?: string; cause?: { code?: string } })?.code
       const cause = (e as { cause?: { code?: string } })?.cause?.code
       if ([code, cause].some((c) => c === 'ENOSPC' || c === 'EDQUOT')) {
-        throw new RaddiffError('WRITE_FAILED', 'the server ran out of disk space while writing the results', { cause: e })
+        throw new IoError('WRITE_FAILED', 'the server ran out of disk space while writing the results', { cause: e })
       }
       throw e
     })

@@ -1,4 +1,4 @@
-import { TASKS } from '../pipelines/task.js'
+import { TASK_PARAMS_SCHEMAS, TASKS, type TaskName } from '../pipelines/task-params.js'
 
 /** JSON schemas shared by the routes; @fastify/swagger turns them into the OpenAPI document. */
 
@@ -50,23 +50,28 @@ export const scanSchema = {
   required: ['id', 'created', 'summary'],
 } as const
 
-export const paramsSchema = {
+const jobBodyFor = <T extends TaskName, P extends object>(task: T, params: P) =>
+  ({
+    type: 'object',
+    additionalProperties: false,
+    required: ['scanId', 'task'],
+    properties: { scanId: { type: 'string', maxLength: 64 }, task: { type: 'string', const: task }, params },
+  }) as const
+
+/**
+ * A job request: the task picks its parameter schema (src/pipelines/task-params.ts, the same the
+ * CLI uses). The discriminator makes Ajv report only the chosen task's errors.
+ */
+export const jobBodySchema = {
   type: 'object',
-  additionalProperties: false,
-  properties: {
-    model: { type: 'string', maxLength: 200 },
-    steps: { type: 'integer', minimum: 1, maximum: 1000 },
-    seed: { type: 'integer', minimum: 0, maximum: 2 ** 31 - 1 },
-    samples: { type: 'integer', minimum: 1, maximum: 32 },
-    device: { type: 'string', enum: ['auto', 'cpu', 'cuda', 'webgpu'] },
-    scale: { type: 'integer', minimum: 2, maximum: 8 },
-    axes: { type: 'string', enum: ['inplane', 'through', 'all'] },
-    mode: { type: 'string', enum: ['sample', 'mean'] },
-    sampler: { type: 'string', enum: ['ddim', 'dpmpp', 'ddpm'] },
-    depth: { type: 'integer', minimum: 1, maximum: 1000 },
-    noise: { type: 'string', enum: ['gaussian', 'simplex'] },
-    polarity: { type: 'string', enum: ['bright', 'dark', 'both'] },
-  },
+  required: ['scanId', 'task'],
+  discriminator: { propertyName: 'task' },
+  oneOf: [
+    jobBodyFor('denoise', TASK_PARAMS_SCHEMAS.denoise),
+    jobBodyFor('superres', TASK_PARAMS_SCHEMAS.superres),
+    jobBodyFor('translate', TASK_PARAMS_SCHEMAS.translate),
+    jobBodyFor('anomaly', TASK_PARAMS_SCHEMAS.anomaly),
+  ],
 } as const
 
 export const jobSchema = {

@@ -31,7 +31,8 @@ export async function openViewer(viewport = { width: 1500, height: 640 }): Promi
   const server = await startTestServer({ runTask, modelsDir: path.join(repoRoot, 'fixtures/models') })
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
   const page = await browser.newPage({ viewport, deviceScaleFactor: 1 })
-  await page.goto(server.url + '/')
+  // No clock of its own: the 8 MB bundle loads slowly on a busy machine, and the hook's timeout bounds it.
+  await page.goto(server.url + '/', { timeout: 0 })
   return {
     server,
     browser,
@@ -43,14 +44,41 @@ export async function openViewer(viewport = { width: 1500, height: 640 }): Promi
   }
 }
 
-/** Upload through the page's file input, start the task, wait for the three viewports to be drawn. */
-export async function runJobInPage(page: Page, file: string, task = 'anomaly'): Promise<string> {
+/**
+ * Upload through the page's file input and wait for that upload's series to be selected. Waits
+ * on events (the response, the page's own marks), never on time: a loaded machine is only slower.
+ */
+export async function uploadInPage(page: Page, file: string): Promise<string> {
+  const res = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/v1/scans'))
   await page.setInputFiles('#file-input', file)
-  await page.waitForSelector('#series-list li.selected')
-  await page.selectOption('#task', task)
+  const body = (await (await res).json()) as { scans: { id: string }[] }
+  const id = body.scans[0].id
+  await page.waitForSelector(`#series-list li.selected[data-scan="${id}"]`)
+  return id
+}
+
+/** Click start and return the job id from the service's answer (202). */
+export async function startJobInPage(page: Page): Promise<{ id: string; body: any }> {
+  const posted = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/v1/jobs'))
   await page.click('#start')
-  await page.waitForFunction(() => (globalThis as any).document.body.dataset.state === 'ready', undefined, { timeout: 30_000 })
-  return page.evaluate(() => (globalThis as any).document.body.dataset.job as string)
+  const res = await posted
+  const body = await res.json()
+  if (res.status() !== 202) throw new Error(`POST /v1/jobs answered ${res.status()}: ${JSON.stringify(body)}`)
+  return { id: body.id, body }
+}
+
+/** Upload, start the task, wait until the three viewports show this job's results. */
+export async function runJobInPage(page: Page, file: string, task = 'anomaly'): Promise<string> {
+  await uploadInPage(page, file)
+  await page.selectOption('#task', task)
+  const { id } = await startJobInPage(page)
+  await waitShown(page, id)
+  return id
+}
+
+/** The viewer marks `body[data-shown]` with the job whose views it has drawn. */
+export async function waitShown(page: Page, jobId: string): Promise<void> {
+  await page.waitForFunction((id) => (globalThis as any).document.body.dataset.shown === id, jobId, { timeout: 0 })
 }
 
 /** Change a range input the way a user does (input events) and wait for the overlay viewport to redraw. */

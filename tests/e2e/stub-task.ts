@@ -39,11 +39,18 @@ function blob(v: Volume): Float32Array {
 /**
  * The e2e tests' task runner: fast and exactly reproducible. Enhanced = the input smoothed,
  * heatmap = a Gaussian blob of peak 1, mask = heatmap > 0.5; ten progress steps of 30 ms.
+ * RADDIFF_E2E_HOLD=1: after its first step the job waits until it is cancelled (a cancel test
+ * then needs no race against the clock).
  */
 export async function runTask(task: TaskName, input: Volume, params: TaskParams, ctx: TaskContext): Promise<TaskResult> {
   for (let s = 1; s <= 10; s++) {
     if (ctx.signal?.aborted) throw new EngineError('CANCELLED', 'the job was cancelled')
-    await new Promise((r) => setTimeout(r, Number(process.env.RADDIFF_E2E_STEP_MS ?? 30)))
+    const hold = s === 2 && process.env.RADDIFF_E2E_HOLD === '1'
+    await new Promise<void>((r) => {
+      const t = hold ? undefined : setTimeout(r, Number(process.env.RADDIFF_E2E_STEP_MS ?? 30))
+      ctx.signal?.addEventListener('abort', () => (clearTimeout(t), r()), { once: true })
+    })
+    if (ctx.signal?.aborted) throw new EngineError('CANCELLED', 'the job was cancelled')
     ctx.onProgress?.({ stage: 'sampling', fraction: s / 10, step: s, totalSteps: 10 })
   }
   const role = task === 'superres' ? 'superres' : task === 'translate' ? 'synthct' : task === 'anomaly' ? 'healed' : 'denoised'

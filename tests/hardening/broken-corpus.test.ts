@@ -6,7 +6,7 @@ import { brokenCases, type BrokenCase } from '../../scripts/make-broken-corpus.j
 import { LoaderPool, type LoadReport } from '../../scripts/loader-pool.js'
 
 /**
- * Every broken file must end in a RaddiffError of a fitting code within 5 s, without the loader
+ * Every broken file must end in an IoError of a fitting code within 5 s, without the loader
  * allocating what the file merely claims (peak RSS under 512 MB above an idle worker). Each case
  * runs in a child process (scripts/fuzz-worker.ts) so a crash, a hang or a blow-up is observed,
  * not suffered. Valid controls built by the same writer must load (pydicom and nibabel read them).

@@ -7,7 +7,7 @@ import zlib from 'node:zlib'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import yazl from 'yazl'
 import { extractZip, isZip } from '../../src/io/archive.js'
-import { RaddiffError, type ErrorCode } from '../../src/io/errors.js'
+import { IoError, type ErrorCode } from '../../src/io/errors.js'
 import { defaultLimits, type Limits } from '../../src/io/limits.js'
 
 const PYTHON = '/usr/bin/python3'
@@ -101,13 +101,13 @@ function limits(over: Partial<Limits> = {}): Limits {
   return { ...defaultLimits(), ...over }
 }
 
-async function rejection(p: Promise<unknown>): Promise<RaddiffError> {
+async function rejection(p: Promise<unknown>): Promise<IoError> {
   const e = await p.then(
     () => undefined,
     (err: unknown) => err,
   )
-  expect(e).toBeInstanceOf(RaddiffError)
-  return e as RaddiffError
+  expect(e).toBeInstanceOf(IoError)
+  return e as IoError
 }
 
 let sandbox: string
@@ -123,7 +123,7 @@ afterEach(async () => {
 })
 
 /** The archive was refused with `code`, and nothing at all was written: only the zip remains. */
-async function expectRefused(zip: Buffer, code: ErrorCode, lim: Limits = limits()): Promise<RaddiffError> {
+async function expectRefused(zip: Buffer, code: ErrorCode, lim: Limits = limits()): Promise<IoError> {
   await writeFile(zipPath, zip)
   const err = await rejection(extractZip(zipPath, dest, lim))
   expect(err.code).toBe(code)

@@ -5,7 +5,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { paddingFor, readSlice, sliceLayout, toCanonical, type SlicePlane } from '../../src/engine/index.js'
-import { readImageFile } from '../../src/io/nifti/index.js'
+import { readImageFile } from '../../src/io/image/index.js'
 import type { Volume } from '../../src/volume/index.js'
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')

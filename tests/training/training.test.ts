@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import ort from 'onnxruntime-node'
 import { afterAll, describe, expect, it } from 'vitest'
 import { loadModel, normalisationRange, normaliseValue, paddingFor, readSlice, releaseSessions, sliceLayout, toCanonical, type Normalisation, type SlicePlane } from '../../src/engine/index.js'
-import { readImageFile } from '../../src/io/nifti/index.js'
+import { readImageFile } from '../../src/io/image/index.js'
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const dataRoot = path.resolve(repoRoot, '../shared/data')

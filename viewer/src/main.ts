@@ -1,5 +1,6 @@
 import { ApiError, cancelJob, fetchVolume, followJob, getJob, getScan, listOutputs, setToken, startJob, uploadFiles, type Job, type Output, type RawVolume, type Scan } from './api.js'
 import { ResultViewer, type MaskMode, type Plane, type ViewerVolumes } from './viewports.js'
+import { TASK_OUTPUTS, type TaskOutputs } from '../../src/pipelines/task-outputs.js'
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T
 
@@ -193,13 +194,6 @@ $('cancel').addEventListener('click', async () => {
 })
 
 // ── results ───────────────────────────────────────────────────────────────────────────────────
-const ENHANCED_ROLE: Record<string, [string, string]> = {
-  denoise: ['denoised', 'Denoised'],
-  superres: ['superres', 'Super-resolved'],
-  translate: ['synthct', 'Synthetic CT'],
-  anomaly: ['healed', 'Pseudo-healthy'],
-}
-
 /** |enhanced − original| when both share a grid: the change a denoiser made, as an overlay. */
 function difference(a: RawVolume, b: RawVolume): RawVolume | undefined {
   if (a.size.some((n, i) => n !== b.size[i])) return undefined
@@ -222,7 +216,8 @@ function prefetch(jobId: string): { outputs: Promise<Output[]>; original: Promis
 
 async function showResults(job: Job, requested: number, early = prefetch(job.id)): Promise<void> {
   const roles = new Set((await early.outputs).map((o) => o.role))
-  const [enhRole, enhLabel] = ENHANCED_ROLE[job.task] ?? ['denoised', 'Enhanced']
+  const outputs = (TASK_OUTPUTS as Record<string, TaskOutputs | undefined>)[job.task]
+  const [enhRole, enhLabel] = outputs ? [outputs.enhanced, outputs.label] : ['denoised', 'Enhanced']
   const want = [enhRole, 'heatmap', 'std'].filter((r) => roles.has(r))
   const got = Object.fromEntries(await Promise.all([['original', early.original] as const, ...want.map((r) => [r, fetchVolume(job.id, r)] as const)].map(async ([r, v]) => [r, await v] as const))) as Record<string, RawVolume>
   performance.mark('raddiff:fetched')

@@ -1,53 +1,31 @@
 import { createDeidentifier } from '../../io/writers/deidentify.js'
 import { existsSync } from 'node:fs'
 import path from 'node:path'
-import { EngineError, defaultModelsDir, type Device } from '../../engine/index.js'
-import { isRaddiffError } from '../../io/errors.js'
+import { defaultModelsDir } from '../../engine/index.js'
+import { isIoError } from '../../io/errors.js'
 import { writeBytesAtomically } from '../../io/atomic-write.js'
 import { openInputs, type SeriesHandle } from '../../io/load.js'
 import { outputKindOf, withSuffix, writeVolume } from '../../io/write.js'
-import { runTask } from '../../pipelines/index.js'
+import { describeTaskFailure, runTask } from '../../pipelines/index.js'
+import { outputRoles } from '../../pipelines/task-outputs.js'
 import type { OutputRole, Provenance, TaskName, TaskParams, TaskResult } from '../../pipelines/task.js'
 import { NOT_FOR_CLINICAL_USE, RADDIFF_VERSION } from '../../version.js'
 import { EXIT } from '../exit-codes.js'
 import { formatProblem, isFailure, type Reporter } from '../report.js'
+import { taskParams, UsageError } from './task-options.js'
 
-/** Options shared by the four task commands, as commander hands them over (strings). */
-export interface TaskCliOptions {
+/**
+ * Options of the four task commands, as commander hands them over (strings). The task's own
+ * parameters (--steps, --scale, …) come from its schema: task-options.ts.
+ */
+export interface TaskCliOptions extends Record<string, unknown> {
   output: string
-  model?: string
-  steps?: string
-  seed?: string
-  samples?: string
-  device?: string
-  scale?: string
-  axes?: string
-  mode?: string
-  sampler?: string
-  depth?: string
-  noise?: string
-  polarity?: string
   format?: string
   deidentify?: boolean
   modelsDir?: string
   json?: boolean
   resume?: boolean
   shard?: string
-}
-
-class UsageError extends Error {}
-
-const PRIMARY: Record<TaskName, OutputRole[]> = {
-  denoise: ['denoised'],
-  superres: ['superres'],
-  translate: ['synthct'],
-  anomaly: ['healed', 'heatmap', 'mask'],
-}
-
-function int(v: string | undefined, name: string, lo: number, hi: number): number | undefined {
-  if (v === undefined) return undefined
-  if (!/^\d+$/.test(v) || Number(v) < lo || Number(v) > hi) throw new UsageError(`--${name} must be an integer from ${lo} to ${hi}`)
-  return Number(v)
 }
 
 function oneOf<T extends string>(v: string | undefined, name: string, allowed: readonly T[]): T | undefined {
@@ -62,28 +40,6 @@ export function parseShard(s: string | undefined): { i: number; n: number } | un
   const m = /^(\d+)\/(\d+)$/.exec(s)
   if (!m || Number(m[2]) < 1 || Number(m[1]) < 1 || Number(m[1]) > Number(m[2])) throw new UsageError('--shard must be i/n with 1 ≤ i ≤ n, e.g. 2/4')
   return { i: Number(m[1]), n: Number(m[2]) }
-}
-
-export function taskParams(task: TaskName, o: TaskCliOptions): TaskParams {
-  const p: TaskParams = {}
-  if (o.model) p.model = o.model
-  p.steps = int(o.steps, 'steps', 1, 1000)
-  p.seed = int(o.seed, 'seed', 0, 2 ** 31 - 1)
-  p.samples = int(o.samples, 'samples', 1, 64)
-  p.device = oneOf<Device>(o.device, 'device', ['auto', 'cpu', 'cuda', 'webgpu'])
-  p.mode = oneOf(o.mode, 'mode', ['sample', 'mean'] as const)
-  p.sampler = oneOf(o.sampler, 'sampler', ['ddim', 'dpmpp', 'ddpm'] as const)
-  if (task === 'superres') {
-    p.scale = int(o.scale ?? '2', 'scale', 2, 4)
-    p.axes = oneOf(o.axes, 'axes', ['inplane', 'through', 'all'] as const)
-  }
-  if (task === 'anomaly') {
-    p.noise = oneOf(o.noise, 'noise', ['gaussian', 'simplex'] as const)
-    p.polarity = oneOf(o.polarity, 'polarity', ['bright', 'dark', 'both'] as const)
-  }
-  p.depth = int(o.depth, 'depth', 1, 999)
-  for (const k of Object.keys(p) as (keyof TaskParams)[]) if (p[k] === undefined) delete p[k]
-  return p
 }
 
 /** A file-system-safe stem from a series' source name (path, archive!entry, DICOM folder). */
@@ -103,25 +59,17 @@ function sidecarFor(file: string): string {
   return file.replace(/(\.nii\.gz|\.nii|\.nrrd|\.mha|\.png)$/i, '') + '.json'
 }
 
-function describeError(e: unknown): { code: string; message: string } {
-  if (isRaddiffError(e)) return { code: e.code, message: e.message }
-  if (e instanceof EngineError) return { code: e.code, message: e.message }
-  if (e instanceof RangeError) return { code: 'INVALID_INPUT', message: e.message }
-  return { code: 'INTERNAL', message: 'unexpected internal error (set RADDIFF_DEBUG=1 for details)' }
-}
-
 /** The notice comes first: NIfTI's descrip keeps only 79 characters (DICOM gets the full sha256). */
 function descriptionOf(p: Provenance, format: 'nifti' | 'dicom'): string {
   const sha = format === 'dicom' ? p.model.sha256 : p.model.sha256.slice(0, 8)
   return `${NOT_FOR_CLINICAL_USE} raddiff ${p.raddiffVersion} ${p.task} ${p.model.name} ${p.model.version} sha256:${sha} steps ${p.steps} seed ${p.seed} K ${p.samples}`
 }
 
-const SETUP_CODES = new Set(['MODEL_NOT_FOUND', 'MODEL_HASH_MISMATCH', 'MODEL_CONTRACT_MISMATCH', 'DEVICE_UNAVAILABLE'])
-
 /**
  * The batch loop behind `raddiff denoise|superres|translate|anomaly`. Exit codes: 0 every series
- * done (or already done with --resume), 2 usage or setup (bad option, no model for the task,
- * device unavailable), 3 no usable input, 4 some series or inputs failed.
+ * done (or already done with --resume), 1 every series failed and one of them by an internal error
+ * (a bug, out of memory), 2 usage or setup (bad option, no model for the task, device
+ * unavailable), 3 no usable input, 4 some series or inputs failed.
  */
 export async function runTaskCommand(task: TaskName, inputs: string[], o: TaskCliOptions, r: Reporter, argv: string[] = []): Promise<number> {
   const started = new Date()
@@ -140,7 +88,7 @@ export async function runTaskCommand(task: TaskName, inputs: string[], o: TaskCl
     folderMode = kind === 'dicom' || format === 'dicom'
     if (o.deidentify && format !== 'dicom' && kind !== 'dicom') throw new UsageError('--deidentify applies to DICOM outputs: add --format dicom')
   } catch (e) {
-    const msg = e instanceof UsageError || isRaddiffError(e) ? e.message : String(e)
+    const msg = e instanceof UsageError || isIoError(e) ? e.message : String(e)
     r.err(`raddiff ${task}: ${msg}`)
     return EXIT.USAGE
   }
@@ -150,6 +98,7 @@ export async function runTaskCommand(task: TaskName, inputs: string[], o: TaskCl
   const models = new Map<string, Provenance['model']>()
   let failures = 0
   let setupFailures = 0
+  let internalFailures = 0
   try {
     for (const p of opened.problems) {
       if (r.json) r.out(JSON.stringify({ ok: false, source: p.name, error: p.error.toJSON() }))
@@ -159,8 +108,8 @@ export async function runTaskCommand(task: TaskName, inputs: string[], o: TaskCl
     if (all.length === 0) return EXIT.NO_USABLE_INPUT
     const mine: [number, SeriesHandle][] = [...all.entries()].filter(([i]) => !shard || i % shard.n === shard.i - 1)
     const stems = new Map<string, number>()
-    const primary = PRIMARY[task][0]
-    const roles: OutputRole[] = [...PRIMARY[task], ...((params.samples ?? 1) > 1 ? (['std'] as OutputRole[]) : [])]
+    const roles = outputRoles(task, params.samples ?? 1)
+    const primary = roles[0]
     for (const [idx, s] of mine) {
       let stem = stemOf(s.summary.source)
       if (s.summary.seriesNumber !== undefined && s.summary.format === 'dicom') stem += `_ser${s.summary.seriesNumber}`
@@ -206,8 +155,9 @@ export async function runTaskCommand(task: TaskName, inputs: string[], o: TaskCl
         else r.err(`wrote ${written.join(', ')}  (${s.summary.source}, ${seconds.toFixed(1)} s)`)
       } catch (e) {
         failures++
-        const { code, message } = describeError(e)
-        if (SETUP_CODES.has(code)) setupFailures++
+        const { kind, code, message } = describeTaskFailure(e)
+        if (kind === 'setup') setupFailures++
+        if (kind === 'internal') internalFailures++
         if (process.env.RADDIFF_DEBUG) r.err(String((e as Error)?.stack ?? e))
         const line = { ok: false, source: s.summary.source, error: { code, message } }
         results.push(line)
@@ -236,7 +186,7 @@ export async function runTaskCommand(task: TaskName, inputs: string[], o: TaskCl
       const runFile = folderMode ? path.join(o.output, runName) : sidecarFor(o.output).replace(/\.json$/, '.run.json')
       await writeBytesAtomically(runFile, new TextEncoder().encode(JSON.stringify(run, null, 2) + '\n'))
     }
-    if (mine.length > 0 && failures === mine.length) return setupFailures === failures ? EXIT.USAGE : EXIT.NO_USABLE_INPUT
+    if (mine.length > 0 && failures === mine.length) return setupFailures === failures ? EXIT.USAGE : internalFailures > 0 ? EXIT.INTERNAL : EXIT.NO_USABLE_INPUT
     return failures > 0 || opened.problems.some(isFailure) ? EXIT.PARTIAL_FAILURE : EXIT.OK
   } finally {
     await opened.cleanup()

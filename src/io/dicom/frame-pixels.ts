@@ -1,6 +1,6 @@
 import dicomParser from 'dicom-parser'
 import type { DataSet } from 'dicom-parser'
-import { RaddiffError } from '../errors.js'
+import { IoError } from '../errors.js'
 import { decodeHTJ2K, decodeJ2K, decodeJpegBaseline, decodeJpegLossless, decodeJpegLS, type DecodedFrame } from './codecs.js'
 import { decodeWithGdcm } from './gdcm.js'
 import { gdcmInputFile } from './gdcm-input.js'
@@ -32,7 +32,7 @@ export class FramePixels {
       values = this.native(index, n, codec === 'native-be')
     } else if (codec === 'rle' || codec === 'jpeg-extended') {
       this.gdcm ??= await this.decodeAllWithGdcm(codec)
-      if (this.gdcm.length !== n * h.numberOfFrames) throw new RaddiffError('DECODE_FAILED', 'decoded image size does not match the header', { source })
+      if (this.gdcm.length !== n * h.numberOfFrames) throw new IoError('DECODE_FAILED', 'decoded image size does not match the header', { source })
       // lossy decoders may overshoot the stored range: clamp rather than wrap
       values = clampToStored(sliceOf(this.gdcm, index * n, n), f.bitsStored, f.pixelRepresentation)
     } else {
@@ -86,7 +86,7 @@ export class FramePixels {
     try {
       encoded = encapsulatedFrame(this.parsed.dataSet, index, h.numberOfFrames)
     } catch (e) {
-      throw new RaddiffError('DECODE_FAILED', 'compressed frame could not be located in the pixel data', { source, cause: e })
+      throw new IoError('DECODE_FAILED', 'compressed frame could not be located in the pixel data', { source, cause: e })
     }
     if (codec === 'rle') checkRleStream(encoded, h.format, source)
     else if (codec === 'j2k' || codec === 'htj2k') checkJ2kStream(encoded, h.format, source)
@@ -107,12 +107,12 @@ export class FramePixels {
       else if (codec === 'jpeg-baseline') d = await decodeJpegBaseline(encoded)
       else d = decodeJpegLossless(encoded, f.bitsAllocated)
     } catch (e) {
-      throw new RaddiffError('DECODE_FAILED', 'the codec could not decode this frame', { source, cause: e })
+      throw new IoError('DECODE_FAILED', 'the codec could not decode this frame', { source, cause: e })
     }
     const bps = d.bytes.length / n
     // a codec may widen 8-bit samples, never hand back more than 32 bits or a partial frame
     if (bps !== 1 && bps !== 2 && bps !== 4) {
-      throw new RaddiffError('DECODE_FAILED', 'decoded frame size does not match rows × columns × samples', { source })
+      throw new IoError('DECODE_FAILED', 'decoded frame size does not match rows × columns × samples', { source })
     }
     const dv = new DataView(d.bytes.buffer, d.bytes.byteOffset, d.bytes.byteLength)
     const out = new Float64Array(n)
@@ -205,7 +205,7 @@ function toInterleavedRgb(v: ArrayLike<number>, pixels: number, planar: number, 
     return out
   }
   if (photometric !== 'RGB' && photometric !== 'YBR_FULL') {
-    throw new RaddiffError('UNSUPPORTED_PIXEL_FORMAT', `colour model ${photometric.replace(/[^A-Z0-9_]/g, '')} is not supported uncompressed`, { source })
+    throw new IoError('UNSUPPORTED_PIXEL_FORMAT', `colour model ${photometric.replace(/[^A-Z0-9_]/g, '')} is not supported uncompressed`, { source })
   }
   for (let p = 0; p < pixels; p++) {
     for (let c = 0; c < 3; c++) out[p * 3 + c] = planar === 1 && mayBePlanar ? v[c * pixels + p] : v[p * 3 + c]

@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { RaddiffError } from '../errors.js'
+import { IoError } from '../errors.js'
 
 /**
  * RLE and 12-bit JPEG (Process 2 & 4) have no Cornerstone codec here: GDCM (itk-wasm) decodes
@@ -20,12 +20,12 @@ export async function decodeWithGdcm(file: Uint8Array, source: string): Promise<
     if (!couldRead) throw new Error('GDCM could not read the file')
     data = image.data as ArrayLike<number> | null
   } catch (e) {
-    throw new RaddiffError('DECODE_FAILED', 'GDCM could not decode the compressed pixel data', { source, cause: e })
+    throw new IoError('DECODE_FAILED', 'GDCM could not decode the compressed pixel data', { source, cause: e })
   } finally {
     restore()
     await rm(dir, { recursive: true, force: true })
   }
-  if (!data) throw new RaddiffError('DECODE_FAILED', 'GDCM returned no pixel data', { source })
+  if (!data) throw new IoError('DECODE_FAILED', 'GDCM returned no pixel data', { source })
   return data
 }
 

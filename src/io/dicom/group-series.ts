@@ -1,5 +1,5 @@
 import type { Mat3, Vec3 } from '../../volume/volume.js'
-import { RaddiffError } from '../errors.js'
+import { IoError } from '../errors.js'
 import { cross } from './header.js'
 import type { DicomSeries, FileHeader, FrameHeader, SliceRef } from './types.js'
 
@@ -19,7 +19,7 @@ const SPACING_TOLERANCE = 0.1
  * - a gap (a step ≥ 1.5× the median spacing): split into contiguous runs, each with a warning,
  *   so no volume ever has a wrong slice spacing; smaller irregularity (> 10 %) only warns.
  */
-export function groupSeries(files: FileHeader[]): { series: DicomSeries[]; rejected: { name: string; error: RaddiffError }[] } {
+export function groupSeries(files: FileHeader[]): { series: DicomSeries[]; rejected: { name: string; error: IoError }[] } {
   const groups = new Map<string, Unit[]>()
   const keysPerUid = new Map<string, Set<string>>()
   files.forEach((f, fi) => {
@@ -33,7 +33,7 @@ export function groupSeries(files: FileHeader[]): { series: DicomSeries[]; rejec
     })
   })
   const out: DicomSeries[] = []
-  const rejected: { name: string; error: RaddiffError }[] = []
+  const rejected: { name: string; error: IoError }[] = []
   for (const units of groups.values()) {
     const first = files[units[0].file]
     const warnings: string[] = []
@@ -42,10 +42,10 @@ export function groupSeries(files: FileHeader[]): { series: DicomSeries[]; rejec
     try {
       for (const run of sortAndSplit(units, files, warnings)) out.push(run)
     } catch (e) {
-      if (!(e instanceof RaddiffError)) throw e
+      if (!(e instanceof IoError)) throw e
       // one unusable series must not hide the others: its files are reported instead
       for (const name of new Set(units.map((u) => files[u.file].ref.name))) {
-        rejected.push({ name, error: new RaddiffError(e.code, e.message, { source: name }) })
+        rejected.push({ name, error: new IoError(e.code, e.message, { source: name }) })
       }
     }
   }
@@ -132,8 +132,8 @@ function splitGaps(units: Unit[], files: FileHeader[], proj: (u: Unit) => number
   )
 }
 
-function notFinite(): RaddiffError {
-  return new RaddiffError('INCONSISTENT_SERIES', 'slice positions are so far apart that their distance is not a finite number (damaged ImagePositionPatient?)')
+function notFinite(): IoError {
+  return new IoError('INCONSISTENT_SERIES', 'slice positions are so far apart that their distance is not a finite number (damaged ImagePositionPatient?)')
 }
 
 /** True when the first→last slice displacement leaves the normal by more than ~0.5°. */

@@ -1,5 +1,5 @@
 import type { DataSet } from 'dicom-parser'
-import { RaddiffError } from '../errors.js'
+import { IoError } from '../errors.js'
 import type { Limits } from '../limits.js'
 import type { Vec3 } from '../../volume/volume.js'
 import type { DicomSourceInfo } from '../../volume/metadata.js'
@@ -17,44 +17,44 @@ export function readFileHeader(parsed: ParsedDicom, ref: DicomFileRef, limits: L
   const source = ref.name
   const pixelEl = ds.elements[PIXEL_DATA] ?? ds.elements[FLOAT_PIXEL_DATA]
   if (!pixelEl && ds.elements['x7fe00009']) {
-    throw new RaddiffError('UNSUPPORTED_PIXEL_FORMAT', 'Double Float Pixel Data (64-bit) is not supported', { source })
+    throw new IoError('UNSUPPORTED_PIXEL_FORMAT', 'Double Float Pixel Data (64-bit) is not supported', { source })
   }
   if (!pixelEl) {
-    throw new RaddiffError('NO_IMAGE_DATA', 'DICOM object holds no pixel data (report, structure set or presentation state?)', { source })
+    throw new IoError('NO_IMAGE_DATA', 'DICOM object holds no pixel data (report, structure set or presentation state?)', { source })
   }
   const syntax = transferSyntaxInfo(transferSyntaxUID)
   if (syntax.codec === 'unsupported') {
     const uid = /^[0-9.]{1,64}$/.test(transferSyntaxUID) ? transferSyntaxUID : 'unreadable UID'
-    throw new RaddiffError('UNSUPPORTED_TRANSFER_SYNTAX', `transfer syntax ${syntax.name} (${uid}) is not supported; convert it to an uncompressed syntax first (e.g. dcmdjpeg, gdcmconv --raw)`, { source })
+    throw new IoError('UNSUPPORTED_TRANSFER_SYNTAX', `transfer syntax ${syntax.name} (${uid}) is not supported; convert it to an uncompressed syntax first (e.g. dcmdjpeg, gdcmconv --raw)`, { source })
   }
   const format = readPixelFormat(ds, pixelEl.tag === FLOAT_PIXEL_DATA, source)
   const numberOfFrames = intOr(ds, 'x00280008', 1)
-  if (!(numberOfFrames >= 1)) throw new RaddiffError('DIMENSIONS_INVALID', 'NumberOfFrames is not a positive number', { source })
+  if (!(numberOfFrames >= 1)) throw new IoError('DIMENSIONS_INVALID', 'NumberOfFrames is not a positive number', { source })
 
   const values = format.rows * format.columns * format.samplesPerPixel * numberOfFrames
   if (values > limits.maxVoxels) {
-    throw new RaddiffError('TOO_LARGE', `image needs ${values} voxels, above the cap of ${limits.maxVoxels} (raise RADDIFF_MAX_VOXELS if intended)`, { source })
+    throw new IoError('TOO_LARGE', `image needs ${values} voxels, above the cap of ${limits.maxVoxels} (raise RADDIFF_MAX_VOXELS if intended)`, { source })
   }
   if (syntax.codec === 'rle' && format.samplesPerPixel === 3 && format.bitsAllocated > 8) {
     // GDCM (itk-wasm) returns scrambled samples for these (checked against pydicom): refuse rather than mislead
-    throw new RaddiffError('UNSUPPORTED_PIXEL_FORMAT', 'RLE colour images with more than 8 bits per sample are not supported; convert with gdcmconv --raw', { source })
+    throw new IoError('UNSUPPORTED_PIXEL_FORMAT', 'RLE colour images with more than 8 bits per sample are not supported; convert with gdcmconv --raw', { source })
   }
   if (format.photometric === 'PALETTE COLOR' && (syntax.codec === 'rle' || syntax.codec === 'jpeg-extended')) {
     // GDCM applies the palette itself and cuts 16-bit entries to 8 bits (checked against pydicom)
-    throw new RaddiffError('UNSUPPORTED_PIXEL_FORMAT', 'PALETTE COLOR images in RLE / JPEG extended are not supported; convert with gdcmconv --raw', { source })
+    throw new IoError('UNSUPPORTED_PIXEL_FORMAT', 'PALETTE COLOR images in RLE / JPEG extended are not supported; convert with gdcmconv --raw', { source })
   }
   if (format.bitsAllocated === 1 && !isNativeCodec(syntax.codec)) {
-    throw new RaddiffError('UNSUPPORTED_PIXEL_FORMAT', 'compressed 1-bit (binary) pixel data are not supported', { source })
+    throw new IoError('UNSUPPORTED_PIXEL_FORMAT', 'compressed 1-bit (binary) pixel data are not supported', { source })
   }
   if (isNativeCodec(syntax.codec)) {
     const subsampled = format.photometric === 'YBR_FULL_422' ? 2 / 3 : 1
     const needed = Math.ceil((values * subsampled * format.bitsAllocated) / 8)
     const present = Math.min(pixelEl.length, ds.byteArray.length - pixelEl.dataOffset)
     if (pixelEl.length === 0xffffffff || present < needed) {
-      throw new RaddiffError('PIXEL_DATA_SHORT', `pixel data hold ${Math.max(0, present)} bytes, rows × columns × frames needs ${needed}`, { source })
+      throw new IoError('PIXEL_DATA_SHORT', `pixel data hold ${Math.max(0, present)} bytes, rows × columns × frames needs ${needed}`, { source })
     }
   } else if (!pixelEl.encapsulatedPixelData) {
-    throw new RaddiffError('INVALID_HEADER', 'compressed transfer syntax but the pixel data are not encapsulated', { source })
+    throw new IoError('INVALID_HEADER', 'compressed transfer syntax but the pixel data are not encapsulated', { source })
   }
 
   const shared = item(ds, 'x52009229')
@@ -64,7 +64,7 @@ export function readFileHeader(parsed: ParsedDicom, ref: DicomFileRef, limits: L
   const frames: FrameHeader[] = []
   if (perFrame.length > 0) {
     if (perFrame.length < numberOfFrames) {
-      throw new RaddiffError('INVALID_HEADER', 'per-frame functional groups do not match NumberOfFrames', { source })
+      throw new IoError('INVALID_HEADER', 'per-frame functional groups do not match NumberOfFrames', { source })
     }
     perFrame.forEach((it, i) => {
       const f = planeOf(ds, shared, it.dataSet)
@@ -89,7 +89,7 @@ export function readFileHeader(parsed: ParsedDicom, ref: DicomFileRef, limits: L
   }
   for (const f of frames) {
     if (!Number.isFinite(f.slope) || !Number.isFinite(f.intercept) || f.slope === 0) {
-      throw new RaddiffError('NONFINITE_SCALING', 'RescaleSlope / RescaleIntercept is not a finite, non-zero number', { source })
+      throw new IoError('NONFINITE_SCALING', 'RescaleSlope / RescaleIntercept is not a finite, non-zero number', { source })
     }
   }
 
@@ -108,7 +108,7 @@ export function readFileHeader(parsed: ParsedDicom, ref: DicomFileRef, limits: L
     if (tiles && tiles > 1) {
       const perSide = Math.ceil(Math.sqrt(tiles))
       if (format.rows % perSide !== 0 || format.columns % perSide !== 0) {
-        throw new RaddiffError('DIMENSIONS_INVALID', 'mosaic dimensions are not a multiple of the tile grid', { source })
+        throw new IoError('DIMENSIONS_INVALID', 'mosaic dimensions are not a multiple of the tile grid', { source })
       }
       mosaic = { tiles, sliceNormal: csa.sliceNormalVector, sliceSpacing: declaredSpacing }
     }
@@ -137,19 +137,19 @@ export function readFileHeader(parsed: ParsedDicom, ref: DicomFileRef, limits: L
 function readPixelFormat(ds: DataSet, floatPixels: boolean, source: string): PixelFormat {
   const rows = ds.uint16('x00280010') ?? 0
   const columns = ds.uint16('x00280011') ?? 0
-  if (!(rows > 0 && columns > 0)) throw new RaddiffError('DIMENSIONS_INVALID', 'Rows or Columns is zero or missing', { source })
+  if (!(rows > 0 && columns > 0)) throw new IoError('DIMENSIONS_INVALID', 'Rows or Columns is zero or missing', { source })
   const bitsAllocated = ds.uint16('x00280100') ?? (floatPixels ? 32 : 0)
   const bitsStored = ds.uint16('x00280101') ?? bitsAllocated
   const samplesPerPixel = ds.uint16('x00280002') ?? 1
   const photometric = (str(ds, 'x00280004') ?? (samplesPerPixel === 3 ? 'RGB' : 'MONOCHROME2')).toUpperCase()
   if (bitsStored > bitsAllocated || bitsStored === 0) {
-    throw new RaddiffError('INVALID_HEADER', 'BitsStored is zero or larger than BitsAllocated', { source })
+    throw new IoError('INVALID_HEADER', 'BitsStored is zero or larger than BitsAllocated', { source })
   }
   if (![1, 8, 16, 32].includes(bitsAllocated) || (floatPixels && bitsAllocated !== 32)) {
-    throw new RaddiffError('UNSUPPORTED_PIXEL_FORMAT', `BitsAllocated ${bitsAllocated} is not supported (1, 8, 16 or 32)`, { source })
+    throw new IoError('UNSUPPORTED_PIXEL_FORMAT', `BitsAllocated ${bitsAllocated} is not supported (1, 8, 16 or 32)`, { source })
   }
   if (samplesPerPixel !== 1 && samplesPerPixel !== 3) {
-    throw new RaddiffError('UNSUPPORTED_PIXEL_FORMAT', `SamplesPerPixel ${samplesPerPixel} is not supported (1 or 3)`, { source })
+    throw new IoError('UNSUPPORTED_PIXEL_FORMAT', `SamplesPerPixel ${samplesPerPixel} is not supported (1 or 3)`, { source })
   }
   return {
     rows,
@@ -168,7 +168,7 @@ function readPalette(ds: DataSet, source: string): Palette {
   const desc = ds.elements['x00281101']
   const channels = ['x00281201', 'x00281202', 'x00281203'].map((t) => ds.elements[t])
   if (!desc || desc.length < 6 || channels.some((c) => !c || c.length === 0)) {
-    throw new RaddiffError('UNSUPPORTED_PIXEL_FORMAT', 'PALETTE COLOR without plain lookup table data (segmented palettes are not supported)', { source })
+    throw new IoError('UNSUPPORTED_PIXEL_FORMAT', 'PALETTE COLOR without plain lookup table data (segmented palettes are not supported)', { source })
   }
   const entries = ds.uint16('x00281101', 0) || 65536
   // the first mapped value is US or SS depending on PixelRepresentation
@@ -176,7 +176,7 @@ function readPalette(ds: DataSet, source: string): Palette {
   const firstMapped = (ds.uint16('x00280103') ?? 0) === 1 && first > 32767 ? first - 65536 : first
   const bits = (channels[0].length / entries) * 8
   if ((bits !== 8 && bits !== 16) || channels.some((c) => c.length !== channels[0].length)) {
-    throw new RaddiffError('UNSUPPORTED_PIXEL_FORMAT', 'palette lookup tables have an invalid size', { source })
+    throw new IoError('UNSUPPORTED_PIXEL_FORMAT', 'palette lookup tables have an invalid size', { source })
   }
   const [red, green, blue] = channels.map((c) => {
     const out = new Uint16Array(entries)

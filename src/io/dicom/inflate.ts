@@ -1,7 +1,7 @@
 import { createInflateRaw } from 'node:zlib'
 import dicomParser from 'dicom-parser'
 import type { DataSet, ByteArrayParser } from 'dicom-parser'
-import { RaddiffError } from '../errors.js'
+import { IoError } from '../errors.js'
 import type { Limits } from '../limits.js'
 
 /**
@@ -36,7 +36,7 @@ export async function inflateDataSet(bytes: Uint8Array, position: number, deflat
   let end = position
   let nextProbe = FIRST_PROBE
 
-  const tooLarge = (why: string) => new RaddiffError('TOO_LARGE', `deflated DICOM data set expands beyond ${why}`, { source })
+  const tooLarge = (why: string) => new IoError('TOO_LARGE', `deflated DICOM data set expands beyond ${why}`, { source })
   const inflater = createInflateRaw({ chunkSize: 64 * 1024 })
   inflater.end(bytes.subarray(deflateStart))
   try {
@@ -64,8 +64,8 @@ export async function inflateDataSet(bytes: Uint8Array, position: number, deflat
       }
     }
   } catch (e) {
-    if (e instanceof RaddiffError) throw e
-    throw new RaddiffError('TRUNCATED', 'deflated DICOM data set is damaged or cut short', { source, cause: e })
+    if (e instanceof IoError) throw e
+    throw new IoError('TRUNCATED', 'deflated DICOM data set is damaged or cut short', { source, cause: e })
   } finally {
     inflater.destroy()
   }
@@ -99,7 +99,7 @@ function pixelNeed(bytes: Uint8Array, position: number, limits: Limits, source: 
   const frames = Number(ds.string('x00280008') ?? '1')
   const values = n('x00280010', 0) * n('x00280011', 0) * n('x00280002', 1) * (Number.isFinite(frames) && frames > 1 ? frames : 1)
   if (values > limits.maxVoxels) {
-    throw new RaddiffError('TOO_LARGE', `image needs ${values} voxels, above the cap of ${limits.maxVoxels} (raise RADDIFF_MAX_VOXELS if intended)`, { source })
+    throw new IoError('TOO_LARGE', `image needs ${values} voxels, above the cap of ${limits.maxVoxels} (raise RADDIFF_MAX_VOXELS if intended)`, { source })
   }
   return pixels.dataOffset - position + Math.ceil((values * n('x00280100', 16)) / 8)
 }

@@ -1,4 +1,4 @@
-import { RaddiffError } from '../errors.js'
+import { IoError } from '../errors.js'
 import { defaultLimits, type Limits } from '../limits.js'
 import { createVolume, type Volume } from '../../volume/volume.js'
 import { VolumeMetadata } from '../../volume/metadata.js'
@@ -15,7 +15,7 @@ export async function loadDicomSeries(s: DicomSeries, limits: Limits = defaultLi
   const comps = outputComponents(f0)
   const total = s.size[0] * s.size[1] * s.size[2] * comps
   if (total > limits.maxVoxels) {
-    throw new RaddiffError('TOO_LARGE', `series needs ${total} voxels, above the cap of ${limits.maxVoxels}`, { source })
+    throw new IoError('TOO_LARGE', `series needs ${total} voxels, above the cap of ${limits.maxVoxels}`, { source })
   }
   const frames = s.slices.map((sl) => s.files[sl.file].frames[sl.frame])
   const slopes = new Set(frames.map((f) => f.slope))
@@ -108,7 +108,7 @@ function checkSameFormat(h: FileHeader, f0: FileHeader): void {
     a.photometric !== b.photometric ||
     h.palette?.bits !== f0.palette?.bits
   ) {
-    throw new RaddiffError('INCONSISTENT_SERIES', 'slices of one series differ in bit depth, sign or colour model', { source: h.ref.name })
+    throw new IoError('INCONSISTENT_SERIES', 'slices of one series differ in bit depth, sign or colour model', { source: h.ref.name })
   }
 }
 

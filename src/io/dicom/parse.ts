@@ -1,6 +1,6 @@
 import dicomParser from 'dicom-parser'
 import type { DataSet } from 'dicom-parser'
-import { RaddiffError } from '../errors.js'
+import { IoError } from '../errors.js'
 import type { Limits } from '../limits.js'
 import { rawDataSetLayout } from './detect.js'
 import { DataSetCtor, inflateDataSet } from './inflate.js'
@@ -17,7 +17,7 @@ const DEFLATED = '1.2.840.10008.1.2.1.99'
 
 /**
  * Parses a whole DICOM file (header and element offsets; pixel data stay in place). Every
- * dicom-parser failure becomes a RaddiffError; its text (which may echo values) goes to `cause`.
+ * dicom-parser failure becomes an IoError; its text (which may echo values) goes to `cause`.
  * A deflated data set is inflated first, streaming and bounded (see inflateDataSet).
  */
 export async function parseDicomBytes(bytes: Uint8Array, source: string, limits: Limits): Promise<ParsedDicom> {
@@ -88,7 +88,7 @@ function parseWith(bytes: Uint8Array, source: string, inflated: Inflated | undef
       transferSyntaxUID = dataSet.string('x00020010')?.replace(/\0/g, '').trim() || IMPLICIT_LE
     } else {
       const layout = rawDataSetLayout(bytes)
-      if (!layout) throw new RaddiffError('NOT_AN_IMAGE', 'not a DICOM file (no DICM marker and no recognisable data set)', { source })
+      if (!layout) throw new IoError('NOT_AN_IMAGE', 'not a DICOM file (no DICM marker and no recognisable data set)', { source })
       transferSyntaxUID = !layout.littleEndian ? EXPLICIT_BE : layout.explicitVR ? EXPLICIT_LE : IMPLICIT_LE
       dataSet = dicomParser.parseDicom(bytes, { TransferSyntaxUID: transferSyntaxUID })
     }
@@ -96,7 +96,7 @@ function parseWith(bytes: Uint8Array, source: string, inflated: Inflated | undef
     const inner = (e as { exception?: unknown })?.exception
     if (e instanceof NeedsInflate) throw e
     if (inner instanceof NeedsInflate) throw inner
-    const ours = e instanceof RaddiffError || inner instanceof RaddiffError
+    const ours = e instanceof IoError || inner instanceof IoError
     const retry = hasPreamble && !ours && !inflated ? reparseWithSniffedSyntax(bytes) : undefined
     if (!retry) throw wrapParserError(e, source)
     ;({ dataSet, transferSyntaxUID } = retry)
@@ -139,22 +139,22 @@ function reparseWithSniffedSyntax(bytes: Uint8Array): ParsedDicom | undefined {
   }
 }
 
-function wrapParserError(e: unknown, source: string): RaddiffError {
-  if (e instanceof RaddiffError) return e
+function wrapParserError(e: unknown, source: string): IoError {
+  if (e instanceof IoError) return e
   // dicom-parser throws either strings or { exception, dataSet }
   const inner = typeof e === 'object' && e !== null && 'exception' in e ? (e as { exception: unknown }).exception : e
-  if (inner instanceof RaddiffError) return inner
+  if (inner instanceof IoError) return inner
   const text = String(inner instanceof Error ? inner.message : inner)
   if (/DICM prefix not found|not a valid DICOM/i.test(text)) {
-    return new RaddiffError('NOT_AN_IMAGE', 'not a DICOM file (no DICM marker)', { source, cause: e })
+    return new IoError('NOT_AN_IMAGE', 'not a DICOM file (no DICM marker)', { source, cause: e })
   }
   if (/end of buffer|past the end|buffer overread|beyond|overrun|eof/i.test(text)) {
-    return new RaddiffError('TRUNCATED', 'the DICOM file ends in the middle of an element', { source, cause: e })
+    return new IoError('TRUNCATED', 'the DICOM file ends in the middle of an element', { source, cause: e })
   }
   if (/length|offset/i.test(text)) {
-    return new RaddiffError('ELEMENT_OUT_OF_BOUNDS', 'a DICOM element length points past the end of the file', { source, cause: e })
+    return new IoError('ELEMENT_OUT_OF_BOUNDS', 'a DICOM element length points past the end of the file', { source, cause: e })
   }
-  return new RaddiffError('INVALID_HEADER', 'the DICOM header could not be parsed', { source, cause: e })
+  return new IoError('INVALID_HEADER', 'the DICOM header could not be parsed', { source, cause: e })
 }
 
 /**
@@ -168,7 +168,7 @@ function checkElementBounds(dataSet: DataSet, source: string): void {
     if (el.length === 0xffffffff) continue
     if (el.dataOffset + el.length > end) {
       const code = el.tag === 'x7fe00010' || el.tag === 'x7fe00008' ? 'TRUNCATED' : 'ELEMENT_OUT_OF_BOUNDS'
-      throw new RaddiffError(code, 'a DICOM element runs past the end of the file (file truncated?)', { source })
+      throw new IoError(code, 'a DICOM element runs past the end of the file (file truncated?)', { source })
     }
   }
 }

@@ -1,4 +1,4 @@
-import { asRaddiffError, type RaddiffError } from '../errors.js'
+import { asIoError, type IoError } from '../errors.js'
 import { defaultLimits, type Limits } from '../limits.js'
 import { groupSeries } from './group-series.js'
 import { readFileHeader } from './header.js'
@@ -12,15 +12,15 @@ import type { DicomFileRef, DicomSeries, FileHeader } from './types.js'
 export async function scanDicom(
   files: DicomFileRef[],
   limits: Limits = defaultLimits(),
-): Promise<{ series: DicomSeries[]; rejected: { name: string; error: RaddiffError }[] }> {
+): Promise<{ series: DicomSeries[]; rejected: { name: string; error: IoError }[] }> {
   const headers: FileHeader[] = []
-  const rejected: { name: string; error: RaddiffError }[] = []
+  const rejected: { name: string; error: IoError }[] = []
   for (const ref of files) {
     try {
       const parsed = await readDicomFile(ref, limits)
       headers.push(readFileHeader(parsed, ref, limits))
     } catch (e) {
-      rejected.push({ name: ref.name, error: asRaddiffError(e, 'INVALID_HEADER', 'the DICOM header could not be read', ref.name) })
+      rejected.push({ name: ref.name, error: asIoError(e, 'INVALID_HEADER', 'the DICOM header could not be read', ref.name) })
     }
   }
   if (!headers.length) return { series: [], rejected }

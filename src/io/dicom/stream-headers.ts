@@ -1,4 +1,4 @@
-import { RaddiffError } from '../errors.js'
+import { IoError } from '../errors.js'
 import type { PixelFormat } from './types.js'
 
 /**
@@ -9,7 +9,7 @@ import type { PixelFormat } from './types.js'
  */
 
 const fail = (source: string, what: string): never => {
-  throw new RaddiffError('DECODE_FAILED', `compressed frame does not match the image header: ${what}`, { source })
+  throw new IoError('DECODE_FAILED', `compressed frame does not match the image header: ${what}`, { source })
 }
 
 // SOF0-3, 5-7, 9-11, 13-15 (ITU T.81 B.1.1.3) and SOF55 (JPEG-LS, T.87)

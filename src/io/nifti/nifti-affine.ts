@@ -1,4 +1,4 @@
-import { RaddiffError } from '../errors.js'
+import { IoError } from '../errors.js'
 import type { Mat3, Vec3 } from '../../volume/volume.js'
 import type { NiftiHeader } from './nifti-header.js'
 
@@ -67,7 +67,7 @@ export function unitScale(xyztUnits: number): number {
  */
 export function affineToGeometry(affine: Affine, scale = 1): { spacing: Vec3; origin: Vec3; direction: Mat3; warnings: string[] } {
   if (!affine.every(Number.isFinite)) {
-    throw new RaddiffError('INVALID_HEADER', 'the NIfTI orientation (sform/qform) holds non-finite numbers')
+    throw new IoError('INVALID_HEADER', 'the NIfTI orientation (sform/qform) holds non-finite numbers')
   }
   const warnings: string[] = []
   const flip = [-1, -1, 1]
@@ -75,7 +75,7 @@ export function affineToGeometry(affine: Affine, scale = 1): { spacing: Vec3; or
   const spacing = cols.map((c) => Math.hypot(c[0], c[1], c[2]))
   const bad = spacing.map((s) => !(s > 1e-12))
   if (bad.filter(Boolean).length > 1) {
-    throw new RaddiffError('INVALID_HEADER', 'the NIfTI orientation has more than one zero-length voxel axis')
+    throw new IoError('INVALID_HEADER', 'the NIfTI orientation has more than one zero-length voxel axis')
   }
   for (let j = 0; j < 3; j++) {
     if (!bad[j]) cols[j] = cols[j].map((v) => v / spacing[j])

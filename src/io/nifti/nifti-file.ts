@@ -2,7 +2,7 @@ import { constants, createReadStream } from 'node:fs'
 import { access, open, stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { createGunzip } from 'node:zlib'
-import { RaddiffError } from '../errors.js'
+import { IoError } from '../errors.js'
 import type { Limits } from '../limits.js'
 import { NIFTI_PROBE_BYTES, niftiDataBytes, parseNiftiHeader, type NiftiHeader } from './nifti-header.js'
 
@@ -44,7 +44,7 @@ async function mustExist(path: string): Promise<void> {
     await access(path, constants.R_OK)
   } catch (e) {
     // the basename only: the folder part may name the patient
-    throw new RaddiffError('INPUT_NOT_FOUND', `the other half of the Analyze/NIfTI pair, ${basename(path)}, is missing or unreadable`, { cause: e })
+    throw new IoError('INPUT_NOT_FOUND', `the other half of the Analyze/NIfTI pair, ${basename(path)}, is missing or unreadable`, { cause: e })
   }
 }
 
@@ -59,10 +59,10 @@ async function readPrefix(path: string, n: number): Promise<Uint8Array> {
   }
 }
 
-function gzipError(e: unknown): RaddiffError {
+function gzipError(e: unknown): IoError {
   const code = (e as { code?: string })?.code
-  if (code === 'Z_BUF_ERROR') return new RaddiffError('TRUNCATED', 'the gzip stream ends early (file cut short?)', { cause: e })
-  return new RaddiffError('DECODE_FAILED', 'the gzip stream is damaged', { cause: e })
+  if (code === 'Z_BUF_ERROR') return new IoError('TRUNCATED', 'the gzip stream ends early (file cut short?)', { cause: e })
+  return new IoError('DECODE_FAILED', 'the gzip stream is damaged', { cause: e })
 }
 
 /**
@@ -82,7 +82,7 @@ async function inflateWhile(path: string, onChunk: (chunk: Buffer, total: number
       if (!onChunk(chunk, total)) break
     }
   } catch (e) {
-    if (e instanceof RaddiffError) throw e
+    if (e instanceof IoError) throw e
     throw gzipError(e)
   } finally {
     input.unpipe(gunzip)
@@ -126,22 +126,22 @@ export async function checkNiftiData(f: NiftiFile, limits: Limits): Promise<void
   if (!isGzipPath(f.dataPath)) {
     const { size } = await stat(f.dataPath)
     if (size < needed) {
-      throw new RaddiffError('TRUNCATED', `the NIfTI file holds ${size} bytes but its header needs ${needed}`)
+      throw new IoError('TRUNCATED', `the NIfTI file holds ${size} bytes but its header needs ${needed}`)
     }
     return
   }
   const cap = Math.min(needed + inflateSlack(needed), limits.maxInflatedBytes)
   if (needed > limits.maxInflatedBytes) {
-    throw new RaddiffError('TOO_LARGE', `the NIfTI file would inflate to ${needed} bytes, above the cap of ${limits.maxInflatedBytes}`)
+    throw new IoError('TOO_LARGE', `the NIfTI file would inflate to ${needed} bytes, above the cap of ${limits.maxInflatedBytes}`)
   }
   const total = await inflateWhile(f.dataPath, (_chunk, n) => n <= cap)
   if (total > cap) {
-    throw new RaddiffError(
+    throw new IoError(
       'TOO_LARGE',
       `the gzip stream inflates beyond ${cap} bytes although the NIfTI header accounts for ${needed} (gzip bomb?)`,
     )
   }
   if (total < needed) {
-    throw new RaddiffError('TRUNCATED', `the NIfTI file inflates to ${total} bytes but its header needs ${needed}`)
+    throw new IoError('TRUNCATED', `the NIfTI file inflates to ${total} bytes but its header needs ${needed}`)
   }
 }

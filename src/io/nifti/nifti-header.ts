@@ -1,4 +1,4 @@
-import { RaddiffError } from '../errors.js'
+import { IoError } from '../errors.js'
 import type { Limits } from '../limits.js'
 import type { VoxelType } from '../../volume/voxel-array.js'
 
@@ -48,7 +48,7 @@ const DATATYPES: Record<number, { type: VoxelType; bytes: number; components: nu
 export function niftiDatatype(h: NiftiHeader): { type: VoxelType; bytes: number; components: number } {
   const t = DATATYPES[h.datatype]
   if (!t) {
-    throw new RaddiffError(
+    throw new IoError(
       'UNSUPPORTED_PIXEL_FORMAT',
       `NIfTI datatype code ${h.datatype} is not supported (use uint8/int8/int16/uint16/int32/uint32/float32/float64/RGB24)`,
     )
@@ -84,10 +84,10 @@ function text(bytes: Uint8Array, at: number, len: number): string {
  */
 export function parseNiftiHeader(bytes: Uint8Array, limits: Pick<Limits, 'maxVoxels'>): NiftiHeader {
   const sniff = sniffNifti(bytes)
-  if (!sniff) throw new RaddiffError('NOT_AN_IMAGE', 'not a NIfTI file: sizeof_hdr is neither 348 nor 540')
+  if (!sniff) throw new IoError('NOT_AN_IMAGE', 'not a NIfTI file: sizeof_hdr is neither 348 nor 540')
   const headerSize = sniff.version === 1 ? 348 : 540
   if (bytes.length < headerSize) {
-    throw new RaddiffError('TRUNCATED', `the file ends inside its ${headerSize}-byte NIfTI header`)
+    throw new IoError('TRUNCATED', `the file ends inside its ${headerSize}-byte NIfTI header`)
   }
   const le = sniff.littleEndian
   const dv = new DataView(bytes.buffer, bytes.byteOffset, headerSize)
@@ -159,18 +159,18 @@ function readV2(dv: DataView, bytes: Uint8Array, le: boolean): NiftiHeader {
 function validate(h: NiftiHeader, limits: Pick<Limits, 'maxVoxels'>): void {
   const nd = h.dim[0]
   if (!(nd >= 1 && nd <= 7)) {
-    throw new RaddiffError('DIMENSIONS_INVALID', `NIfTI dim[0] is ${nd}; it must be between 1 and 7`)
+    throw new IoError('DIMENSIONS_INVALID', `NIfTI dim[0] is ${nd}; it must be between 1 and 7`)
   }
   let voxels = 1
   for (let i = 1; i <= nd; i++) {
     if (!(h.dim[i] >= 1)) {
-      throw new RaddiffError('DIMENSIONS_INVALID', `NIfTI dim[${i}] is ${h.dim[i]}; every used dimension must be at least 1`)
+      throw new IoError('DIMENSIONS_INVALID', `NIfTI dim[${i}] is ${h.dim[i]}; every used dimension must be at least 1`)
     }
     voxels *= h.dim[i]
   }
   for (let i = 4; i <= nd; i++) {
     if (h.dim[i] !== 1) {
-      throw new RaddiffError(
+      throw new IoError(
         'DIMENSIONS_INVALID',
         `NIfTI image has ${nd} dimensions with dim[${i}] = ${h.dim[i]}; raddiff reads single 3-D volumes (split 4-D series first)`,
       )
@@ -178,13 +178,13 @@ function validate(h: NiftiHeader, limits: Pick<Limits, 'maxVoxels'>): void {
   }
   const dt = niftiDatatype(h)
   if (voxels * dt.components > limits.maxVoxels) {
-    throw new RaddiffError('TOO_LARGE', `NIfTI header declares ${voxels} voxels, above the cap of ${limits.maxVoxels}`)
+    throw new IoError('TOO_LARGE', `NIfTI header declares ${voxels} voxels, above the cap of ${limits.maxVoxels}`)
   }
   if (!Number.isFinite(h.sclSlope) || !Number.isFinite(h.sclInter)) {
-    throw new RaddiffError('NONFINITE_SCALING', 'NIfTI scl_slope or scl_inter is NaN or infinite')
+    throw new IoError('NONFINITE_SCALING', 'NIfTI scl_slope or scl_inter is NaN or infinite')
   }
   if (!Number.isFinite(h.voxOffset) || (h.singleFile && h.voxOffset < h.headerSize) || h.voxOffset < 0) {
-    throw new RaddiffError('INVALID_HEADER', `NIfTI vox_offset ${h.voxOffset} is not a finite offset past the header`)
+    throw new IoError('INVALID_HEADER', `NIfTI vox_offset ${h.voxOffset} is not a finite offset past the header`)
   }
 }
 

@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises'
 import { createReadStream } from 'node:fs'
 import { createGunzip } from 'node:zlib'
-import { RaddiffError } from '../errors.js'
+import { IoError } from '../errors.js'
 import { allocateVoxels, type VoxelArray } from '../../volume/voxel-array.js'
 import { niftiDatatype } from './nifti-header.js'
 import type { NiftiFile } from './nifti-file.js'
@@ -13,7 +13,7 @@ async function readRange(path: string, gz: boolean, offset: number, length: numb
     const fh = await open(path, 'r')
     try {
       const { bytesRead } = await fh.read(out, 0, length, offset)
-      if (bytesRead < length) throw new RaddiffError('TRUNCATED', 'the NIfTI file ends inside its voxel data')
+      if (bytesRead < length) throw new IoError('TRUNCATED', 'the NIfTI file ends inside its voxel data')
     } finally {
       await fh.close()
     }
@@ -36,12 +36,12 @@ async function readRange(path: string, gz: boolean, offset: number, length: numb
       if (filled >= length) break
     }
   } catch (e) {
-    throw new RaddiffError('DECODE_FAILED', 'the gzip stream is damaged', { cause: e })
+    throw new IoError('DECODE_FAILED', 'the gzip stream is damaged', { cause: e })
   } finally {
     input.destroy()
     gunzip.destroy()
   }
-  if (filled < length) throw new RaddiffError('TRUNCATED', 'the NIfTI file ends inside its voxel data')
+  if (filled < length) throw new IoError('TRUNCATED', 'the NIfTI file ends inside its voxel data')
   return out
 }
 

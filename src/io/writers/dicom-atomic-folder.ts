@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises'
 import path from 'node:path'
-import { RaddiffError } from '../errors.js'
+import { IoError } from '../errors.js'
 import { IMPLEMENTATION_CLASS_UID } from './dicom-dataset.js'
 
 /** Name pattern of the files we write; with the meta header check below it marks our own output. */
@@ -46,10 +46,10 @@ async function classify(folder: string): Promise<'absent' | 'empty' | 'ours' | '
 export async function writeFolderAtomically(folder: string, fill: (tmp: string) => Promise<void>): Promise<void> {
   const target = path.resolve(folder)
   const state = await classify(target).catch((cause) => {
-    throw new RaddiffError('WRITE_FAILED', 'the output folder cannot be inspected', { source: folder, cause })
+    throw new IoError('WRITE_FAILED', 'the output folder cannot be inspected', { source: folder, cause })
   })
   if (state === 'foreign') {
-    throw new RaddiffError(
+    throw new IoError(
       'WRITE_FAILED',
       'the output path exists and holds files raddiff did not write; choose an empty or new folder',
       { source: folder },
@@ -72,8 +72,8 @@ export async function writeFolderAtomically(folder: string, fill: (tmp: string) 
     if (state === 'ours') await rm(old, { recursive: true, force: true })
   } catch (cause) {
     await rm(tmp, { recursive: true, force: true }).catch(() => undefined)
-    throw cause instanceof RaddiffError
+    throw cause instanceof IoError
       ? cause
-      : new RaddiffError('WRITE_FAILED', 'the DICOM series could not be written to the output folder', { source: folder, cause })
+      : new IoError('WRITE_FAILED', 'the DICOM series could not be written to the output folder', { source: folder, cause })
   }
 }

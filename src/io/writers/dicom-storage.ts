@@ -1,6 +1,6 @@
 import type { Volume } from '../../volume/index.js'
 import { toFloat32, voxelType } from '../../volume/index.js'
-import { RaddiffError } from '../errors.js'
+import { IoError } from '../errors.js'
 
 export type StorageChoice = 'auto' | 'int16' | 'uint16'
 
@@ -30,7 +30,7 @@ export function toDecimalString(x: number): string {
     const e = Number(s).toExponential(Math.max(0, p - 1)).replace('e+', 'e')
     if (e.length <= 16) return e
   }
-  throw new RaddiffError('WRITE_FAILED', 'a rescale value cannot be written as a DICOM decimal string')
+  throw new IoError('WRITE_FAILED', 'a rescale value cannot be written as a DICOM decimal string')
 }
 
 const ds = (x: number): number => Number(toDecimalString(x))
@@ -42,7 +42,7 @@ function range(values: ArrayLike<number>): { min: number; max: number; integral:
   for (let i = 0; i < values.length; i++) {
     const x = values[i]
     if (!Number.isFinite(x)) {
-      throw new RaddiffError('WRITE_FAILED', 'the volume holds NaN or infinite values; DICOM cannot store them')
+      throw new IoError('WRITE_FAILED', 'the volume holds NaN or infinite values; DICOM cannot store them')
     }
     if (x < min) min = x
     if (x > max) max = x
@@ -60,7 +60,7 @@ function range(values: ArrayLike<number>): { min: number; max: number; integral:
 export function chooseStorage(v: Volume, choice: StorageChoice = 'auto'): StoredPixels {
   const { rescaleSlope: m, rescaleIntercept: b } = v.meta
   if (!Number.isFinite(m) || !Number.isFinite(b) || m === 0) {
-    throw new RaddiffError('WRITE_FAILED', 'the volume has a non-finite or zero rescale slope / intercept')
+    throw new IoError('WRITE_FAILED', 'the volume has a non-finite or zero rescale slope / intercept')
   }
   const type = voxelType(v)
   if (type !== 'float32' && type !== 'float64' && ds(m) === m && ds(b) === b) {

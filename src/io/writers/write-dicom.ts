@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Volume } from '../../volume/index.js'
-import { RaddiffError } from '../errors.js'
+import { IoError } from '../errors.js'
 import { createDeidentifier, deidentifyDataset, type Deidentifier } from './deidentify.js'
 import { writeFolderAtomically } from './dicom-atomic-folder.js'
 import {
@@ -53,14 +53,14 @@ function dateTime(now = new Date()): { date: string; time: string } {
 function checkVolume(v: Volume): void {
   const [nx, ny, nz] = v.size
   if (v.components !== 1) {
-    throw new RaddiffError('WRITE_FAILED', 'only single-component (grayscale) volumes can be written as a DICOM series')
+    throw new IoError('WRITE_FAILED', 'only single-component (grayscale) volumes can be written as a DICOM series')
   }
   if (![nx, ny, nz].every((n) => Number.isInteger(n) && n > 0) || nx > 65535 || ny > 65535) {
-    throw new RaddiffError('WRITE_FAILED', 'the volume size cannot be written as DICOM rows / columns')
+    throw new IoError('WRITE_FAILED', 'the volume size cannot be written as DICOM rows / columns')
   }
   const geometry = [...v.spacing, ...v.origin, ...v.direction]
   if (!geometry.every(Number.isFinite) || !v.spacing.every((s) => s > 0)) {
-    throw new RaddiffError('WRITE_FAILED', 'the volume geometry (spacing, origin, direction) is not finite and positive')
+    throw new IoError('WRITE_FAILED', 'the volume geometry (spacing, origin, direction) is not finite and positive')
   }
 }
 
@@ -83,7 +83,7 @@ export async function writeDicomSeries(
   const { date, time } = dateTime()
   const seriesNumber = opts.seriesNumber ?? (src?.seriesNumber !== undefined ? src.seriesNumber + 1000 : 1000)
   if (!Number.isInteger(seriesNumber) || seriesNumber < 0 || seriesNumber > 2 ** 31 - 1) {
-    throw new RaddiffError('WRITE_FAILED', 'the series number must be a non-negative integer')
+    throw new IoError('WRITE_FAILED', 'the series number must be a non-negative integer')
   }
   const describe = opts.seriesDescription ?? 'raddiff derived'
   const windowWidth = v.meta.windowWidth ?? Math.max(stored.max - stored.min, 1)
@@ -121,7 +121,7 @@ export async function writeDicomSeries(
         const ds = sliceDataset(ctx, v, k, sliceGeometry(v, k))
         bytes = encodeDataset(deid ? deidentifyDataset(ds, deid) : ds)
       } catch (cause) {
-        throw new RaddiffError('WRITE_FAILED', `slice ${k + 1} could not be encoded as DICOM`, { source: folder, cause })
+        throw new IoError('WRITE_FAILED', `slice ${k + 1} could not be encoded as DICOM`, { source: folder, cause })
       }
       await writeFile(path.join(tmp, names[k]), bytes)
     }

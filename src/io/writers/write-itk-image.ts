@@ -1,8 +1,8 @@
 import { writeImageNode } from '@itk-wasm/image-io'
 import type { Image } from 'itk-wasm'
-import { RaddiffError } from '../errors.js'
+import { IoError } from '../errors.js'
 import { writeAtomically } from '../atomic-write.js'
-import { quietItk } from '../nifti/itk-quiet.js'
+import { quietItk } from '../itk/itk-quiet.js'
 import { toFloat32, voxelType, type Volume } from '../../volume/volume.js'
 import { writeNifti } from './write-nifti.js'
 
@@ -31,7 +31,7 @@ export function volumeToItkImage(v: Volume): Image {
 export async function writeItkImage(v: Volume, out: string): Promise<void> {
   if (/\.nii(\.gz)?$/i.test(out)) return writeNifti(v, out)
   if (!/\.(nrrd|mha)$/i.test(out)) {
-    throw new RaddiffError('UNSUPPORTED_OUTPUT', `image output must end in .nrrd, .mha, .nii or .nii.gz: ${out}`, { source: out })
+    throw new IoError('UNSUPPORTED_OUTPUT', `image output must end in .nrrd, .mha, .nii or .nii.gz: ${out}`, { source: out })
   }
   const image = volumeToItkImage(v)
   await writeAtomically(out, (tmp) =>

@@ -1,6 +1,6 @@
 import { promisify } from 'node:util'
 import { gzip } from 'node:zlib'
-import { RaddiffError } from '../errors.js'
+import { IoError } from '../errors.js'
 import { writeBytesAtomically } from '../atomic-write.js'
 import { directionToQuatern } from '../nifti/nifti-affine.js'
 import { indexToRas, toFloat32, type Volume } from '../../volume/volume.js'
@@ -34,7 +34,7 @@ interface Encoded {
 export async function writeNifti(v: Volume, out: string, opts: WriteNiftiOptions = {}): Promise<void> {
   const gz = /\.nii\.gz$/i.test(out)
   if (!gz && !/\.nii$/i.test(out)) {
-    throw new RaddiffError('UNSUPPORTED_OUTPUT', `NIfTI output must end in .nii or .nii.gz: ${out}`, { source: out })
+    throw new IoError('UNSUPPORTED_OUTPUT', `NIfTI output must end in .nii or .nii.gz: ${out}`, { source: out })
   }
   const enc = v.components === 1 ? encode(toFloat32(v), opts.dtype ?? 'float32') : encodeRgb24(v, out)
   const grey = v.components === 1
@@ -93,12 +93,12 @@ function encode(x: Float32Array, dtype: 'float32' | 'int16' | 'auto'): Encoded {
  */
 function encodeRgb24(v: Volume, out: string): Encoded {
   if (v.components !== 3) {
-    throw new RaddiffError('UNSUPPORTED_OUTPUT', `NIfTI output holds grayscale or RGB volumes, not ${v.components} components: write .nrrd or .mha`, { source: out })
+    throw new IoError('UNSUPPORTED_OUTPUT', `NIfTI output holds grayscale or RGB volumes, not ${v.components} components: write .nrrd or .mha`, { source: out })
   }
   const d = v.data
   const fits = !v.meta.hasRescale && (d instanceof Uint8Array || d instanceof Uint8ClampedArray)
   if (!fits) {
-    throw new RaddiffError('UNSUPPORTED_OUTPUT', 'NIfTI RGB24 holds 8-bit colour only: write .nrrd or .mha for deeper colour', { source: out })
+    throw new IoError('UNSUPPORTED_OUTPUT', 'NIfTI RGB24 holds 8-bit colour only: write .nrrd or .mha for deeper colour', { source: out })
   }
   return { datatype: 128, bitpix: 24, slope: 1, inter: 0, bytes: new Uint8Array(d.buffer, d.byteOffset, d.byteLength) }
 }

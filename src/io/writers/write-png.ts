@@ -1,5 +1,5 @@
 import { PNG } from 'pngjs'
-import { RaddiffError } from '../errors.js'
+import { IoError } from '../errors.js'
 import { writeBytesAtomically } from '../atomic-write.js'
 import type { Volume } from '../../volume/volume.js'
 import { percentileWindow, windowTo8Bit, type DisplayWindow } from './window.js'
@@ -57,13 +57,13 @@ export function sliceLayout(v: Volume, plane?: Plane): { plane: Plane; sliceAxis
 
 /** One slice as an 8-bit grayscale PNG with window/level, oriented as a radiology viewer shows it. */
 export async function writePng(v: Volume, out: string, opts: WritePngOptions = {}): Promise<void> {
-  if (!/\.png$/i.test(out)) throw new RaddiffError('UNSUPPORTED_OUTPUT', `PNG output must end in .png: ${out}`, { source: out })
-  if (v.components !== 1) throw new RaddiffError('UNSUPPORTED_OUTPUT', 'PNG previews support grayscale volumes only', { source: out })
+  if (!/\.png$/i.test(out)) throw new IoError('UNSUPPORTED_OUTPUT', `PNG output must end in .png: ${out}`, { source: out })
+  if (v.components !== 1) throw new IoError('UNSUPPORTED_OUTPUT', 'PNG previews support grayscale volumes only', { source: out })
   const L = sliceLayout(v, opts.plane)
   const n = v.size[L.sliceAxis]
   const s = opts.slice ?? Math.floor(n / 2)
   if (!Number.isInteger(s) || s < 0 || s >= n) {
-    throw new RaddiffError('DIMENSIONS_INVALID', `slice ${s} is outside 0…${n - 1} along the ${L.plane} axis`)
+    throw new IoError('DIMENSIONS_INVALID', `slice ${s} is outside 0…${n - 1} along the ${L.plane} axis`)
   }
   const width = v.size[L.colAxis]
   const height = v.size[L.rowAxis]

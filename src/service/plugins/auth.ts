@@ -1,18 +1,24 @@
 import { createHash } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
 import { HttpError } from '../errors.js'
 
 export const LOCAL_USER = 'local'
 
 const digest = (t: string): string => createHash('sha256').update(t).digest('hex')
 
+export interface AuthOptions {
+  /** token → user; none: every request is the one local user (the server then binds to loopback). */
+  tokens?: Record<string, string>
+}
+
 /**
  * Bearer tokens, one user each, on every /v1 route. Tokens are looked up by their sha256 so the
- * comparison's timing says nothing about a token's prefix. Without tokens every request is the
- * one local user (the server then binds to loopback only).
+ * comparison's timing says nothing about a token's prefix. A fastify-plugin so the hook and the
+ * `user` decoration reach every route plugin registered after it (plain plugins are encapsulated).
  */
-export function installAuth(app: FastifyInstance, tokens: Record<string, string> | undefined): void {
-  const byDigest = new Map(Object.entries(tokens ?? {}).map(([t, u]) => [digest(t), u]))
+async function auth(app: FastifyInstance, opts: AuthOptions): Promise<void> {
+  const byDigest = new Map(Object.entries(opts.tokens ?? {}).map(([t, u]) => [digest(t), u]))
   app.decorateRequest('user', '')
   app.addHook('onRequest', async (req) => {
     if (!req.url.startsWith('/v1')) return
@@ -26,3 +32,5 @@ export function installAuth(app: FastifyInstance, tokens: Record<string, string>
     req.user = user
   })
 }
+
+export const authPlugin = fp(auth, { name: 'raddiff-auth', fastify: '5.x' })

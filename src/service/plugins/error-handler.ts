@@ -1,11 +1,13 @@
 import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
 import { describeError } from '../errors.js'
 
 /**
  * Every failure answers {error: {code, message}}. Logs get the code and status only: library
  * messages and stacks can carry tag values, so they are logged only with RADDIFF_DEBUG set.
+ * A fastify-plugin so the handlers apply to the whole app, not only inside this plugin's scope.
  */
-export function installErrorHandling(app: FastifyInstance): void {
+async function errorHandling(app: FastifyInstance): Promise<void> {
   app.setErrorHandler((err, req, reply) => {
     const d = describeError(err)
     const fields = { code: d.code, status: d.status, ...(process.env.RADDIFF_DEBUG ? { err } : {}) }
@@ -19,3 +21,5 @@ export function installErrorHandling(app: FastifyInstance): void {
     return reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'no such route' } })
   })
 }
+
+export const errorHandlerPlugin = fp(errorHandling, { name: 'raddiff-error-handler', fastify: '5.x' })

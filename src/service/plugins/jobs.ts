@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import { rm } from 'node:fs/promises'
+import type { RouteTypes } from '../type-provider.js'
 import type { FastifyInstance } from 'fastify'
-import { TASKS } from '../../pipelines/task.js'
 import type { ServiceContext } from '../context.js'
 import { HttpError, notFound } from '../errors.js'
-import { errors, idParams, jobSchema, listQuery, paramsSchema } from '../schemas.js'
+import { errors, idParams, jobBodySchema, listQuery } from '../schemas.js'
 import { TERMINAL, type JobRecord } from '../store.js'
 import type { JobUpdate } from '../worker-pool.js'
-import { checkQuota } from './scans.js'
+import { checkQuota } from '../quota.js'
 
 export function jobView(j: JobRecord) {
   return {
@@ -30,7 +30,8 @@ export function jobView(j: JobRecord) {
 }
 
 export function jobsPlugin(ctx: ServiceContext) {
-  return async (app: FastifyInstance): Promise<void> => {
+  return async (fastify: FastifyInstance): Promise<void> => {
+    const app = fastify.withTypeProvider<RouteTypes>()
     const getJob = (user: string, id: string): JobRecord => {
       const j = ctx.store.getJob(user, id)
       if (!j) throw notFound('job')
@@ -43,17 +44,12 @@ export function jobsPlugin(ctx: ServiceContext) {
         schema: {
           tags: ['jobs'],
           summary: 'Queue a task on a scan; poll the Location or stream its events',
-          body: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['scanId', 'task'],
-            properties: { scanId: { type: 'string', maxLength: 64 }, task: { type: 'string', enum: [...TASKS] }, params: paramsSchema },
-          },
+          body: jobBodySchema,
           response: { 202: { $ref: 'Job#' }, ...errors(400, 401, 404, 429, 503, 507) },
         },
       },
       async (req, reply) => {
-        const body = req.body as { scanId: string; task: string; params?: Record<string, unknown> }
+        const body = req.body
         if (!ctx.store.getScan(req.user, body.scanId)) throw notFound('scan')
         if (ctx.pool.stats().draining) throw new HttpError('SHUTTING_DOWN', 'the service is shutting down; retry shortly', 503, { 'retry-after': '10' })
         const queueFull = () => {
@@ -82,7 +78,7 @@ export function jobsPlugin(ctx: ServiceContext) {
         },
       },
       async (req) => {
-        const q = req.query as { limit: number; offset: number; state?: JobRecord['state'] }
+        const q = req.query
         return { jobs: ctx.store.listJobs(req.user, q).map(jobView) }
       },
     )
@@ -90,7 +86,7 @@ export function jobsPlugin(ctx: ServiceContext) {
     app.get(
       '/v1/jobs/:id',
       { schema: { tags: ['jobs'], summary: 'State, progress, stage and error code of a job', params: idParams, response: { 200: { $ref: 'Job#' }, ...errors(401, 404, 429) } } },
-      async (req) => jobView(getJob(req.user, (req.params as { id: string }).id)),
+      async (req) => jobView(getJob(req.user, req.params.id)),
     )
 
     app.delete(
@@ -104,7 +100,7 @@ export function jobsPlugin(ctx: ServiceContext) {
         },
       },
       async (req, reply) => {
-        const j = getJob(req.user, (req.params as { id: string }).id)
+        const j = getJob(req.user, req.params.id)
         if (!TERMINAL.includes(j.state)) {
           ctx.pool.cancel(j.id)
           return reply.code(202).send(jobView(getJob(req.user, j.id)))
@@ -127,7 +123,7 @@ export function jobsPlugin(ctx: ServiceContext) {
         },
       },
       async (req, reply) => {
-        const j = getJob(req.user, (req.params as { id: string }).id)
+        const j = getJob(req.user, req.params.id)
         reply.hijack()
         const res = reply.raw
         res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' })

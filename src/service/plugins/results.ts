@@ -3,11 +3,12 @@ import { createReadStream, createWriteStream } from 'node:fs'
 import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
+import type { RouteTypes } from '../type-provider.js'
 import yazl from 'yazl'
-import { readImageFile } from '../../io/nifti/index.js'
+import { readImageFile } from '../../io/image/index.js'
 import { createDeidentifier } from '../../io/writers/deidentify.js'
 import { writeDicomSeries } from '../../io/writers/write-dicom.js'
-import { writePng, type Plane } from '../../io/writers/write-png.js'
+import { writePng } from '../../io/writers/write-png.js'
 import { NOT_FOR_CLINICAL_USE } from '../../version.js'
 import type { Volume } from '../../volume/volume.js'
 import type { ServiceContext } from '../context.js'
@@ -54,7 +55,8 @@ export function resultsPlugin(ctx: ServiceContext) {
   // One UID mapping per job (all its roles share the new Study UID) that nobody can reverse.
   const deidSecret = randomBytes(32)
   const deidentifierFor = (jobId: string) => createDeidentifier(createHmac('sha256', deidSecret).update(jobId).digest())
-  return async (app: FastifyInstance): Promise<void> => {
+  return async (fastify: FastifyInstance): Promise<void> => {
+    const app = fastify.withTypeProvider<RouteTypes>()
     const outputView = (o: OutputRecord) => ({ role: o.role, label: o.label, bytes: o.bytes, formats: ['nifti', 'dicom', 'png'], href: `/v1/jobs/${o.jobId}/results/${o.role}` })
 
     app.get(
@@ -68,7 +70,7 @@ export function resultsPlugin(ctx: ServiceContext) {
         },
       },
       async (req) => {
-        const j = finishedJob(ctx, req.user, (req.params as { id: string }).id)
+        const j = finishedJob(ctx, req.user, req.params.id)
         return { outputs: ctx.store.outputs(j.id).map(outputView) }
       },
     )
@@ -96,8 +98,8 @@ export function resultsPlugin(ctx: ServiceContext) {
         },
       },
       async (req, reply) => {
-        const { id, role } = req.params as { id: string; role: string }
-        const q = req.query as { format: 'nifti' | 'dicom' | 'png'; slice?: number; plane?: Plane; window?: string; deidentify?: string }
+        const { id, role } = req.params
+        const q = req.query
         const deidentify = q.deidentify === '1' || q.deidentify === 'true'
         const j = finishedJob(ctx, req.user, id)
         const out = ctx.store.outputs(j.id).find((o) => o.role === role)

@@ -1,14 +1,16 @@
 import { randomUUID } from 'node:crypto'
-import { mkdir, open, rm, statfs, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, rm, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import { Transform, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { FastifyInstance } from 'fastify'
-import { RaddiffError } from '../../io/errors.js'
+import type { RouteTypes } from '../type-provider.js'
+import { IoError } from '../../io/errors.js'
 import { openInputs } from '../../io/load.js'
 import type { SeriesSummary } from '../../io/summary.js'
 import type { ServiceContext } from '../context.js'
 import { HttpError, notFound } from '../errors.js'
+import { checkQuota } from '../quota.js'
 import { errors, idParams, listQuery, scanSchema } from '../schemas.js'
 import type { ScanRecord } from '../store.js'
 
@@ -64,19 +66,9 @@ function uploadSink(file: string, onFull: () => void): Writable {
 
 export const scanView = (s: ScanRecord) => ({ id: s.id, created: s.created, bytes: s.bytes, summary: s.summary })
 
-/** 507 when the user's quota or the disk's free space would be exceeded by `extra` bytes. */
-export async function checkQuota(ctx: ServiceContext, user: string, extra: number): Promise<void> {
-  if (ctx.store.usage(user) + extra > ctx.limits.userQuotaBytes) {
-    throw new HttpError('QUOTA_EXCEEDED', 'your storage quota is used up; delete scans or jobs first')
-  }
-  const fs = await statfs(ctx.dataDir)
-  if (fs.bavail * fs.bsize - extra < ctx.limits.minFreeBytes) {
-    throw new HttpError('QUOTA_EXCEEDED', 'the server is out of disk space; try again later')
-  }
-}
-
 export function scansPlugin(ctx: ServiceContext) {
-  return async (app: FastifyInstance): Promise<void> => {
+  return async (fastify: FastifyInstance): Promise<void> => {
+    const app = fastify.withTypeProvider<RouteTypes>()
     app.post(
       '/v1/scans',
       {
@@ -129,7 +121,7 @@ export function scansPlugin(ctx: ServiceContext) {
           const opened = await openInputs([dir], { tmpDir: path.join(ctx.dataDir, 'tmp') })
           await opened.cleanup()
           if (opened.series.length === 0) {
-            throw opened.problems[0]?.error ?? new RaddiffError('NO_USABLE_INPUT', 'no image series found in the upload')
+            throw opened.problems[0]?.error ?? new IoError('NO_USABLE_INPUT', 'no image series found in the upload')
           }
           const created = new Date().toISOString()
           const scans: ScanRecord[] = opened.series.map((s, i) => ({
@@ -159,7 +151,7 @@ export function scansPlugin(ctx: ServiceContext) {
       '/v1/scans',
       { schema: { tags: ['scans'], summary: "The caller's scans, newest first", querystring: listQuery, response: { 200: { type: 'object', properties: { scans: { type: 'array', items: { $ref: 'Scan#' } } } }, ...errors(401, 429) } } },
       async (req) => {
-        const q = req.query as { limit: number; offset: number }
+        const q = req.query
         return { scans: ctx.store.listScans(req.user, q.limit, q.offset).map(scanView) }
       },
     )
@@ -168,7 +160,7 @@ export function scansPlugin(ctx: ServiceContext) {
       '/v1/scans/:id',
       { schema: { tags: ['scans'], summary: 'One scan with its header summary', params: idParams, response: { 200: { $ref: 'Scan#' }, ...errors(401, 404, 429) } } },
       async (req) => {
-        const s = ctx.store.getScan(req.user, (req.params as { id: string }).id)
+        const s = ctx.store.getScan(req.user, req.params.id)
         if (!s) throw notFound('scan')
         return scanView(s)
       },
@@ -178,7 +170,7 @@ export function scansPlugin(ctx: ServiceContext) {
       '/v1/scans/:id',
       { schema: { tags: ['scans'], summary: 'Delete a scan (its files go when no other scan of the same upload remains)', params: idParams, response: { 204: { type: 'null' }, ...errors(401, 404, 429) } } },
       async (req, reply) => {
-        const r = ctx.store.deleteScan(req.user, (req.params as { id: string }).id)
+        const r = ctx.store.deleteScan(req.user, req.params.id)
         if (!r) throw notFound('scan')
         if (!r.uploadInUse) await rm(path.join(ctx.dataDir, 'uploads', r.uploadId), { recursive: true, force: true })
         return reply.code(204).send()

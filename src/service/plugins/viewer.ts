@@ -3,8 +3,9 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import fastifyStatic from '@fastify/static'
 import type { FastifyInstance } from 'fastify'
+import type { RouteTypes } from '../type-provider.js'
 import { openInputs } from '../../io/load.js'
-import { readImageFile } from '../../io/nifti/index.js'
+import { readImageFile } from '../../io/image/index.js'
 import { toFloat32, type Volume } from '../../volume/volume.js'
 import type { ServiceContext } from '../context.js'
 import { notFound } from '../errors.js'
@@ -86,7 +87,8 @@ export function viewerPlugin(ctx: ServiceContext, viewerDir = defaultViewerDir()
     void original(scan).catch(() => {})
     for (const o of ctx.store.outputs(j.id)) void output(o.role, o.file).catch(() => {})
   }
-  return async (app: FastifyInstance): Promise<void> => {
+  return async (fastify: FastifyInstance): Promise<void> => {
+    const app = fastify.withTypeProvider<RouteTypes>()
     ctx.pool.on('update', prefetch)
     app.addHook('onClose', async () => void ctx.pool.off('update', prefetch))
     if (existsSync(path.join(viewerDir, 'index.html'))) {
@@ -109,7 +111,7 @@ export function viewerPlugin(ctx: ServiceContext, viewerDir = defaultViewerDir()
         },
       },
       async (req, reply) => {
-        const { id, role } = req.params as { id: string; role: string }
+        const { id, role } = req.params
         const j = finishedJob(ctx, req.user, id)
         let buf: Promise<Buffer>
         if (role === 'original') {

@@ -4,7 +4,7 @@ import path from 'node:path'
 import { constants as zlibConstants, deflateRawSync } from 'node:zlib'
 import { afterAll, describe, expect, it } from 'vitest'
 import { isDicomBytes, loadDicomSeries, scanDicom } from '../../../src/io/dicom/index.js'
-import { RaddiffError } from '../../../src/io/errors.js'
+import { IoError } from '../../../src/io/errors.js'
 import { defaultLimits } from '../../../src/io/limits.js'
 import { craftDicom, imageElements, type Element } from './craft.js'
 import { dicomData, fixtures, hasData, refsOf } from './helpers.js'
@@ -23,7 +23,7 @@ async function outcome(file: string, limits = defaultLimits()): Promise<string> 
   const { series, rejected } = await scanDicom(refsOf([file]), limits)
   if (rejected.length) {
     const e = rejected[0].error
-    expect(e).toBeInstanceOf(RaddiffError)
+    expect(e).toBeInstanceOf(IoError)
     // patient names / IDs of the pydicom samples and of our crafted header (from pydicom's dump)
     for (const secret of ['CompressedSamples', 'Lastname', 'id11111', '4MR1', 'Secret']) expect(e.message).not.toContain(secret)
     expect(e.message).not.toMatch(/\n\s+at /)
@@ -33,8 +33,8 @@ async function outcome(file: string, limits = defaultLimits()): Promise<string> 
     for (const s of series) await loadDicomSeries(s, limits)
     return 'LOADED'
   } catch (e) {
-    expect(e).toBeInstanceOf(RaddiffError)
-    return (e as RaddiffError).code
+    expect(e).toBeInstanceOf(IoError)
+    return (e as IoError).code
   }
 }
 

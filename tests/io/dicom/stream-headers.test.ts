@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import dicomParser from 'dicom-parser'
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest'
-import { RaddiffError } from '../../../src/io/errors.js'
+import { IoError } from '../../../src/io/errors.js'
 import { dicomData, fixtures, hasData, loadOne } from './helpers.js'
 
 // GDCM failures say 'GDCM could not decode': the mismatch message shows our check stopped the
@@ -31,16 +31,16 @@ function mutant(file: string, name: string, edit: (b: Uint8Array, frag: number, 
   return p
 }
 
-async function decodeError(file: string): Promise<RaddiffError> {
+async function decodeError(file: string): Promise<IoError> {
   const e = await loadOne(file).then(
     () => null,
     (err: unknown) => err,
   )
-  expect(e).toBeInstanceOf(RaddiffError)
-  return e as RaddiffError
+  expect(e).toBeInstanceOf(IoError)
+  return e as IoError
 }
 
-function expectMismatch(e: RaddiffError, what: RegExp) {
+function expectMismatch(e: IoError, what: RegExp) {
   expect(e.code).toBe('DECODE_FAILED')
   expect(e.message).toMatch(/does not match the image header/)
   expect(e.message).toMatch(what)

@@ -4,8 +4,8 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { afterAll, describe, expect, it, vi } from 'vitest'
-import { RaddiffError } from '../../../src/io/errors.js'
-import { inspectImageFile, itkFormatOf, readImageFile } from '../../../src/io/nifti/index.js'
+import { IoError } from '../../../src/io/errors.js'
+import { inspectImageFile, itkFormatOf, readImageFile } from '../../../src/io/image/index.js'
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
 const valid = gunzipSync(readFileSync(path.join(repoRoot, 'fixtures/nifti/ixi-t1-small.nii.gz')))
@@ -22,15 +22,15 @@ function crafted(edit: (dv: DataView, b: Buffer) => void, ext = '.nii', bytes: B
   return file
 }
 
-async function expectCode(file: string, code: string, maxMs = 10_000): Promise<RaddiffError> {
+async function expectCode(file: string, code: string, maxMs = 10_000): Promise<IoError> {
   const t = performance.now()
   const err = await readImageFile(file, 'input.nii').then(
     () => undefined,
     (e: unknown) => e,
   )
   expect(performance.now() - t).toBeLessThan(maxMs)
-  expect(err).toBeInstanceOf(RaddiffError)
-  const e = err as RaddiffError
+  expect(err).toBeInstanceOf(IoError)
+  const e = err as IoError
   expect(e.code).toBe(code)
   expect(e.message).not.toMatch(/at .*\.(js|ts):\d+|Exception|pipeline/)
   return e
@@ -182,8 +182,8 @@ describe('.hdr/.img pairs with a half missing', () => {
 
   it('a missing .img is INPUT_NOT_FOUND at inspect time, naming only the .img basename', async () => {
     const { hdr } = pair('secret-folder-less', false)
-    const e = await inspectImageFile(hdr, 'pair.hdr').then(() => undefined, (x: unknown) => x as RaddiffError)
-    expect(e).toBeInstanceOf(RaddiffError)
+    const e = await inspectImageFile(hdr, 'pair.hdr').then(() => undefined, (x: unknown) => x as IoError)
+    expect(e).toBeInstanceOf(IoError)
     expect(e!.code).toBe('INPUT_NOT_FOUND')
     expect(e!.message).toContain('secret-folder-less.img')
     expect(e!.message).not.toContain(work)

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
-import { inspectImageFile, itkFormatOf, readImageFile } from '../../../src/io/nifti/index.js'
+import { inspectImageFile, itkFormatOf, readImageFile } from '../../../src/io/image/index.js'
 import { writeItkImage } from '../../../src/io/writers/write-itk-image.js'
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')

@@ -3,7 +3,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { readImageNode } from '@itk-wasm/image-io'
 import { describe, expect, it } from 'vitest'
-import { readImageFile } from '../../../src/io/nifti/index.js'
+import { readImageFile } from '../../../src/io/image/index.js'
 import { indexToLps, indexToPoint, indexToRas, toFloat32, type Volume } from '../../../src/volume/index.js'
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { inspectImageFile, readImageFile } from '../../../src/io/nifti/index.js'
+import { inspectImageFile, readImageFile } from '../../../src/io/image/index.js'
 import { indexToRas, toFloat32, voxelType, type Volume } from '../../../src/volume/index.js'
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { RaddiffError } from '../../../src/io/errors.js'
+import { IoError } from '../../../src/io/errors.js'
 import { writeDicomSeries } from '../../../src/io/writers/write-dicom.js'
 import { createVolume, VolumeMetadata, type Volume } from '../../../src/volume/index.js'
 
@@ -18,13 +18,13 @@ const volume = (nz: number, data?: Float32Array, components = 1): Volume =>
   })
 
 /** The refusal must be typed and must not echo identifiers. */
-async function expectWriteFailed(p: Promise<unknown>): Promise<RaddiffError> {
+async function expectWriteFailed(p: Promise<unknown>): Promise<IoError> {
   const e = await p.then(
     () => undefined,
     (err: unknown) => err,
   )
-  expect(e).toBeInstanceOf(RaddiffError)
-  const err = e as RaddiffError
+  expect(e).toBeInstanceOf(IoError)
+  const err = e as IoError
   expect(err.code).toBe('WRITE_FAILED')
   for (const secret of [PATIENT, 'ID-123', STUDY]) expect(err.message).not.toContain(secret)
   expect(err.message).not.toMatch(/\n\s+at /)

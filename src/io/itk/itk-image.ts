@@ -1,5 +1,5 @@
 import type { Image } from 'itk-wasm'
-import { RaddiffError } from '../errors.js'
+import { IoError } from '../errors.js'
 import type { Mat3, Vec3 } from '../../volume/volume.js'
 import type { VoxelArray, VoxelType } from '../../volume/voxel-array.js'
 
@@ -7,14 +7,14 @@ const VOXEL_TYPES: VoxelType[] = ['int8', 'uint8', 'int16', 'uint16', 'int32', '
 
 export function itkVoxelType(componentType: string): VoxelType {
   if ((VOXEL_TYPES as string[]).includes(componentType)) return componentType as VoxelType
-  throw new RaddiffError('UNSUPPORTED_PIXEL_FORMAT', `voxel component type ${componentType} is not supported (64-bit integers, complex)`)
+  throw new IoError('UNSUPPORTED_PIXEL_FORMAT', `voxel component type ${componentType} is not supported (64-bit integers, complex)`)
 }
 
 /** itk-wasm image geometry as 3-D (a 2-D image becomes one slice; a 4-D one must have one frame). */
 export function itkGeometry(img: Image): { size: Vec3; spacing: Vec3; origin: Vec3; direction: Mat3 } {
   const n = img.imageType.dimension
   if (n < 2 || n > 4 || (n === 4 && img.size[3] !== 1)) {
-    throw new RaddiffError('DIMENSIONS_INVALID', `the image has ${n} dimensions; raddiff reads single 2-D or 3-D images`)
+    throw new IoError('DIMENSIONS_INVALID', `the image has ${n} dimensions; raddiff reads single 2-D or 3-D images`)
   }
   const d = Array.from(img.direction as ArrayLike<number>)
   const m = Math.min(n, 3)
@@ -28,6 +28,6 @@ export function itkGeometry(img: Image): { size: Vec3; spacing: Vec3; origin: Ve
 export function itkVoxels(img: Image): VoxelArray {
   itkVoxelType(img.imageType.componentType)
   const data = img.data as VoxelArray | null
-  if (!data) throw new RaddiffError('DECODE_FAILED', 'the image reader returned no voxels')
+  if (!data) throw new IoError('DECODE_FAILED', 'the image reader returned no voxels')
   return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : (data.slice() as VoxelArray)
 }

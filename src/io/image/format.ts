@@ -1,5 +1,5 @@
 import { closeSync, openSync, readSync } from 'node:fs'
-import { sniffNifti } from './nifti-header.js'
+import { sniffNifti } from '../nifti/nifti-header.js'
 
 const BY_EXTENSION: [RegExp, string][] = [
   [/\.(nii|nii\.gz|hdr|img|hdr\.gz|img\.gz)$/i, 'nifti'],

@@ -1,4 +1,4 @@
-import { RaddiffError, type ErrorCode } from '../errors.js'
+import { IoError, type ErrorCode } from '../errors.js'
 
 let depth = 0
 let saved: { log: typeof console.log; info: typeof console.info; warn: typeof console.warn; error: typeof console.error; debug: typeof console.debug; out: typeof process.stdout.write } | undefined
@@ -7,7 +7,7 @@ let saved: { log: typeof console.log; info: typeof console.info; warn: typeof co
  * Runs an itk-wasm call with console output muted: on failure its pipeline runner prints
  * "Exception while running pipeline…" (and the WASM module may echo file details), which
  * must not reach a CLI user's terminal or a service log. Anything it throws (sometimes a
- * bare number) becomes a RaddiffError; the library's text stays in `cause` only.
+ * bare number) becomes an IoError; the library's text stays in `cause` only.
  */
 export async function quietItk<T>(fn: () => Promise<T>, code: ErrorCode, message: string, source?: string): Promise<T> {
   if (depth++ === 0) {
@@ -19,8 +19,8 @@ export async function quietItk<T>(fn: () => Promise<T>, code: ErrorCode, message
   try {
     return await fn()
   } catch (e) {
-    if (e instanceof RaddiffError) throw e
-    throw new RaddiffError(code, message, { source, cause: e })
+    if (e instanceof IoError) throw e
+    throw new IoError(code, message, { source, cause: e })
   } finally {
     if (--depth === 0 && saved) {
       Object.assign(console, { log: saved.log, info: saved.info, warn: saved.warn, error: saved.error, debug: saved.debug })
