@@ -29,6 +29,16 @@ export const AT = {
   SegmentIdentificationSequence: 0x0062000a,
 } as const
 
+/**
+ * `lo` cut to `max` UTF-8 bytes: with ISO_IR 192 validators count bytes, and a label such as
+ * '|input − healed|' holds multi-byte characters.
+ */
+export function loBytes(text: string, max = 64): string {
+  let out = lo(text, max)
+  while (Buffer.byteLength(out, 'utf8') > max) out = out.slice(0, -1)
+  return out.trimEnd()
+}
+
 export const code = (value: string, scheme: string, meaning: string): NaturalDataset => ({
   CodeValue: value,
   CodingSchemeDesignator: scheme,
@@ -126,7 +136,7 @@ export function enhancedDataset(
     SeriesNumber: seriesNumber,
     SeriesDate: date,
     SeriesTime: time,
-    SeriesDescription: lo(opts.seriesDescription ?? 'raddiff derived', 64 - suffix.length) + suffix,
+    SeriesDescription: loBytes(opts.seriesDescription ?? 'raddiff derived', 64 - suffix.length) + suffix,
     FrameOfReferenceUID: ctx.frameOfReferenceUID,
     PositionReferenceIndicator: '',
     Manufacturer: 'raddiff',

@@ -5,9 +5,9 @@ import type { Volume } from '../../volume/index.js'
 import { toFloat32 } from '../../volume/index.js'
 import { RaddiffError } from '../errors.js'
 import { writeFolderAtomically } from './dicom-atomic-folder.js'
-import { encodeDataset, lo, newUid, NOT_FOR_CLINICAL_USE } from './dicom-dataset.js'
+import { encodeDataset, newUid, NOT_FOR_CLINICAL_USE } from './dicom-dataset.js'
 import type { NaturalDataset } from './dicom-dcmjs.js'
-import { AT, code, enhancedDataset, maybeDeidentify, type EnhancedContext, type EnhancedWriteOptions } from './dicom-enhanced.js'
+import { AT, code, enhancedDataset, loBytes, maybeDeidentify, type EnhancedContext, type EnhancedWriteOptions } from './dicom-enhanced.js'
 import { toDecimalString } from './dicom-storage.js'
 
 export const PARAMETRIC_MAP_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.30'
@@ -38,7 +38,7 @@ export function parametricMapDataset(v: Volume, opts: ParametricMapOptions = {})
   }
   if (data.length === 0) min = max = 0
   // Parametric Map Series: Modality is that of the source images (MR, CT, …).
-  const modality = lo(v.modality && v.modality !== 'OT' ? v.modality : 'OT', 16)
+  const modality = loBytes(v.modality && v.modality !== 'OT' ? v.modality : 'OT', 16)
   const units = opts.units ?? { value: '1', meaning: 'no units' }
   const center = (min + max) / 2
   const width = Math.max(max - min, 1e-6)
@@ -65,8 +65,8 @@ export function parametricMapDataset(v: Volume, opts: ParametricMapOptions = {})
         DoubleFloatRealWorldValueLastValueMapped: max,
         RealWorldValueIntercept: 0,
         RealWorldValueSlope: 1,
-        LUTExplanation: lo(opts.explanation ?? 'raddiff output values', 64),
-        LUTLabel: lo(opts.label ?? 'raddiff', 16),
+        LUTExplanation: loBytes(opts.explanation ?? 'raddiff output values', 64),
+        LUTLabel: loBytes(opts.label ?? 'raddiff', 16),
         MeasurementUnitsCodeSequence: [code(units.value, 'UCUM', units.meaning)],
       },
     ],
@@ -77,8 +77,8 @@ export function parametricMapDataset(v: Volume, opts: ParametricMapOptions = {})
   if (endianness() === 'BE') Buffer.from(bytes.buffer).swap32()
   Object.assign(built.ds, {
     ImageType: ['DERIVED', 'PRIMARY', 'VOLUME', 'NONE'],
-    ContentLabel: lo((opts.label ?? 'RADDIFF').toUpperCase().replace(/[^A-Z0-9_ ]/g, '_'), 16),
-    ContentDescription: lo(`${opts.explanation ?? 'raddiff map'} - ${NOT_FOR_CLINICAL_USE}`),
+    ContentLabel: loBytes((opts.label ?? 'RADDIFF').toUpperCase().replace(/[^A-Z0-9_ ]/g, '_'), 16),
+    ContentDescription: loBytes(`${opts.explanation ?? 'raddiff map'} - ${NOT_FOR_CLINICAL_USE}`),
     ContentCreatorName: '',
     SamplesPerPixel: 1,
     PhotometricInterpretation: 'MONOCHROME2',

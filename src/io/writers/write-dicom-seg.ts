@@ -4,9 +4,9 @@ import type { Volume } from '../../volume/index.js'
 import { toFloat32 } from '../../volume/index.js'
 import { RaddiffError } from '../errors.js'
 import { writeFolderAtomically } from './dicom-atomic-folder.js'
-import { encodeDataset, lo, newUid, NOT_FOR_CLINICAL_USE } from './dicom-dataset.js'
+import { encodeDataset, newUid, NOT_FOR_CLINICAL_USE } from './dicom-dataset.js'
 import type { NaturalDataset } from './dicom-dcmjs.js'
-import { AT, code, enhancedDataset, maybeDeidentify, type EnhancedContext, type EnhancedWriteOptions } from './dicom-enhanced.js'
+import { AT, code, enhancedDataset, loBytes, maybeDeidentify, type EnhancedContext, type EnhancedWriteOptions } from './dicom-enhanced.js'
 
 export const SEG_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.66.4'
 
@@ -63,7 +63,7 @@ export function segmentationDataset(mask: Volume, opts: SegmentOptions = {}): { 
   Object.assign(built.ds, {
     ImageType: ['DERIVED', 'PRIMARY'],
     ContentLabel: 'RADDIFF_ANOMALY',
-    ContentDescription: lo(`raddiff anomaly mask - ${NOT_FOR_CLINICAL_USE}`),
+    ContentDescription: loBytes(`raddiff anomaly mask - ${NOT_FOR_CLINICAL_USE}`),
     ContentCreatorName: '',
     SamplesPerPixel: 1,
     PhotometricInterpretation: 'MONOCHROME2',
@@ -76,9 +76,9 @@ export function segmentationDataset(mask: Volume, opts: SegmentOptions = {}): { 
     SegmentSequence: [
       {
         SegmentNumber: 1,
-        SegmentLabel: lo(opts.segmentLabel ?? 'anomaly'),
+        SegmentLabel: loBytes(opts.segmentLabel ?? 'anomaly'),
         SegmentAlgorithmType: 'AUTOMATIC',
-        SegmentAlgorithmName: lo(opts.algorithmName ?? 'raddiff anomaly'),
+        SegmentAlgorithmName: loBytes(opts.algorithmName ?? 'raddiff anomaly'),
         SegmentedPropertyCategoryCodeSequence: [code(category.value, category.scheme, category.meaning)],
         SegmentedPropertyTypeCodeSequence: [code(type.value, type.scheme, type.meaning)],
       },

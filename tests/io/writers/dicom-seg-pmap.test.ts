@@ -78,7 +78,8 @@ beforeAll(async () => {
   const deid = createDeidentifier()
   const jobs: [string, Promise<{ files: string[]; seriesInstanceUID: string }>][] = [
     ['seg', writeDicomSeg(volume(mask), path.join(root, 'seg'), { seriesDescription: 'raddiff anomaly mask' })],
-    ['pm', writeParametricMap(volume(heat), path.join(root, 'pm'), { label: 'heatmap', explanation: 'anomaly score, normalised units' })],
+    // '−' is 3 UTF-8 bytes: LO fields must be cut by bytes, not characters.
+    ['pm', writeParametricMap(volume(heat), path.join(root, 'pm'), { label: 'heatmap', explanation: 'anomaly heatmap: smoothed |input − healed| in normalised units' })],
     ['seg-nifti', writeDicomSeg(volume(mask, false), path.join(root, 'seg-nifti'))],
     ['pm-nifti', writeParametricMap(volume(heat, false), path.join(root, 'pm-nifti'))],
     ['seg-deid', writeDicomSeg(volume(mask), path.join(root, 'seg-deid'), { deidentify: deid })],
