@@ -10,6 +10,8 @@ import { main } from '../../src/cli/main.js'
 import { DicomwebClient } from '../../src/dicomweb/index.js'
 import { releaseSessions } from '../../src/engine/index.js'
 import { writeDicomSeries } from '../../src/io/writers/write-dicom.js'
+import { runTask } from '../../src/pipelines/index.js'
+import { postJob, startTestServer, waitForState, type TestServer } from '../service/helpers.js'
 import { croppedFixture, makeModelsDir, repoRoot } from '../pipelines/helpers.js'
 import { hasOrthanc, PASSWORD, startOrthanc, USER, type OrthancInstance } from './orthanc.js'
 
@@ -182,6 +184,55 @@ describe.skipIf(!hasOrthanc)('PACS round trip against a real Orthanc with DICOMw
       expect(pmBack.rwvm).toMatchObject({ slope: 1, intercept: 0 })
     }
   }, 240_000)
+
+  it('service: import → anomaly job → push files the SEG, map and healed series in the scan\'s study; only configured servers', async () => {
+    const srv: TestServer = await startTestServer({
+      runTask,
+      modelsDir: models.dir,
+      dicomwebServers: { pacs: { url: orthanc.dicomweb, user: USER, password: PASSWORD, retries: 1 }, locked: { url: orthanc.dicomweb, user: USER, password: 'wrong', retries: 0 } },
+    })
+    const post = (p: string, body: unknown) => fetch(`${srv.url}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    try {
+      // A request names a server; a URL or an unknown name is refused before any connection.
+      expect((await post('/v1/scans/import', { server: 'http://127.0.0.1:1/x', study, series })).status).toBe(400)
+      const unknown = await post('/v1/scans/import', { server: 'elsewhere', study, series })
+      expect([unknown.status, ((await unknown.json()) as { error: { code: string } }).error.code]).toEqual([400, 'DICOMWEB_UNKNOWN_SERVER'])
+      const denied = await post('/v1/scans/import', { server: 'locked', study, series })
+      expect([denied.status, ((await denied.json()) as { error: { code: string } }).error.code]).toEqual([502, 'DICOMWEB_UNAUTHORIZED'])
+
+      const imp = await post('/v1/scans/import', { server: 'pacs', study, series })
+      expect(imp.status).toBe(201)
+      const scan = ((await imp.json()) as { scans: { id: string; summary: { size: number[]; modality: string } }[] }).scans[0]
+      expect(scan.summary).toMatchObject({ size: [24, 24, 4], modality: 'MR' })
+      const job = (await (await postJob(srv.url, { scanId: scan.id, task: 'anomaly', params: { steps: 2, seed: 1 } })).json()) as { id: string }
+      expect((await waitForState(srv.url, job.id, ['succeeded', 'failed'], undefined, 120_000)).state).toBe('succeeded')
+
+      const before = await qidoSeries()
+      const refused = await post(`/v1/jobs/${job.id}/push`, { server: 'locked' })
+      expect([refused.status, ((await refused.json()) as { error: { code: string } }).error.code]).toEqual([502, 'DICOMWEB_UNAUTHORIZED'])
+      expect(await qidoSeries()).toHaveLength(before.length)
+      const pushed = await post(`/v1/jobs/${job.id}/push`, { server: 'pacs' })
+      expect(pushed.status).toBe(200)
+      const body = (await pushed.json()) as { outputs: { role: string; stored: number }[] }
+      expect(body.outputs.map((o) => o.role).sort()).toEqual(['healed', 'heatmap', 'mask'])
+      const after = await qidoSeries()
+      const added = after.filter((s) => !before.some((b) => b.uid === s.uid))
+      expect(added.map((s) => s.sopClasses[0]).sort()).toEqual([SOP.PM, SOP.MR, SOP.SEG].sort())
+
+      // The zipped DICOM download is filed in the same study too (not a new one).
+      const zip = await fetch(`${srv.url}/v1/jobs/${job.id}/results/healed?format=dicom`)
+      expect(zip.status).toBe(200)
+      const zipFile = path.join(tmp, 'healed.zip')
+      await (await import('node:fs/promises')).writeFile(zipFile, Buffer.from(await zip.arrayBuffer()))
+      if (hasPydicom) {
+        const { stdout } = await exec('/usr/bin/python3', ['-c', 'import pydicom,sys,zipfile,io; z=zipfile.ZipFile(sys.argv[1]); print(sorted({(str(d.StudyInstanceUID), str(d.SourceImageSequence[0].ReferencedSOPInstanceUID)) for d in (pydicom.dcmread(io.BytesIO(z.read(n))) for n in z.namelist())}))', zipFile])
+        for (const uid of sourceInstances) expect(stdout).toContain(uid)
+        expect(stdout.match(new RegExp(study.replace(/\./g, '\\.'), 'g'))).toHaveLength(4)
+      }
+    } finally {
+      await srv.close()
+    }
+  }, 180_000)
 
   it('wrong credentials: a typed 401 error, no output, exit 3', async () => {
     const r = await run(['denoise', `${orthanc.url}/studies/${study}/series/${series}`, '-o', path.join(tmp, 'badauth'), ...common()], { ...CREDS, RADDIFF_DICOMWEB_PASSWORD: 'wrong' })
