@@ -26,6 +26,7 @@ let tmp: string
 let study: string
 let series: string
 let sourceInstances: string[]
+let lateInstance: string
 const SOP = { MR: '1.2.840.10008.5.1.4.1.1.4', SEG: '1.2.840.10008.5.1.4.1.1.66.4', PM: '1.2.840.10008.5.1.4.1.1.30' }
 
 async function run(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number; stdout: string; stderr: string; lines: Record<string, any>[] }> {
@@ -64,9 +65,15 @@ async function qidoSeries(): Promise<{ uid: string; modality: string; sopClasses
   return out
 }
 
-/** A server in front of Orthanc that answers every POST with 413, or cuts WADO bodies short. */
-async function faultProxy(mode: '413' | 'truncate'): Promise<{ url: string; close: () => Promise<void> }> {
-  const server = http.createServer((req, res) => {
+/**
+ * A server in front of Orthanc that answers every POST with 413, cuts WADO bodies short, or
+ * stores one more instance of the series in Orthanc just before forwarding the WADO request.
+ */
+async function faultProxy(mode: '413' | 'truncate' | 'grow'): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = http.createServer(async (req, res) => {
+    if (mode === 'grow' && req.method === 'GET' && /\/series\/[0-9.]+$/.test(req.url ?? '')) {
+      await orthanc.rest('/instances', { method: 'POST', body: await readFile(lateInstance) })
+    }
     if (mode === '413' && req.method === 'POST') {
       req.resume()
       res.writeHead(413, { 'content-type': 'text/plain' }).end('too large')
@@ -106,8 +113,10 @@ describe.skipIf(!hasOrthanc)('PACS round trip against a real Orthanc with DICOMw
     models = await makeModelsDir()
     // The fixture series: a real MR crop written as DICOM, then stored through Orthanc's REST API
     // (not our STOW), so the study exists before raddiff talks to the server.
-    const w = await writeDicomSeries(await croppedFixture([14, 14, 20], [24, 24, 4]), path.join(tmp, 'fixture'), { seriesDescription: 'fixture T1' })
-    for (const f of w.files) {
+    // Five slices written, four stored: the fifth joins the series mid-retrieval in the last test.
+    const w = await writeDicomSeries(await croppedFixture([14, 14, 20], [24, 24, 5]), path.join(tmp, 'fixture'), { seriesDescription: 'fixture T1' })
+    lateInstance = w.files[4]
+    for (const f of w.files.slice(0, 4)) {
       const r = await orthanc.rest('/instances', { method: 'POST', body: await readFile(f) })
       expect(r.status).toBe(200)
     }
@@ -279,6 +288,18 @@ describe.skipIf(!hasOrthanc)('PACS round trip against a real Orthanc with DICOMw
       expect(r.lines[0]).toMatchObject({ ok: false, error: { code: 'DICOMWEB_UNREACHABLE' } })
     } finally {
       await orthanc.restart()
+    }
+  }, 60_000)
+
+  it('an instance added to the series during retrieval: DICOMWEB_SERIES_CHANGED, nothing loaded', async () => {
+    const proxy = await faultProxy('grow')
+    try {
+      const r = await run(['denoise', `${proxy.url}/studies/${study}/series/${series}`, '-o', path.join(tmp, 'grown'), ...common()], CREDS)
+      expect(r.code).toBe(3)
+      expect(r.lines[0]).toMatchObject({ ok: false, error: { code: 'DICOMWEB_SERIES_CHANGED' } })
+      expect(existsSync(path.join(tmp, 'grown'))).toBe(false)
+    } finally {
+      await proxy.close()
     }
   }, 60_000)
 })
