@@ -107,7 +107,7 @@ export class DicomwebClient {
     if (files.length === 0) throw new DicomwebError('DICOMWEB_NOT_FOUND', `${what}: the server returned no instances`)
     if (expected) {
       const after = await this.searchInstances(study, series!)
-      const same = (a: string[], b: string[]) => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i])
+      const same = (a: string[], b: string[]) => a.length === b.length && [...a].sort().join('\\') === [...b].sort().join('\\')
       if (!same(expected, after) || files.length !== expected.length) {
         throw new DicomwebError('DICOMWEB_SERIES_CHANGED', `${what}: ${expected.length} instances listed before, ${after.length} after, ${files.length} received`)
       }

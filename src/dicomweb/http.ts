@@ -44,6 +44,7 @@ function once(spec: RequestSpec, conn: ConnectionOptions): Promise<IncomingMessa
   const lib = u.protocol === 'https:' ? https : http
   const timeout = conn.timeoutMs ?? 30_000
   return new Promise((resolve, reject) => {
+    let response: IncomingMessage | undefined
     const req = lib.request(
       u,
       {
@@ -52,12 +53,17 @@ function once(spec: RequestSpec, conn: ConnectionOptions): Promise<IncomingMessa
         ...(u.protocol === 'https:' && conn.ca ? { ca: conn.ca } : {}),
       },
       (res) => {
-        // The idle timeout stays on while the body streams; a stalled server fails the read.
-        res.socket?.setTimeout(timeout, () => res.destroy(new DicomwebError('DICOMWEB_TIMEOUT', `${spec.what}: no data from the server for ${timeout} ms`)))
+        response = res
         resolve(res)
       },
     )
-    req.setTimeout(timeout, () => req.destroy(new DicomwebError('DICOMWEB_TIMEOUT', `${spec.what}: the server did not answer within ${timeout} ms`)))
+    // The request's idle timeout stays armed until the response body ends (Node removes its
+    // socket listener then), so a server that stalls mid-body fails the read with this code.
+    req.setTimeout(timeout, () => {
+      const e = new DicomwebError('DICOMWEB_TIMEOUT', `${spec.what}: no data from the server for ${timeout} ms`)
+      response?.destroy(e)
+      req.destroy(e)
+    })
     req.on('error', (cause) => {
       if (cause instanceof DicomwebError) return reject(cause)
       reject(new DicomwebError('DICOMWEB_UNREACHABLE', `${spec.what}: the server cannot be reached (${(cause as NodeJS.ErrnoException).code ?? 'network error'})`, { cause }))
