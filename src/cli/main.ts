@@ -27,7 +27,7 @@ function program(setCode: (c: number) => void, argv: string[] = []): Command {
   cmd
     .command('inspect')
     .description('summarise the image series in files, folders or zips (headers only, no pixel decoding)')
-    .argument('<inputs...>', 'DICOM files or folders, zips, NIfTI (.nii/.nii.gz), NRRD, MHA, MGZ')
+    .argument('<inputs...>', 'DICOM files or folders, zips, NIfTI (.nii/.nii.gz), NRRD, MHA, MGZ, or a dicomweb+http(s)://…/studies/UID URL (series over QIDO-RS)')
     .option('--json', 'one JSON object per series (and per problem) on stdout')
     .action(async (inputs: string[], o: { json?: boolean }) => {
       setCode(await inspectCommand(inputs, createReporter(!!o.json)))
@@ -57,7 +57,7 @@ function program(setCode: (c: number) => void, argv: string[] = []): Command {
     const sub = cmd
       .command(name)
       .description(`${description}. NOT FOR CLINICAL USE`)
-      .argument('<inputs...>', 'DICOM files or folders, zips, NIfTI, NRRD, MHA, MGZ')
+      .argument('<inputs...>', 'DICOM files or folders, zips, NIfTI, NRRD, MHA, MGZ, or dicomweb+http(s)://host/…/studies/UID[/series/UID]')
       .requiredOption('-o, --output <out>', 'a folder (one {stem}_desc-{role}.nii.gz per output, plus run.json) or, for one series, a .nii.gz/.nii/.nrrd/.mha file')
     addTaskOptions(sub, name)
     sub
@@ -66,6 +66,7 @@ function program(setCode: (c: number) => void, argv: string[] = []): Command {
       .option('--models-dir <dir>', 'models folder (default: the shipped models/, or $RADDIFF_MODELS_DIR)')
       .option('--resume', 'skip series whose outputs all exist')
       .option('--shard <i/n>', 'process only series with index % n == i-1 (1-based i), to split a batch over machines')
+      .option('--push [url]', 'STOW-RS the outputs as DICOM (SEG for masks, Parametric Maps for heatmaps) to a dicomweb+http(s):// server; default: the server the input came from')
       .option('--json', 'one JSON result line per series on stdout')
       .action(async (inputs: string[], o: TaskCliOptions & { json?: boolean }) => {
         setCode(await runTaskCommand(name, inputs, o, createReporter(!!o.json), argv))

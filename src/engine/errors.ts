@@ -1,5 +1,5 @@
 /**
- * Engine failures with stable codes, in the spirit of RaddiffError: messages say what is wrong and
+ * Engine failures with stable codes, in the spirit of IoError: messages say what is wrong and
  * what to do; runtime library text goes only into `cause`.
  */
 export const ENGINE_ERROR_CODES = {

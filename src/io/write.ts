@@ -5,7 +5,9 @@ import { writeNifti } from './writers/write-nifti.js'
 import { writeItkImage } from './writers/write-itk-image.js'
 import { writePng } from './writers/write-png.js'
 import { writeDicomSeries } from './writers/write-dicom.js'
-import type { Deidentifier } from './writers/deidentify.js'
+import { writeDicomSeg } from './writers/write-dicom-seg.js'
+import { writeParametricMap } from './writers/write-dicom-pmap.js'
+import { createDeidentifier, type Deidentifier } from './writers/deidentify.js'
 
 export type OutputKind = 'nifti' | 'nrrd' | 'mha' | 'png' | 'dicom'
 
@@ -33,6 +35,14 @@ export interface WriteOptions {
   seriesDescription?: string
   /** DICOM outputs only: PS3.15 basic profile; share one Deidentifier so related outputs keep consistent UIDs. */
   deidentify?: boolean | Deidentifier
+  /**
+   * DICOM outputs only: a derived image series (default), a one-segment DICOM SEG (masks), or a
+   * float Parametric Map with a Real World Value Mapping (heatmaps, std maps).
+   */
+  dicomObject?: 'series' | 'seg' | 'pmap'
+  /** Parametric Map: short label and meaning of the values. */
+  mapLabel?: string
+  mapExplanation?: string
 }
 
 export async function writeVolume(v: Volume, out: string, opts: WriteOptions = {}): Promise<string> {
@@ -50,6 +60,16 @@ export async function writeVolume(v: Volume, out: string, opts: WriteOptions = {
       return out
     case 'dicom': {
       const folder = out.replace(/[/\\]+$/, '')
+      const deid = opts.deidentify === true ? createDeidentifier() : opts.deidentify || undefined
+      const common = { derivationDescription: opts.description, seriesDescription: opts.seriesDescription, deidentify: deid }
+      if (opts.dicomObject === 'seg') {
+        await writeDicomSeg(v, folder, common)
+        return folder
+      }
+      if (opts.dicomObject === 'pmap') {
+        await writeParametricMap(v, folder, { ...common, label: opts.mapLabel, explanation: opts.mapExplanation })
+        return folder
+      }
       await writeDicomSeries(v, folder, { derivationDescription: opts.description, seriesDescription: opts.seriesDescription, deidentify: opts.deidentify })
       return folder
     }

@@ -1,3 +1,4 @@
+import type { DicomwebServerConfig } from './dicomweb-servers.js'
 import { readFileSync } from 'node:fs'
 import type { RunTaskFn } from './execute-job.js'
 
@@ -66,6 +67,8 @@ export interface ServiceOptions {
   workerId?: string
   /** Redis mode: how long a silent worker keeps its job before another takes it over (default 30 s). */
   queueLockMs?: number
+  /** DICOMweb servers for import / push, by name (default: RADDIFF_DICOMWEB_SERVERS_FILE). */
+  dicomwebServers?: Record<string, DicomwebServerConfig>
 }
 
 export type QueueRole = 'all' | 'api' | 'worker'

@@ -8,6 +8,7 @@ import { FLOAT_ROLES } from '../pipelines/task-outputs.js'
 import type { TaskContext, TaskName, TaskParams, TaskProgress, TaskResult } from '../pipelines/task.js'
 import { NOT_FOR_CLINICAL_USE } from '../version.js'
 import type { Volume } from '../volume/volume.js'
+import { writeSourceHeader } from './source-header.js'
 
 export type RunTaskFn = (task: TaskName, volume: Volume, params: TaskParams, ctx: TaskContext) => Promise<TaskResult>
 
@@ -86,6 +87,7 @@ export async function executeJob(spec: JobSpec, runTask: RunTaskFn, signal: Abor
     })
     outputs.push({ role: o.role, label: o.label, file, bytes: (await stat(file)).size })
   }
+  await writeSourceHeader(spec.outDir, { dicom: volume.meta.dicom, modality: Object.fromEntries(result.outputs.map((o) => [o.role, o.volume.modality])) })
   onProgress({ stage: 'done', fraction: 1 })
   return { outputs, provenance: result.provenance, report: result.report }
 }

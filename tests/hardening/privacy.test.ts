@@ -130,9 +130,17 @@ describe('privacy canary through every route and error path (server as a child p
     expect(leaks((await readFile(fixture('hardening/canary-mosaic.dcm'))).toString('latin1'))).toEqual(expect.arrayContaining(Object.values(canary.strings)))
   })
 
-  it('the identified DICOM download carries no canary either: results are re-read from their NIfTI, which has no patient module', () => {
+  it('the identified DICOM download is filed in the source study: it repeats the patient and study identifiers, and nothing else', () => {
+    // Derived series go back into the patient's own study (issue #17), so they carry its Patient
+    // and General Study modules, as the CLI's --format dicom does; institution, referring
+    // physician and private tags of the source stay out.
+    const kept = [canary.strings.PatientName, canary.strings.PatientID, canary.strings.PatientBirthDate, canary.strings.AccessionNumber]
     expect(identifiedZip.size).toBeGreaterThan(10)
-    for (const [name, buf] of identifiedZip) expect(leaks(buf.toString('latin1')), name).toEqual([])
+    for (const [name, buf] of identifiedZip) {
+      const found = leaks(buf.toString('latin1'))
+      expect(found, name).toEqual(expect.arrayContaining([canary.strings.PatientName, canary.strings.PatientID]))
+      expect(found.filter((n) => !kept.some((k) => k.includes(n))), name).toEqual([])
+    }
   })
 
   it('no log line carries a canary string (or the token)', () => {

@@ -203,8 +203,9 @@ describe('aborted clients, cancellation and kill -9 during an output write', () 
     }
     expect(codes.every((c) => c === 200)).toBe(true)
     await waitFor(async () => ((await entries(path.join(dataDir, 'tmp'))).length === 0 ? true : undefined), 10_000)
-    // Only finished artefacts in the job's folder: the NIfTI and the two cached zips, no partial files.
-    expect((await entries(path.join(dataDir, 'results', id))).sort()).toEqual(['denoised.deid.dicom.zip', 'denoised.dicom.zip', 'denoised.nii.gz'])
+    // Only finished artefacts in the job's folder: the NIfTI, the scan's header kept for DICOM
+    // outputs, and the two cached zips; no partial files.
+    expect((await entries(path.join(dataDir, 'results', id))).sort()).toEqual(['denoised.deid.dicom.zip', 'denoised.dicom.zip', 'denoised.nii.gz', 'source-dicom.json'])
     const full = await fetch(`${p.url}/v1/jobs/${id}/results/denoised?format=dicom`)
     expect(full.status).toBe(200)
     expect((await full.arrayBuffer()).byteLength).toBeGreaterThan(10_000)

@@ -10,7 +10,9 @@ import { describeTaskFailure, runTask } from '../../pipelines/index.js'
 import { outputRoles } from '../../pipelines/task-outputs.js'
 import type { OutputRole, Provenance, TaskName, TaskParams, TaskResult } from '../../pipelines/task.js'
 import { NOT_FOR_CLINICAL_USE, RADDIFF_VERSION } from '../../version.js'
+import { connectionFromEnv, DicomwebClient, isDicomwebError, parseDicomwebUrl, pushFolders, type DicomwebTarget } from '../../dicomweb/index.js'
 import { EXIT } from '../exit-codes.js'
+import { resolveRemoteInputs } from './dicomweb-inputs.js'
 import { formatProblem, isFailure, type Reporter } from '../report.js'
 import { taskParams, UsageError } from './task-options.js'
 
@@ -26,7 +28,12 @@ export interface TaskCliOptions extends Record<string, unknown> {
   json?: boolean
   resume?: boolean
   shard?: string
+  /** `--push [url]`: STOW-RS the DICOM outputs (true: to the server the input came from). */
+  push?: string | boolean
 }
+
+/** Which DICOM object each output role becomes: masks a SEG, float maps a Parametric Map. */
+const DICOM_OBJECT: Partial<Record<OutputRole, 'seg' | 'pmap'>> = { mask: 'seg', heatmap: 'pmap', std: 'pmap' }
 
 function oneOf<T extends string>(v: string | undefined, name: string, allowed: readonly T[]): T | undefined {
   if (v === undefined) return undefined
@@ -83,23 +90,55 @@ export async function runTaskCommand(task: TaskName, inputs: string[], o: TaskCl
     params = taskParams(task, o)
     shard = parseShard(o.shard)
     format = oneOf(o.format, 'format', ['nifti', 'dicom'] as const) ?? 'nifti'
+    // A push sends DICOM: it implies --format dicom.
+    if (o.push !== undefined) {
+      if (o.format === 'nifti') throw new UsageError('--push sends DICOM outputs: leave out --format nifti')
+      format = 'dicom'
+      if (typeof o.push === 'string') parseDicomwebUrl(o.push)
+    }
     const kind = outputKindOf(o.output)
     if (kind === 'png') throw new UsageError('a task output cannot be a PNG: use .nii.gz, .nii, .nrrd, .mha or a folder')
     folderMode = kind === 'dicom' || format === 'dicom'
     if (o.deidentify && format !== 'dicom' && kind !== 'dicom') throw new UsageError('--deidentify applies to DICOM outputs: add --format dicom')
   } catch (e) {
-    const msg = e instanceof UsageError || isIoError(e) ? e.message : String(e)
+    const msg = e instanceof UsageError || isIoError(e) || isDicomwebError(e) ? e.message : String(e)
     r.err(`raddiff ${task}: ${msg}`)
     return EXIT.USAGE
   }
   const modelsDir = o.modelsDir ?? defaultModelsDir()
-  const opened = await openInputs(inputs)
+  const conn = connectionFromEnv()
+  const remote = await resolveRemoteInputs(inputs, conn)
+  const opened = await openInputs(remote.inputs)
   const results: Record<string, unknown>[] = []
   const models = new Map<string, Provenance['model']>()
   let failures = 0
   let setupFailures = 0
   let internalFailures = 0
+  let pushFailures = 0
+  let pushTarget: DicomwebTarget | undefined
   try {
+    for (const p of remote.problems) {
+      if (r.json) r.out(JSON.stringify({ ok: false, source: p.name, error: p.error }))
+      else r.err(`raddiff ${task}: ${p.name}: ${p.error.message} [${p.error.code}]`)
+    }
+    if (o.push !== undefined) {
+      pushTarget = typeof o.push === 'string' ? parseDicomwebUrl(o.push) : remote.firstRemote
+      if (!pushTarget) {
+        r.err(`raddiff ${task}: --push without a URL needs a dicomweb+http(s):// input to push back to`)
+        return EXIT.USAGE
+      }
+    }
+    const client = pushTarget && new DicomwebClient(pushTarget.base, conn)
+    /** STOW-RS of a series' output folders; the outcome goes into its result line. */
+    const push = async (folders: string[]) => {
+      if (!client) return undefined
+      const rep = await pushFolders(client, folders)
+      if (!rep.ok) pushFailures++
+      for (const out of rep.outputs) {
+        if (out.error && !r.json) r.err(`raddiff ${task}: push of ${out.folder} failed: ${out.error.message} [${out.error.code}]`)
+      }
+      return rep
+    }
     for (const p of opened.problems) {
       if (r.json) r.out(JSON.stringify({ ok: false, source: p.name, error: p.error.toJSON() }))
       else r.err(formatProblem(p.name, p.error))
@@ -111,7 +150,10 @@ export async function runTaskCommand(task: TaskName, inputs: string[], o: TaskCl
     const roles = outputRoles(task, params.samples ?? 1)
     const primary = roles[0]
     for (const [idx, s] of mine) {
-      let stem = stemOf(s.summary.source)
+      const url = remote.urlOf(s.summary.source)
+      const source = url ?? s.summary.source
+      // A UID's dots would read as a file extension in an output name.
+      let stem = url ? stemOf(url).replace(/\./g, '-') : stemOf(source)
       if (s.summary.seriesNumber !== undefined && s.summary.format === 'dicom') stem += `_ser${s.summary.seriesNumber}`
       const seen = stems.get(stem) ?? 0
       stems.set(stem, seen + 1)
@@ -120,10 +162,12 @@ export async function runTaskCommand(task: TaskName, inputs: string[], o: TaskCl
       const paths = roles.map((role) => outputPathFor(target, folderMode, stem, role, primary, format))
       const sidecars = format === 'dicom' ? [] : paths.map(sidecarFor)
       if (o.resume && [...paths, ...sidecars].every((p) => existsSync(p))) {
-        const line = { ok: true, source: s.summary.source, skipped: true, outputs: paths }
+        // With --push a skipped series' outputs are pushed again: a failed push can be retried.
+        const pushed = format === 'dicom' ? await push(paths) : undefined
+        const line = { ok: true, source, skipped: true, outputs: paths, ...(pushed ? { pushed } : {}) }
         results.push(line)
         if (r.json) r.out(JSON.stringify(line))
-        else r.err(`skipped ${s.summary.source} (outputs exist)`)
+        else r.err(`skipped ${source} (outputs exist)`)
         continue
       }
       const t0 = performance.now()
@@ -141,28 +185,36 @@ export async function runTaskCommand(task: TaskName, inputs: string[], o: TaskCl
         const desc = descriptionOf(res.provenance, format)
         for (const out of res.outputs) {
           const file = outputPathFor(target, folderMode, stem, out.role, primary, format)
-          const w = await writeVolume(out.volume, file, { description: desc, seriesDescription: `raddiff ${task} ${out.role} - ${NOT_FOR_CLINICAL_USE}`, deidentify: deid })
+          const w = await writeVolume(out.volume, file, {
+            description: desc,
+            seriesDescription: `raddiff ${task} ${out.role} - ${NOT_FOR_CLINICAL_USE}`,
+            deidentify: deid,
+            dicomObject: DICOM_OBJECT[out.role],
+            mapLabel: out.role,
+            mapExplanation: out.label,
+          })
           written.push(w)
           if (format !== 'dicom') {
-            const side = { role: out.role, label: out.label, source: s.summary.source, provenance: res.provenance, report: res.report }
+            const side = { role: out.role, label: out.label, source, provenance: res.provenance, report: res.report }
             await writeBytesAtomically(sidecarFor(w), new TextEncoder().encode(JSON.stringify(side, null, 2) + '\n'))
           }
         }
+        const pushed = format === 'dicom' ? await push(written) : undefined
         const seconds = (performance.now() - t0) / 1000
-        const line = { ok: true, source: s.summary.source, outputs: written, model: res.provenance.model, steps: res.provenance.steps, seed: res.provenance.seed, samples: res.provenance.samples, device: res.provenance.device, execution: res.provenance.execution, report: res.report, seconds }
+        const line = { ok: true, source, outputs: written, ...(pushed ? { pushed } : {}), model: res.provenance.model, steps: res.provenance.steps, seed: res.provenance.seed, samples: res.provenance.samples, device: res.provenance.device, execution: res.provenance.execution, report: res.report, seconds }
         results.push(line)
         if (r.json) r.out(JSON.stringify(line))
-        else r.err(`wrote ${written.join(', ')}  (${s.summary.source}, ${seconds.toFixed(1)} s)`)
+        else r.err(`wrote ${written.join(', ')}${pushed?.ok ? ' and pushed them' : ''}  (${source}, ${seconds.toFixed(1)} s)`)
       } catch (e) {
         failures++
         const { kind, code, message } = describeTaskFailure(e)
         if (kind === 'setup') setupFailures++
         if (kind === 'internal') internalFailures++
         if (process.env.RADDIFF_DEBUG) r.err(String((e as Error)?.stack ?? e))
-        const line = { ok: false, source: s.summary.source, error: { code, message } }
+        const line = { ok: false, source, error: { code, message } }
         results.push(line)
         if (r.json) r.out(JSON.stringify(line))
-        else r.err(`raddiff ${task}: ${s.summary.source}: ${message} [${code}]`)
+        else r.err(`raddiff ${task}: ${source}: ${message} [${code}]`)
       }
     }
     {
@@ -187,9 +239,10 @@ export async function runTaskCommand(task: TaskName, inputs: string[], o: TaskCl
       await writeBytesAtomically(runFile, new TextEncoder().encode(JSON.stringify(run, null, 2) + '\n'))
     }
     if (mine.length > 0 && failures === mine.length) return setupFailures === failures ? EXIT.USAGE : internalFailures > 0 ? EXIT.INTERNAL : EXIT.NO_USABLE_INPUT
-    return failures > 0 || opened.problems.some(isFailure) ? EXIT.PARTIAL_FAILURE : EXIT.OK
+    return failures > 0 || pushFailures > 0 || remote.problems.length > 0 || opened.problems.some(isFailure) ? EXIT.PARTIAL_FAILURE : EXIT.OK
   } finally {
     await opened.cleanup()
+    await remote.cleanup()
   }
 }
 

@@ -7,15 +7,15 @@ import type { RouteTypes } from '../type-provider.js'
 import yazl from 'yazl'
 import { readImageFile } from '../../io/image/index.js'
 import { createDeidentifier } from '../../io/writers/deidentify.js'
-import { writeDicomSeries } from '../../io/writers/write-dicom.js'
-import { writePng } from '../../io/writers/write-png.js'
-import { NOT_FOR_CLINICAL_USE } from '../../version.js'
+import { writePng, type Plane } from '../../io/writers/write-png.js'
 import type { Volume } from '../../volume/volume.js'
 import type { ServiceContext } from '../context.js'
 import { HttpError, notFound } from '../errors.js'
 import { errors, idParams, roleParams } from '../schemas.js'
 import type { JobRecord, OutputRecord } from '../store.js'
 import { PromiseLru } from '../promise-lru.js'
+import { writeJobOutputDicom } from '../dicom-outputs.js'
+import { readSourceHeader } from '../source-header.js'
 
 async function zipFolder(folder: string, out: string): Promise<void> {
   const zip = new yazl.ZipFile()
@@ -127,11 +127,9 @@ export function resultsPlugin(ctx: ServiceContext) {
           const zipPath = path.join(ctx.pool.outDir(j.id), `${role}${deidentify ? '.deid' : ''}.dicom.zip`)
           if (!(await stat(zipPath).catch(() => undefined))) {
             const folder = path.join(tmp, 'series')
-            await writeDicomSeries(await readVolume(nifti), folder, {
-              seriesDescription: `raddiff ${j.task} ${role}`,
-              derivationDescription: `raddiff ${j.task} ${role}; ${NOT_FOR_CLINICAL_USE}`,
-              deidentify: deidentify && deidentifierFor(j.id),
-            })
+            // Filed in the scan's study with its patient module and slice references (source-header.ts).
+            const header = await readSourceHeader(ctx.pool.outDir(j.id))
+            await writeJobOutputDicom(await readVolume(nifti), header, { task: j.task, role, label: out.label }, folder, deidentify ? deidentifierFor(j.id) : undefined)
             const part = path.join(tmp, 'series.zip')
             await zipFolder(folder, part)
             await rename(part, zipPath)

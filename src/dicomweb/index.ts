@@ -1,0 +1,6 @@
+export { DicomwebClient, type SeriesEntry, type StoreResult } from './client.js'
+export { connectionFromEnv } from './config.js'
+export { DICOMWEB_ERROR_CODES, DicomwebError, isDicomwebError, type DicomwebErrorCode } from './errors.js'
+export type { ConnectionOptions, DicomwebAuth } from './http.js'
+export { isDicomwebUrl, parseDicomwebUrl, type DicomwebTarget } from './url.js'
+export { dicomFilesIn, pushFolders, type PushReport } from './push.js'
