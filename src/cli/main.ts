@@ -69,6 +69,7 @@ function program(setCode: (c: number) => void, argv: string[] = []): Command {
       .option('--depth <t>', 'anomaly/superres: noising depth t of T')
       .option('--noise <kind>', 'anomaly: gaussian | simplex (default: what the model was trained with)')
       .option('--polarity <sign>', 'anomaly: bright | dark | both — which residual sign is abnormal (default: the card\'s)')
+      .option('--method <score>', 'anomaly: diffusion | intensity | combined — what the heatmap scores (default: the card\'s, what measured best)')
       .option('--format <f>', 'nifti (default) | dicom (one derived DICOM series folder per output)')
       .option('--deidentify', 'DICOM outputs: PS3.15 Annex E basic profile (identifiers removed, UIDs replaced consistently across the run)')
       .option('--models-dir <dir>', 'models folder (default: the shipped models/, or $RADDIFF_MODELS_DIR)')

@@ -65,6 +65,7 @@ export const paramsSchema = {
     depth: { type: 'integer', minimum: 1, maximum: 1000 },
     noise: { type: 'string', enum: ['gaussian', 'simplex'] },
     polarity: { type: 'string', enum: ['bright', 'dark', 'both'] },
+    method: { type: 'string', enum: ['diffusion', 'intensity', 'combined'] },
   },
 } as const
 

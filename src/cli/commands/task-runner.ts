@@ -26,6 +26,7 @@ export interface TaskCliOptions {
   depth?: string
   noise?: string
   polarity?: string
+  method?: string
   format?: string
   deidentify?: boolean
   modelsDir?: string
@@ -78,6 +79,7 @@ export function taskParams(task: TaskName, o: TaskCliOptions): TaskParams {
   if (task === 'anomaly') {
     p.noise = oneOf(o.noise, 'noise', ['gaussian', 'simplex'] as const)
     p.polarity = oneOf(o.polarity, 'polarity', ['bright', 'dark', 'both'] as const)
+    p.method = oneOf(o.method, 'method', ['diffusion', 'intensity', 'combined'] as const)
   }
   p.depth = int(o.depth, 'depth', 1, 999)
   for (const k of Object.keys(p) as (keyof TaskParams)[]) if (p[k] === undefined) delete p[k]
@@ -158,7 +160,9 @@ export async function runTaskCommand(task: TaskName, inputs: string[], o: TaskCl
     const mine: [number, SeriesHandle][] = [...all.entries()].filter(([i]) => !shard || i % shard.n === shard.i - 1)
     const stems = new Map<string, number>()
     const primary = PRIMARY[task][0]
-    const roles: OutputRole[] = [...PRIMARY[task], ...((params.samples ?? 1) > 1 ? (['std'] as OutputRole[]) : [])]
+    // The intensity anomaly score heals nothing (no healed or std output); the method may come from
+    // the card, so --resume checks only what every method writes (healed, when written, comes first).
+    const roles: OutputRole[] = task === 'anomaly' ? ['heatmap', 'mask'] : [...PRIMARY[task], ...((params.samples ?? 1) > 1 ? (['std'] as OutputRole[]) : [])]
     for (const [idx, s] of mine) {
       let stem = stemOf(s.summary.source)
       if (s.summary.seriesNumber !== undefined && s.summary.format === 'dicom') stem += `_ser${s.summary.seriesNumber}`
