@@ -5,6 +5,7 @@
  *   npx tsx scripts/eval.ts --data ../shared/data [--models-dir models] [--quick] [--steps 10]
  *                           [--out docs/RESULTS.md] [--pairs DIR] [--python /usr/bin/python3]
  *                           [--sections denoise,denoise-ct,superres,anomaly,translate] [--assemble]
+ *                           [--anomaly-methods intensity,diffusion,combined] [--anomaly-cases ID,…]
  *
  * A task whose model is not installed gets a section saying so (baselines are still measured).
  * --quick: one subject, 5% noise only, ×2 only, 24 central slices of one BraTS patient.
@@ -16,15 +17,16 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { PNG } from 'pngjs'
 import { loadVolumes } from '../src/io/load.js'
-import { auprc, auroc, bestDice, dice, mae, psnr, ssim } from '../src/metrics/index.js'
+import { mae, psnr, ssim } from '../src/metrics/index.js'
 import { runTask, selectModel, type TaskName, type TaskResult } from '../src/pipelines/index.js'
 import { averagePool, percentileOf, replicateUpsample, type Axes } from '../src/pipelines/volume-ops.js'
 import { superresInputAxes } from '../src/pipelines/superres.js'
 import { Rng, type SlicePlane } from '../src/engine/index.js'
 import { createVolume, toFloat32, type Vec3, type Volume } from '../src/volume/index.js'
 import { RADDIFF_VERSION } from '../src/version.js'
+import { ANOMALY_METHODS, type AnomalyMethod } from '../src/pipelines/anomaly-settings.js'
+import { anomalyEvalSection } from './eval-anomaly.js'
 
-const ANOMALY_SLAB = 64
 const SECTIONS = ['denoise', 'denoise-ct', 'superres', 'anomaly', 'translate'] as const
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -43,10 +45,12 @@ interface Args {
   levels?: number[]
   /** Skip the posterior-sample runs (slow). */
   noSample?: boolean
+  anomalyMethods: AnomalyMethod[]
+  anomalyCases?: string[]
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { data: '', modelsDir: path.join(root, 'models'), quick: false, steps: 10, out: path.join(root, 'docs/RESULTS.md'), python: '/usr/bin/python3', sections: [...SECTIONS] }
+  const a: Args = { data: '', modelsDir: path.join(root, 'models'), quick: false, steps: 10, out: path.join(root, 'docs/RESULTS.md'), python: '/usr/bin/python3', sections: [...SECTIONS], anomalyMethods: [...ANOMALY_METHODS] }
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]
     const v = (): string => {
@@ -65,11 +69,14 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--levels') a.levels = v().split(',').map(Number)
     else if (k === '--no-sample') a.noSample = true
     else if (k === '--sections') a.sections = v().split(',').map((x) => x.trim())
+    else if (k === '--anomaly-cases') a.anomalyCases = v().split(',').map((x) => x.trim())
+    else if (k === '--anomaly-methods') a.anomalyMethods = v().split(',').map((x) => x.trim()) as AnomalyMethod[]
     else if (k === '--assemble') a.sections = [] // only rebuild RESULTS.md from the fragments present
     else if (k !== '--') throw new Error(`unknown option ${k}`)
   }
   const bad = a.sections.filter((x) => !(SECTIONS as readonly string[]).includes(x))
   if (bad.length) throw new Error(`unknown section ${bad.join(', ')}; choose from ${SECTIONS.join(', ')}`)
+  if (a.anomalyMethods.some((m) => !ANOMALY_METHODS.includes(m))) throw new Error(`--anomaly-methods: choose from ${ANOMALY_METHODS.join(', ')}`)
   if (!a.data || !existsSync(a.data)) throw new Error('--data must name the shared data folder (e.g. ../shared/data)')
   return a
 }
@@ -365,63 +372,6 @@ async function superresSection(a: Args, tmp: string, md: string[]): Promise<void
   md.push('', `Panels (first subject, mid slice): clean · nearest · bicubic${model.ok ? ' · raddiff (default)' + (a.noSample ? '' : ' · raddiff --mode sample') : ''} — ${factors.map(([f, w]) => `![×${f}${w === 'through' ? ' through' : ''}](results/superres-x${f}${w === 'through' ? '-through' : ''}.png)`).join(' ')}`, '')
 }
 
-function cropK(v: Loaded, k0: number, nk: number): Loaded {
-  const [nx, ny] = v.vol.size
-  const data = v.data.slice(k0 * nx * ny, (k0 + nk) * nx * ny)
-  return { vol: createVolume({ data, size: [nx, ny, nk], spacing: v.vol.spacing, origin: v.vol.origin, direction: v.vol.direction, modality: 'MR', meta: v.vol.meta.clone({ rescaleSlope: 1, rescaleIntercept: 0 }) }), data }
-}
-
-async function anomalySection(a: Args, md: string[]): Promise<void> {
-  const model = await modelStatus(a, 'anomaly', 'FLAIR')
-  const dir = path.join(a.data, 'lesion/brats2013')
-  md.push('## Anomaly detection (BraTS 2013 validation patients, FLAIR)', '')
-  if (!existsSync(path.join(dir, 'splits.txt'))) {
-    md.push('BraTS data not found under --data: section skipped.', '')
-    return
-  }
-  const split = readFileSync(path.join(dir, 'splits.txt'), 'utf8').trim().split('\n').map((l) => l.trim().split(/\s+/))
-  const patients = split.filter((s) => s[1] !== 'train').map((s) => s[0]).slice(0, a.quick ? 1 : undefined)
-  md.push(`Patients: ${patients.join(', ')} (held out from brain-flair training). Voxel-wise AUROC/AUPRC inside the provided brain mask; tumour = OTMultiClass > 0. Dice at the stored threshold (card metrics.anomaly_threshold; if the card has none, the scan's own 99th percentile — flagged) and the best Dice over all thresholds (optimistic). Every method is scored on the same ${a.quick ? 24 : ANOMALY_SLAB} central axial slices of each patient (of 155; they hold most of the tumour).`)
-  md.push('The healing settings (the card\'s; listed under the table) were chosen on 8 slices of patient 0003, so 0003 is not a clean test for them; 0004 is.')
-  md.push('Baseline: robust intensity z-score of FLAIR inside the brain ((x − median) / (1.4826·MAD) of this scan; no healthy FLAIR statistics exist here), Dice at z > 2.5.', '')
-  md.push(model.ok ? `raddiff model: ${model.name} ${model.version}.` : `**raddiff not measured: ${model.why}.**`, '')
-  const rows: string[] = []
-  let settings = ''
-  for (const p of patients) {
-    let flair = await load(path.join(dir, p, 'Flair_subtrMeanDivStd.nii.gz'))
-    let lab = await load(path.join(dir, p, 'OTMultiClass.nii.gz'))
-    let bm = await load(path.join(dir, p, 'brainmask.nii.gz'))
-    // a central slab, the same for every method: K = 3 healings of all 155 slices take ~20 min on 2 cores
-    const nk = Math.min(flair.vol.size[2], a.quick ? 24 : ANOMALY_SLAB)
-    const k0 = Math.floor((flair.vol.size[2] - nk) / 2)
-    ;[flair, lab, bm] = [cropK(flair, k0, nk), cropK(lab, k0, nk), cropK(bm, k0, nk)]
-    const brain = Uint8Array.from(bm.data, (v) => (v > 0 ? 1 : 0))
-    const truth = Uint8Array.from(lab.data, (v) => (v > 0 ? 1 : 0))
-    const inBrain = flair.data.filter((_, i) => brain[i] === 1)
-    const med = percentileOf(inBrain, 50)
-    const mad = percentileOf(inBrain.map((v) => Math.abs(v - med)), 50) * 1.4826 || 1
-    const z = Float32Array.from(flair.data, (v, i) => (brain[i] ? (v - med) / mad : 0))
-    const zMask = Uint8Array.from(z, (v) => (v > 2.5 ? 1 : 0))
-    rows.push(`| ${p} | z-score baseline | ${fmt(dice(zMask, truth), 3)} | ${fmt(bestDice(z, truth, brain).dice, 3)} | ${fmt(auroc(z, truth, brain), 3)} | ${fmt(auprc(z, truth, brain), 3)} |`)
-    const imgs = [flair.data, z]
-    if (model.ok) {
-      const maskVol = createVolume({ data: brain, size: flair.vol.size })
-      // the card's healing settings (steps, K, depth, polarity): its threshold was calibrated with them
-      const r = await timed('anomaly', flair.vol, { model: model.name, seed: 0, mask: maskVol }, a)
-      settings = `depth ${r.report.depth}, ${r.report.steps} DDIM steps, K = ${r.provenance.samples}, ${r.report.noise} noise, polarity ${r.report.polarity}`
-      const heat = r.outputs.find((o) => o.role === 'heatmap')!.volume.data as Float32Array
-      const m = r.outputs.find((o) => o.role === 'mask')!.volume.data as Uint8Array
-      rows.push(`| ${p} | raddiff ${model.name} (threshold: ${r.report.thresholdSource}) | ${fmt(dice(m, truth), 3)} | ${fmt(bestDice(heat, truth, brain).dice, 3)} | ${fmt(auroc(heat, truth, brain), 3)} | ${fmt(auprc(heat, truth, brain), 3)} |`)
-      imgs.push(heat.map((v) => v * 10))
-    }
-    imgs.push(truth.reduce((acc, v, i) => ((acc[i] = v * 5), acc), new Float32Array(truth.length)))
-    if (p === patients[0]) panel(path.join(path.dirname(a.out), 'results/anomaly.png'), flair.vol.size, imgs, -2, 5)
-  }
-  md.push('| patient | method | Dice @ threshold | best Dice | AUROC | AUPRC |', '|---|---|---|---|---|---|', ...rows, '')
-  if (settings) md.push(`raddiff healing settings: ${settings}.`, '')
-  md.push(`Panel (first patient, mid slice): FLAIR · z-score${model.ok ? ' · raddiff heatmap' : ''} · tumour label — ![anomaly](results/anomaly.png)`, '')
-}
-
 async function translateSection(a: Args, md: string[]): Promise<void> {
   const model = await modelStatus(a, 'translate')
   md.push('## MRI → CT translation', '')
@@ -489,7 +439,7 @@ async function main(): Promise<void> {
     denoise: () => denoiseSection(a, tmp, md),
     'denoise-ct': () => denoiseCtSection(a, tmp, md),
     superres: () => superresSection(a, tmp, md),
-    anomaly: () => anomalySection(a, md),
+    anomaly: () => anomalyEvalSection({ data: a.data, modelsDir: a.modelsDir, out: a.out, quick: a.quick, methods: a.anomalyMethods, only: a.anomalyCases }, md, timings),
     translate: () => translateSection(a, md),
   }
   let md: string[] = []
@@ -509,7 +459,7 @@ async function main(): Promise<void> {
         for (const t of timings) md.push(`| ${t.task} | ${t.size.join('×')} | ${t.steps || '–'} | ${fmt(t.seconds, 1)} |`)
         md.push('')
       }
-      md.push(`<sub>Section measured ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC by raddiff ${RADDIFF_VERSION}, ${os.cpus().length} CPU cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${name === 'anomaly' ? "the card's healing settings" : `${a.steps} sampler steps`}${a.quick ? ', **--quick** (subset: indicative only)' : ''}; ${fmt((Date.now() - started.getTime()) / 1000, 0)} s.</sub>`, '')
+      md.push(`<sub>Section measured ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC by raddiff ${RADDIFF_VERSION}, ${os.cpus().length} CPU cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${name === 'anomaly' ? `the card's anomaly settings, methods ${a.anomalyMethods.join(', ')}` : `${a.steps} sampler steps`}${a.quick ? ', **--quick** (subset: indicative only)' : ''}; ${fmt((Date.now() - started.getTime()) / 1000, 0)} s.</sub>`, '')
       writeFileSync(path.join(fragDir, `${name}.md`), md.join('\n'))
     }
     const head = [

@@ -35,7 +35,13 @@ small = rng.uniform(0, 1, (3, 5, 4))  # (z, y, x)
 lin = resize(small, (3, 10, 8), order=1, mode="edge", anti_aliasing=False)
 linear = {"size": [4, 5, 3], "input": [float(v) for v in small.ravel()], "factor": 2, "axes": [True, True, False],
           "output_size": [8, 10, 3], "output": [float(v) for v in lin.ravel()]}
+# The anomaly intensity score on the tests' crop of the fixture (voxels [14:46, 14:46, 20:24]) inside
+# the mask of voxel columns i in [4, 28): median and 1.4826·MAD of those voxels (numpy.median).
+crop = img.get_fdata()[14:46, 14:46, 20:24]
+vals = crop[4:28, :, :].ravel()
+med = float(np.median(vals))
+anomaly_z = {"median": med, "scale": float(np.median(np.abs(vals - med)) * 1.4826)}
 out = os.path.join(ROOT, "tests", "reference", "pipelines-refs.json")
 with open(out, "w") as fh:
-    json.dump({"source_affine": img.affine.tolist(), "superres": cases, "linear_upsample": linear}, fh, indent=1)
+    json.dump({"source_affine": img.affine.tolist(), "superres": cases, "linear_upsample": linear, "anomaly_intensity_z": anomaly_z}, fh, indent=1)
 print(out)

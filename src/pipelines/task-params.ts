@@ -60,6 +60,7 @@ export const anomalyParamsSchema = {
     depth: { ...depth, description: 'noising depth t of T (default: the card\'s)' },
     noise: { type: 'string', enum: ['gaussian', 'simplex'], description: 'gaussian | simplex (default: what the model was trained with)' },
     polarity: { type: 'string', enum: ['bright', 'dark', 'both'], description: 'bright | dark | both: which residual sign is abnormal (default: the card\'s)' },
+    method: { type: 'string', enum: ['diffusion', 'intensity', 'combined'], description: 'diffusion | intensity | combined: what the heatmap scores (default: the card\'s, what measured best)' },
   },
 } as const
 

@@ -43,6 +43,11 @@ export interface TaskParams {
    * lesions are hyperintense); 'dark'; 'both': |input − healed|. Default: the card's, else 'both'.
    */
   polarity?: 'bright' | 'dark' | 'both'
+  /**
+   * anomaly: what the heatmap scores. 'diffusion': the healing residual; 'intensity': the input's
+   * robust z-score (no healing); 'combined': both. Default: the card's (what measured best).
+   */
+  method?: 'diffusion' | 'intensity' | 'combined'
   /** anomaly: brain/body mask on the input grid (non-zero = inside); default: computed from the scan. */
   mask?: Volume
 }

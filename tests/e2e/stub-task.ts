@@ -73,6 +73,7 @@ export async function runTask(task: TaskName, input: Volume, params: TaskParams,
       raddiffVersion: 'test',
       notice: 'NOT FOR CLINICAL USE',
     },
-    report: { stub: true },
+    // a method asked for is echoed with a threshold, as the real pipeline's report states its choice
+    report: { stub: true, ...(task === 'anomaly' && params.method ? { method: params.method, methodSource: 'caller', threshold: 0.5, thresholdSource: 'card', calibration: 'stub calibration' } : {}) },
   }
 }

@@ -242,7 +242,7 @@ describe.skipIf(!hasChromium)('viewer in headless Chromium against the real serv
     await grab('outline')
   })
 
-  it('shows each task its own options and sends anomaly polarity and depth with the job', async () => {
+  it('shows each task its own options and sends anomaly method, polarity and depth with the job; shows the method and threshold used', async () => {
     await uploadInPage(s.page, fixture('nifti/ixi-t1-small.nii.gz'))
     await s.page.selectOption('#task', 'superres')
     expect(await s.page.isVisible('#p-scale')).toBe(true)
@@ -251,12 +251,19 @@ describe.skipIf(!hasChromium)('viewer in headless Chromium against the real serv
     expect(await s.page.isVisible('#p-scale')).toBe(false)
     await s.page.selectOption('#p-polarity', 'dark')
     await s.page.fill('#p-depth', '300')
+    await s.page.selectOption('#p-method', 'intensity')
     const posted = s.page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith('/v1/jobs'))
     const { id } = await startJobInPage(s.page)
-    expect((await posted).postDataJSON()).toMatchObject({ task: 'anomaly', params: { polarity: 'dark', depth: 300 } })
+    expect((await posted).postDataJSON()).toMatchObject({ task: 'anomaly', params: { method: 'intensity', polarity: 'dark', depth: 300 } })
     await waitShown(s.page, id)
     const job = (await (await fetch(`${s.server.url}/v1/jobs/${id}`)).json()) as any
-    expect(job.params).toMatchObject({ polarity: 'dark', depth: 300 })
+    expect(job.params).toMatchObject({ method: 'intensity', polarity: 'dark', depth: 300 })
+    // the header states the job's method and threshold, and the overlay threshold starts there
+    // (the stub's heatmap runs 0…1, its threshold is 0.5)
+    expect(await s.page.textContent('#model-info')).toMatch(/method intensity · mask threshold 0\.500 \(calibrated\)/)
+    expect(await s.page.getAttribute('#model-info', 'title')).toBe('stub calibration')
+    expect(Number(await s.page.inputValue('#threshold'))).toBeCloseTo(50, -0.5)
+    await s.page.selectOption('#p-method', '')
     await s.page.selectOption('#p-polarity', '')
     await s.page.fill('#p-depth', '')
   })

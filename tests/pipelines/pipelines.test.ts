@@ -203,11 +203,24 @@ describe('anomaly', () => {
     expect(mask.data).toBeInstanceOf(Uint8Array)
     const thr = r.report.threshold as number
     for (let i = 0; i < heat.data.length; i++) {
-      expect(heat.data[i]).toBeGreaterThanOrEqual(0)
-      expect(mask.data[i]).toBe(heat.data[i] > thr ? 1 : 0)
+      expect(heat.data[i]).toBeGreaterThanOrEqual(0) // polarity 'both' (no card block): |z|
+      expect(mask.data[i]).toBe(heat.data[i] > thr ? 1 : 0) // no minimum component volume without a card block
     }
-    expect(r.report.thresholdSource).toBe('scan-p99')
+    expect(r.report).toMatchObject({ method: 'diffusion', methodSource: 'card', thresholdSource: 'scan-p99' })
     expect((r.report.warnings as string[]).length).toBe(1)
+  })
+
+  it('intensity method: no healing (no healed output, 0 steps, K = 1), heatmap = robust z of the input inside the mask, as numpy', async () => {
+    const m = Uint8Array.from(vol.data, (_, i) => (i % vol.size[0] >= 4 && i % vol.size[0] < 28 ? 1 : 0))
+    const r = await run('anomaly', { method: 'intensity', polarity: 'bright', mask: { ...vol, data: m, meta: vol.meta.clone() } })
+    expect(r.outputs.map((o) => o.role).sort()).toEqual(['heatmap', 'mask'])
+    expect(r.report).toMatchObject({ method: 'intensity', methodSource: 'caller', steps: 0 })
+    expect(r.provenance.samples).toBe(1)
+    // (x − median) / (1.4826·MAD) over the masked voxels: numpy.median on the same values
+    const z = refs.anomaly_intensity_z as { median: number; scale: number }
+    const x = toFloat32(vol)
+    const heat = out(r, 'heatmap').data as Float32Array
+    for (let i = 0; i < heat.length; i++) expect(heat[i]).toBeCloseTo(m[i] ? (x[i] - z.median) / z.scale : 0, 3)
   })
 
   it('a given mask (input voxel order) bounds the heatmap', async () => {
@@ -224,10 +237,11 @@ describe('anomaly', () => {
   })
 
   it('uses the card threshold and depth when present; gaussian and simplex differ', async () => {
-    const m2 = await makeModelsDir({ prior: { metrics: { anomaly_threshold: 0.05, anomaly_depth: 150 } } })
+    const m2 = await makeModelsDir({ prior: { anomaly: { thresholds: { diffusion: 0.05 }, depth: 150, calibration: 'test note' } } })
     try {
       const r = await runTask('anomaly', vol, { steps: 2, noise: 'gaussian' }, { modelsDir: m2.dir })
-      expect(r.report).toMatchObject({ threshold: 0.05, thresholdSource: 'card', depth: 150 })
+      expect(r.report).toMatchObject({ threshold: 0.05, thresholdSource: 'card', depth: 150, calibration: 'test note' })
+      expect(r.provenance.params).toMatchObject({ method: 'diffusion', threshold: 0.05, thresholdSource: 'card' })
       expect(r.report.warnings).toEqual([])
       const s = await runTask('anomaly', vol, { steps: 2, noise: 'simplex' }, { modelsDir: m2.dir })
       expect(maxAbsDiff(out(r, 'healed').data, out(s, 'healed').data)).toBeGreaterThan(0)
@@ -238,23 +252,23 @@ describe('anomaly', () => {
     }
   })
 
-  it('polarity: bright + dark residuals add up to |residual| before smoothing, so their heatmaps sum to the "both" map', async () => {
+  it('polarity signs the residual z-score: dark = −bright, both = |bright| (same seed, same healing)', async () => {
     const p = { depth: 200, steps: 2, seed: 3 }
     const both = out(await run('anomaly', { ...p, polarity: 'both' }), 'heatmap').data as Float32Array
     const bright = out(await run('anomaly', { ...p, polarity: 'bright' }), 'heatmap').data as Float32Array
     const dark = out(await run('anomaly', { ...p, polarity: 'dark' }), 'heatmap').data as Float32Array
     let maxErr = 0
-    let brightOnly = 0
+    let negative = 0
     for (let i = 0; i < both.length; i++) {
-      maxErr = Math.max(maxErr, Math.abs(bright[i] + dark[i] - both[i]))
-      if (bright[i] > 1e-6 && bright[i] < both[i] - 1e-6) brightOnly++
+      maxErr = Math.max(maxErr, Math.abs(bright[i] + dark[i]), Math.abs(Math.abs(bright[i]) - both[i]))
+      if (bright[i] < -1e-3) negative++
     }
-    expect(maxErr).toBeLessThan(1e-5) // blur is linear, max(d,0) + max(-d,0) = |d|
-    expect(brightOnly).toBeGreaterThan(0) // and the signed maps are not the same map
+    expect(maxErr).toBeLessThan(1e-5)
+    expect(negative).toBeGreaterThan(0) // the signed map is not the folded one
   })
 
-  it("takes steps, samples, depth and polarity from the card's metrics when the caller gives none", async () => {
-    const m2 = await makeModelsDir({ prior: { metrics: { anomaly_depth: 120, anomaly_steps: 2, anomaly_samples: 2, anomaly_polarity: 'bright' } } })
+  it("takes steps, samples, depth and polarity from the card's anomaly block when the caller gives none", async () => {
+    const m2 = await makeModelsDir({ prior: { anomaly: { depth: 120, steps: 2, samples: 2, polarity: 'bright' } } })
     try {
       const r = await runTask('anomaly', vol, { seed: 1 }, { modelsDir: m2.dir })
       expect(r.report).toMatchObject({ depth: 120, steps: 2, polarity: 'bright', noise: 'gaussian' })

@@ -127,6 +127,8 @@ function params(task: string): Record<string, unknown> {
   if (task === 'anomaly') {
     const polarity = $<HTMLSelectElement>('p-polarity').value
     if (polarity) p.polarity = polarity
+    const method = $<HTMLSelectElement>('p-method').value
+    if (method) p.method = method
     if (num('p-depth') !== undefined) p.depth = num('p-depth')
   }
   return p
@@ -232,11 +234,13 @@ async function showResults(job: Job, requested: number, early = prefetch(job.id)
     heatmapKind: got.heatmap ? 'heatmap' : 'difference',
     labels: {
       original: got.original.modality && got.original.modality !== 'OT' ? `Original ${got.original.modality}` : 'Original',
-      enhanced: got[enhRole] ? `${enhLabel}${job.task === 'superres' ? ` ×${(job.provenance as { params?: { scale?: number } })?.params?.scale ?? ''}` : ''}` : 'Original (no enhanced output)',
+      enhanced: !got[enhRole] && job.task === 'anomaly' ? 'No pseudo-healthy image (the intensity method heals nothing)' : got[enhRole] ? `${enhLabel}${job.task === 'superres' ? ` ×${(job.provenance as { params?: { scale?: number } })?.params?.scale ?? ''}` : ''}` : 'Original (no enhanced output)',
       overlay: got.heatmap ? 'Original + anomaly heatmap' : heat ? 'Original + |enhanced − original|' : 'Original (no heatmap)',
     },
   }
-  $('model-info').textContent = `${job.task} · model ${modelText}${job.provenance?.steps ? ` · ${job.provenance.steps} steps` : ''} · seed ${job.provenance?.seed ?? '—'}`
+  const anomaly = job.task === 'anomaly' ? anomalyChoice(job.report) : undefined
+  $('model-info').textContent = `${job.task} · model ${modelText}${anomaly ? ` · ${anomaly.text}` : ''}${job.provenance?.steps ? ` · ${job.provenance.steps} steps` : ''} · seed ${job.provenance?.seed ?? '—'}`
+  $('model-info').title = anomaly?.calibration ?? ''
   $('std-toggle').hidden = !got.std
   // |enhanced − original| is speckle where a denoiser worked: an outline of it is clutter.
   if (!got.heatmap) $<HTMLSelectElement>('mask-mode').value = 'none'
@@ -244,9 +248,26 @@ async function showResults(job: Job, requested: number, early = prefetch(job.id)
   v.timing = { requested }
   v.setOverlay({ mask: $<HTMLSelectElement>('mask-mode').value as MaskMode }, false)
   await v.show(job.id, vols)
+  // The overlay's threshold starts at the job's own: its outline is then the mask the job wrote.
+  if (anomaly && got.heatmap) {
+    const [lo, hi] = v.heatRange()
+    const f = Math.min(1, Math.max(0, (anomaly.threshold - lo) / (hi - lo)))
+    $<HTMLInputElement>('threshold').value = String(Math.round(f * 100))
+    v.setOverlay({ threshold: f })
+  }
   // After show: the first viewer creates the notice elements only then.
   for (const n of document.querySelectorAll('.vp-notice')) n.textContent = `${modelText} · NOT FOR CLINICAL USE`
   syncThresholdLabel()
+}
+
+/** The method and mask threshold an anomaly job used (its report), for the header line. */
+function anomalyChoice(report: Record<string, unknown> | null | undefined): { text: string; threshold: number; calibration?: string } | undefined {
+  const method = report?.method
+  const threshold = report?.threshold
+  if (typeof method !== 'string' || typeof threshold !== 'number') return undefined
+  const source = report?.thresholdSource === 'card' ? 'calibrated' : "scan's 99th percentile"
+  const calibration = typeof report?.calibration === 'string' ? report.calibration : undefined
+  return { text: `method ${method}${report?.methodSource === 'card' ? ' (model default)' : ''} · mask threshold ${threshold.toPrecision(3)} (${source})`, threshold, calibration }
 }
 
 let viewerPromise: Promise<ResultViewer> | undefined

@@ -147,7 +147,9 @@ export async function runTaskCommand(task: TaskName, inputs: string[], o: TaskCl
     if (all.length === 0) return EXIT.NO_USABLE_INPUT
     const mine: [number, SeriesHandle][] = [...all.entries()].filter(([i]) => !shard || i % shard.n === shard.i - 1)
     const stems = new Map<string, number>()
-    const roles = outputRoles(task, params.samples ?? 1)
+    // The intensity anomaly score heals nothing (no healed or std output); the method may come from
+    // the card, so --resume checks only what every method writes.
+    const roles = task === 'anomaly' ? (['heatmap', 'mask'] as OutputRole[]) : outputRoles(task, params.samples ?? 1)
     const primary = roles[0]
     for (const [idx, s] of mine) {
       const url = remote.urlOf(s.summary.source)
