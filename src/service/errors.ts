@@ -13,6 +13,7 @@ export const HTTP_ERROR_CODES = {
   CONFLICT: 409,
   UNSUPPORTED_MEDIA_TYPE: 415,
   SHUTTING_DOWN: 503,
+  STORE_UNAVAILABLE: 503,
   INTERNAL: 500,
 } as const
 
@@ -32,6 +33,18 @@ export class HttpError extends Error {
   }
 }
 
+/**
+ * The record store could not be reached (PostgreSQL restarting, network down) for longer than
+ * the retry window: the request is answered 503 with a retry hint, and nothing was changed.
+ */
+export class StoreUnavailableError extends Error {
+  readonly code = 'STORE_UNAVAILABLE'
+  constructor(message = 'the record store cannot be reached; retry shortly', options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'StoreUnavailableError'
+  }
+}
+
 export const notFound = (what = 'resource'): HttpError => new HttpError('NOT_FOUND', `no such ${what}`)
 
 /** Loader codes that mean "your input is bad" (422) rather than "too big" (413). */
@@ -43,6 +56,7 @@ const INPUT_TOO_LARGE = new Set(['TOO_LARGE', 'ARCHIVE_TOO_LARGE'])
  */
 export function describeError(e: unknown): { status: number; code: string; message: string; headers: Record<string, string> } {
   if (e instanceof HttpError) return { status: e.statusCode, code: e.code, message: e.message, headers: e.headers }
+  if (e instanceof StoreUnavailableError) return { status: 503, code: e.code, message: e.message, headers: { 'retry-after': '5' } }
   if (isRaddiffError(e)) return { status: INPUT_TOO_LARGE.has(e.code) ? 413 : 422, code: e.code, message: e.message, headers: {} }
   if (e instanceof EngineError) return { status: e.code === 'MODEL_NOT_FOUND' ? 422 : 500, code: e.code, message: e.message, headers: {} }
   const fe = e as { code?: string; statusCode?: number; validation?: unknown; message?: string }
@@ -71,7 +85,7 @@ export function describeError(e: unknown): { status: number; code: string; messa
 /** What a failed job records: stable code + our own message, never library text. */
 export function jobFailure(e: unknown): { code: string; message: string } {
   if (isRaddiffError(e) || e instanceof EngineError) return { code: e.code, message: e.message }
-  if (e instanceof HttpError) return { code: e.code, message: e.message }
+  if (e instanceof HttpError || e instanceof StoreUnavailableError) return { code: e.code, message: e.message }
   if (e instanceof RangeError) return { code: 'INVALID_REQUEST', message: e.message }
   return { code: 'INTERNAL', message: 'the task failed unexpectedly' }
 }
