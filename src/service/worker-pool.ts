@@ -374,7 +374,7 @@ export class WorkerPool extends EventEmitter {
       return this.release(slot, m.id)
     }
     // Cancelled while finishing: the files were renamed into place but are no one's results.
-    if (!ok) await rm(this.outDir(m.id), { recursive: true, force: true })
+    if (!ok) await this.discardOutputs(m.id)
     const device = (m.provenance as { device?: string } | null)?.device
     if (typeof device === 'string') this.lastDevice = device
     this.o.log.info({ job: m.id, state: ok ? 'succeeded' : 'cancelled' }, 'job finished')
@@ -385,7 +385,7 @@ export class WorkerPool extends EventEmitter {
     const id = slot.job!.id
     // A job aborted by close() goes back to the queue (drain), it did not fail.
     if (!this.closed) await this.o.store.finish(id, 'failed', code, message).catch((e) => this.storeFailed(e, id))
-    void rm(this.outDir(id), { recursive: true, force: true })
+    await this.discardOutputs(id)
     this.o.log.warn({ job: id, code }, 'job failed')
     this.release(slot, id)
   }
@@ -393,8 +393,18 @@ export class WorkerPool extends EventEmitter {
   private async onCancelled(slot: Slot): Promise<void> {
     const id = slot.job!.id
     if (!this.closed) await this.o.store.finish(id, 'cancelled', 'CANCELLED', 'the job was cancelled').catch((e) => this.storeFailed(e, id))
-    void rm(this.outDir(id), { recursive: true, force: true })
+    await this.discardOutputs(id)
     this.release(slot, id)
+  }
+
+  /**
+   * Removes the files of a run that does not count. Not when the job succeeded: in Redis mode a
+   * worker that stalled past its lock can still be running a job another worker already finished,
+   * and the folder (on the shared root) holds that run's results.
+   */
+  private async discardOutputs(id: string): Promise<void> {
+    const state = await this.o.store.jobById(id).then((j) => j?.state, () => 'unknown')
+    if (state !== 'succeeded' && state !== 'unknown') await rm(this.outDir(id), { recursive: true, force: true })
   }
 
   private release(slot: Slot, id: string): void {

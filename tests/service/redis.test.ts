@@ -119,31 +119,32 @@ describe.skipIf(!hasRedis).each(stores)('Redis mode (%s store): one API process,
     expect(running.some((e) => e.data.progress > 0.05 && e.data.progress < 0.95)).toBe(true)
     expect(events.at(-1)).toMatchObject({ event: 'end', data: { state: 'succeeded' } })
 
-    const done = await Promise.all(ids.map((id) => waitForState(url, id, ['succeeded', 'failed', 'cancelled'], undefined, 30_000)))
+    const done = await Promise.all(ids.map((id) => waitForState(url, id, ['succeeded', 'failed', 'cancelled'], undefined, 90_000)))
     expect(done.map((j) => j.state)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded'])
     expect(done.map((j) => j.attempts)).toEqual([1, 1, 1, 1])
     const who = await Promise.all(ids.map((id) => runs(id)))
-    for (const r of who) expect(r).toMatchObject([{ attempt: 1, outcome: 'succeeded' }])
+    await until(async () => ((await Promise.all(ids.map((id) => runs(id)))).every((r) => r.at(-1)?.outcome) ? true : undefined))
+    for (const r of await Promise.all(ids.map((id) => runs(id)))) expect(r).toMatchObject([{ attempt: 1, outcome: 'succeeded' }])
     expect(new Set(who.map((r) => r[0].worker))).toEqual(new Set(['w1', 'w2']))
     const res = await (await fetch(`${url}/v1/jobs/${ids[3]}/results`)).json() as any
     expect(res.outputs.map((o: any) => o.role)).toEqual(['denoised'])
     expect((await fetch(`${url}/v1/jobs/${ids[3]}/results/denoised`)).status).toBe(200)
-  }, 40_000)
+  }, 120_000)
 
   it('cancel from the API reaches the worker running the job', async () => {
     const { id } = await (await postJob(url, { scanId, task: 'denoise' })).json() as any
     await until(() => stage(id))
     const t0 = Date.now()
     expect((await fetch(`${url}/v1/jobs/${id}`, { method: 'DELETE' })).status).toBe(202)
-    // The run ends when the worker's task stopped on its abort signal (a step is 300 ms; the
-    // forced kill would only come after 5 s), long before the 3 s the job would take.
+    // The run ends when the worker's task stopped on its abort signal (a step is 300 ms), before
+    // the forced kill that would only come after 5 s.
     const run = await until(async () => (await runs(id)).find((r) => r.outcome !== null))
-    expect(Date.now() - t0).toBeLessThan(2500)
+    expect(Date.now() - t0).toBeLessThan(4500)
     expect(run.outcome).toBe('cancelled')
     const job = await (await fetch(`${url}/v1/jobs/${id}`)).json() as any
     expect(job).toMatchObject({ state: 'cancelled', error: { code: 'CANCELLED' } })
     expect(job.progress).toBeLessThan(0.95)
-  }, 20_000)
+  }, 60_000)
 
   it('kill -9 of a worker mid-job: the other worker takes the job over and it completes once', async () => {
     const { id } = await (await postJob(url, { scanId, task: 'anomaly' })).json() as any
@@ -152,17 +153,19 @@ describe.skipIf(!hasRedis).each(stores)('Redis mode (%s store): one API process,
     const victim = workers[first.worker]
     victim.child.kill('SIGKILL')
     await victim.exited
-    const job = await waitForState(url, id, ['succeeded', 'failed', 'cancelled'], undefined, 25_000)
+    const job = await waitForState(url, id, ['succeeded', 'failed', 'cancelled'], undefined, 60_000)
     expect(job.state).toBe('succeeded')
     expect(job.attempts).toBe(2)
     const other = first.worker === 'w1' ? 'w2' : 'w1'
+    // The run's outcome is written just after the job's state.
+    await until(async () => ((await runs(id)).at(-1)?.outcome ? true : undefined))
     expect(await runs(id)).toMatchObject([
       { attempt: 1, worker: first.worker, outcome: 'interrupted' },
       { attempt: 2, worker: other, outcome: 'succeeded' },
     ])
     const res = await (await fetch(`${url}/v1/jobs/${id}/results`)).json() as any
     expect(res.outputs.map((o: any) => o.role).sort()).toEqual(['healed', 'heatmap'])
-  }, 40_000)
+  }, 120_000)
 
   it('SIGTERM on a busy worker drains: its running job finishes there, then it and the API exit 0', async () => {
     const alive = Object.entries(workers).filter(([, p]) => p.child.exitCode === null && p.child.signalCode === null)
@@ -177,7 +180,7 @@ describe.skipIf(!hasRedis).each(stores)('Redis mode (%s store): one API process,
     expect(await runs(id)).toMatchObject([{ worker: name, outcome: 'succeeded' }])
     api.child.kill('SIGTERM')
     expect(await api.exited).toBe(0)
-  }, 20_000)
+  }, 60_000)
 
   it('a finished job delivered again is not run again (the store decides, not the queue)', async () => {
     const [done] = await store.listJobs('local', { state: 'succeeded', limit: 1 })
