@@ -1,5 +1,6 @@
 /**
- * `tsx bench/service.ts [--seconds 10] [--connections 10] [--uploads 5]` (npm run bench:service)
+ * `tsx bench/service.ts [--seconds 10] [--connections 10] [--uploads 5]` (npm run bench:service);
+ * with `--database postgres://…` the scale-out comparison of bench/service-scale.ts instead.
  * Starts the service as its own process on loopback with a temp data folder and the tiny test model
  * (card rewritten to serve denoise, sha256 unchanged), then measures: upload throughput of the
  * 30-file MR series (../shared/data/dicom/mr_series_vs_seg), job-status polling req/s and latency
@@ -19,6 +20,11 @@ const args = process.argv.slice(2)
 const opt = (name: string, dflt: number): number => {
   const i = args.indexOf(name)
   return i >= 0 ? Number(args[i + 1]) : dflt
+}
+if (args.includes('--database')) {
+  // Two API nodes and two workers per store, SQLite beside PostgreSQL: bench/service-scale.ts.
+  await import('./service-scale.js')
+  process.exit(0)
 }
 const seconds = opt('--seconds', 10)
 const connections = opt('--connections', 10)

@@ -19,7 +19,8 @@ import { viewerPlugin } from './plugins/viewer.js'
 import { RedisJobQueue } from './queue-redis.js'
 import { Readiness } from './readiness.js'
 import { errorSchema, jobSchema, outputSchema, scanSchema } from './schemas.js'
-import { Store } from './store.js'
+import { prepareStorageRoot } from './storage.js'
+import { openStore } from './store.js'
 import { WorkerPool } from './worker-pool.js'
 
 declare module 'fastify' {
@@ -54,15 +55,26 @@ export async function buildApp(opts: ServiceOptions): Promise<FastifyInstance> {
   const dataDir = path.resolve(opts.dataDir)
   const limits = { ...defaultServiceLimits(), ...opts.limits }
   const modelsDir = path.resolve(opts.modelsDir ?? defaultModelsDir())
-  const store = new Store(dataDir)
+  const scratchDir = path.resolve(opts.scratchDir ?? (process.env.RADDIFF_SCRATCH_DIR || path.join(dataDir, 'tmp')))
+  if (opts.role === 'worker') throw new Error("role 'worker' serves no HTTP: use startQueueWorker")
+  const log = loggerOption(opts.logger)
+  await prepareStorageRoot(dataDir)
+  // The store's connection warnings go to the app's logger, which exists only after the store.
+  let logTo: FastifyInstance | undefined
+  const store = await openStore({
+    databaseUrl: opts.databaseUrl ?? (process.env.RADDIFF_DATABASE_URL || undefined),
+    dataDir,
+    log: { warn: (obj, msg) => logTo?.log.warn(obj, msg) },
+  })
   const app = Fastify({
-    logger: loggerOption(opts.logger),
+    logger: log,
     bodyLimit: limits.maxBodyBytes,
     // discriminator: a job body's task picks its parameter schema, and errors name only that task's.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, discriminator: true } },
     // Routes take UUIDs; longer ids are guesses.
     routerOptions: { maxParamLength: 200 },
   })
+  logTo = app
   const poolOptions = {
     store,
     dataDir,
@@ -71,18 +83,18 @@ export async function buildApp(opts: ServiceOptions): Promise<FastifyInstance> {
     maxAttempts: opts.maxAttempts ?? 3,
     runTask: opts.runTask,
     taskModule: opts.taskModule,
+    tmpDir: scratchDir,
     log: app.log,
   }
   const redisUrl = opts.redisUrl ?? process.env.RADDIFF_REDIS_URL
-  if (opts.role === 'worker') throw new Error("role 'worker' serves no HTTP: use startQueueWorker")
   const pool: JobRunner = redisUrl
-    ? new RedisJobQueue({ url: redisUrl, role: opts.role ?? 'all', pool: poolOptions, workerId: opts.workerId, lockMs: opts.queueLockMs })
+    ? new RedisJobQueue({ url: redisUrl, role: opts.role ?? 'all', pool: poolOptions, scratchDir, workerId: opts.workerId, lockMs: opts.queueLockMs })
     : new WorkerPool(poolOptions)
-  const ctx: ServiceContext = { dataDir, modelsDir, limits, store, pool, readiness: new Readiness(modelsDir), localOnly: !opts.tokens || Object.keys(opts.tokens).length === 0 }
+  const ctx: ServiceContext = { dataDir, scratchDir, modelsDir, limits, store, pool, readiness: new Readiness(modelsDir), localOnly: !opts.tokens || Object.keys(opts.tokens).length === 0 }
   app.decorate('raddiff', ctx)
   app.addHook('onClose', async () => {
     await pool.close()
-    store.close()
+    await store.close()
   })
 
   await app.register(errorHandlerPlugin)

@@ -45,8 +45,18 @@ export function defaultServiceLimits(): ServiceLimits {
 }
 
 export interface ServiceOptions {
-  /** Folder for the SQLite store, uploads and results (default ./data). */
+  /**
+   * The storage root: uploads and results, and the SQLite store when there is no database URL
+   * (default ./data). Nodes of one service all mount the same root (docs: "Scaling out").
+   */
   dataDir: string
+  /**
+   * This node's local scratch space for temporary files (default $RADDIFF_SCRATCH_DIR or
+   * <dataDir>/tmp). raddiff owns it: it is emptied on start, so give it a folder of its own.
+   */
+  scratchDir?: string
+  /** postgres://… makes PostgreSQL the record store (default $RADDIFF_DATABASE_URL; unset: SQLite in dataDir). */
+  databaseUrl?: string
   modelsDir?: string
   /** token → user. Absent or empty: one local user, loopback only. */
   tokens?: Record<string, string>

@@ -9,10 +9,12 @@ export interface JobRunner {
   start(): Promise<void>
   /** A job was recorded as queued. */
   notify(id: string): void | Promise<void>
-  cancel(id: string): boolean
+  cancel(id: string): Promise<boolean>
   outDir(id: string): string
   stats(): { workers: number; busy: number; mode: string; draining: boolean }
   workerPids(): number[]
+  /** The outside services this runner needs and whether each answers now (Redis mode: redis). */
+  dependencies?(): Promise<Record<string, boolean>>
   drain(timeoutMs: number): Promise<void>
   close(): Promise<void>
   on(event: 'update', fn: (u: JobUpdate) => void): unknown
@@ -21,7 +23,10 @@ export interface JobRunner {
 
 /** What the route plugins share. */
 export interface ServiceContext {
+  /** The storage root: uploads and results (shared by every node in a multi-node setup). */
   dataDir: string
+  /** This node's scratch space: temporary files only, never anything another node reads. */
+  scratchDir: string
   modelsDir: string
   limits: ServiceLimits
   store: Store

@@ -14,6 +14,7 @@ export const HTTP_ERROR_CODES = {
   CONFLICT: 409,
   UNSUPPORTED_MEDIA_TYPE: 415,
   SHUTTING_DOWN: 503,
+  STORE_UNAVAILABLE: 503,
   INTERNAL: 500,
 } as const
 
@@ -33,6 +34,18 @@ export class HttpError extends Error {
   }
 }
 
+/**
+ * The record store could not be reached (PostgreSQL restarting, network down) for longer than
+ * the retry window: the request is answered 503 with a retry hint, and nothing was changed.
+ */
+export class StoreUnavailableError extends Error {
+  readonly code = 'STORE_UNAVAILABLE'
+  constructor(message = 'the record store cannot be reached; retry shortly', options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'StoreUnavailableError'
+  }
+}
+
 export const notFound = (what = 'resource'): HttpError => new HttpError('NOT_FOUND', `no such ${what}`)
 
 /** Loader codes that mean "your input is bad" (422) rather than "too big" (413). */
@@ -44,6 +57,7 @@ const INPUT_TOO_LARGE = new Set(['TOO_LARGE', 'ARCHIVE_TOO_LARGE'])
  */
 export function describeError(e: unknown): { status: number; code: string; message: string; headers: Record<string, string> } {
   if (e instanceof HttpError) return { status: e.statusCode, code: e.code, message: e.message, headers: e.headers }
+  if (e instanceof StoreUnavailableError) return { status: 503, code: e.code, message: e.message, headers: { 'retry-after': '5' } }
   if (isIoError(e)) return { status: INPUT_TOO_LARGE.has(e.code) ? 413 : 422, code: e.code, message: e.message, headers: {} }
   if (e instanceof EngineError) return { status: e.code === 'MODEL_NOT_FOUND' ? 422 : 500, code: e.code, message: e.message, headers: {} }
   if (e instanceof PipelineError) return { status: 422, code: e.code, message: e.message, headers: {} }
@@ -75,7 +89,7 @@ export function describeError(e: unknown): { status: number; code: string; messa
  * map decides (src/pipelines/errors.ts): an out-of-memory RangeError is INTERNAL, not bad input.
  */
 export function jobFailure(e: unknown): { code: string; message: string } {
-  if (e instanceof HttpError) return { code: e.code, message: e.message }
+  if (e instanceof HttpError || e instanceof StoreUnavailableError) return { code: e.code, message: e.message }
   const f = describeTaskFailure(e)
   return f.kind === 'internal' && f.code === 'INTERNAL' ? { code: 'INTERNAL', message: 'the task failed unexpectedly' } : { code: f.code, message: f.message }
 }

@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events'
 import os from 'node:os'
 import path from 'node:path'
-import { Queue, WaitingError, Worker, type Job } from 'bullmq'
+import { DelayedError, Queue, WaitingError, Worker, type Job } from 'bullmq'
 import { Redis } from 'ioredis'
 import type { QueueRole } from './config.js'
-import { HttpError } from './errors.js'
-import { QueueClaims } from './queue-claim.js'
+import { HttpError, StoreUnavailableError } from './errors.js'
+import { sweepPartialUploads } from './storage.js'
 import type { Store } from './store.js'
 import { jobUpdate, WorkerPool, type JobUpdate, type PoolOptions } from './worker-pool.js'
 
@@ -15,6 +15,8 @@ export interface RedisQueueOptions {
   role: QueueRole
   /** The local workers' options (roles all / worker); `external` and `tmpDir` are set here. */
   pool: Omit<PoolOptions, 'external' | 'tmpDir'>
+  /** Local scratch space for this process's temporary files (default: under the data folder). */
+  scratchDir?: string
   /** Recorded per run; default host:pid (RADDIFF_WORKER_ID overrides). */
   workerId?: string
   /** BullMQ lock: a worker silent this long is taken for dead and its job handed to another. */
@@ -25,27 +27,25 @@ const QUEUE = 'raddiff-jobs'
 const UPDATES = 'raddiff:job-updates'
 const CANCELS = 'raddiff:job-cancels'
 const ENQUEUE_TIMEOUT_MS = 5000
+const PARTIAL_UPLOAD_MAX_AGE_MS = 24 * 3600_000
 
 /**
- * Redis mode: the same job code, shared by several processes or machines. SQLite (in the shared
- * data folder) stays the record of every scan and job; BullMQ over Redis only says who runs which
+ * Redis mode: the same job code, shared by several processes or machines. The record store
+ * (store.ts) stays the record of every scan and job; BullMQ over Redis only says who runs which
  * job (BullMQ job id = our job id). Workers publish progress on a Redis channel, so any API
- * process's SSE streams see jobs running elsewhere; a cancel is written to SQLite and announced on
- * another channel, which the worker running the job turns into an abort (with a SQLite poll as a
+ * process's SSE streams see jobs running elsewhere; a cancel is written to the store and announced
+ * on another channel, which the worker running the job turns into an abort (with a store poll as a
  * safety net for a missed message). A worker that dies loses its BullMQ lock; BullMQ hands the job
- * to another worker, and QueueClaims lets it run only if SQLite says it has not finished.
+ * to another worker, and the store's claim (claimRun) lets it run only if it has not finished.
  *
- * Where it runs: every process must open the same data folder. SQLite in WAL mode coordinates
- * processes on one machine (shared memory for the WAL index), which is what this mode supports:
- * e.g. one `--role api` and several `--role worker` processes, or containers on one host sharing a
- * volume. WAL does not work over network filesystems (NFS, SMB), so workers on other machines are
- * not supported by this design; that would need a networked record store. Redis should persist
- * (AOF) in production: a job whose BullMQ entry is lost waits in SQLite until an API process
- * restarts and re-enqueues it.
+ * Where it runs: every process must see the same store and the same storage root. With SQLite
+ * (WAL needs shared memory) that means one machine; with PostgreSQL (--database postgres://…)
+ * the API and worker nodes can be on any number of machines that mount the storage root. Redis
+ * should persist (AOF) in production: a job whose BullMQ entry is lost waits in the store until
+ * an API process restarts and re-enqueues it.
  */
 export class RedisJobQueue extends EventEmitter {
   readonly workerId: string
-  readonly claims: QueueClaims
   readonly pool?: WorkerPool
   private readonly store: Store
   private readonly queue: Queue
@@ -61,10 +61,9 @@ export class RedisJobQueue extends EventEmitter {
     super()
     this.setMaxListeners(0)
     this.store = o.pool.store
-    this.claims = new QueueClaims(this.store)
     this.workerId = o.workerId ?? process.env.RADDIFF_WORKER_ID ?? `${os.hostname()}:${process.pid}`
     if (o.role !== 'api') {
-      const tmpDir = path.join(o.pool.dataDir, 'tmp', this.workerId.replace(/[^\w.-]/g, '_'))
+      const tmpDir = path.join(o.scratchDir ?? path.join(o.pool.dataDir, 'tmp'), this.workerId.replace(/[^\w.-]/g, '_'))
       this.pool = new WorkerPool({ ...o.pool, external: true, tmpDir })
     }
     this.queue = new Queue(QUEUE, { connection: new Redis(o.url, { maxRetriesPerRequest: 2 }) })
@@ -82,7 +81,10 @@ export class RedisJobQueue extends EventEmitter {
     this.sub.on('message', (channel: string, msg: string) => this.onMessage(channel, msg))
     await this.sub.subscribe(UPDATES, CANCELS)
     if (this.pool) await this.startWorker(this.pool)
-    if (this.o.role !== 'worker') for (const id of this.claims.unfinishedIds()) await this.enqueue(id)
+    if (this.o.role === 'worker') return
+    for (const id of await this.store.unfinishedIds()) await this.enqueue(id)
+    // Other API nodes may be receiving uploads right now: only day-old partial ones are abandoned.
+    await sweepPartialUploads(this.o.pool.dataDir, PARTIAL_UPLOAD_MAX_AGE_MS)
   }
 
   private async startWorker(pool: WorkerPool): Promise<void> {
@@ -99,32 +101,47 @@ export class RedisJobQueue extends EventEmitter {
     })
     this.worker.on('error', (e) => this.o.pool.log.warn({ err: { name: e.name } }, 'redis worker error'))
     this.cancelPoll = setInterval(() => {
-      for (const id of pool.busyJobIds()) if (this.store.jobById(id)?.state === 'cancelled') this.abortLocal(id)
+      for (const id of pool.busyJobIds()) {
+        void this.store.jobById(id).then((j) => j?.state === 'cancelled' && this.abortLocal(id), () => undefined)
+      }
     }, 1000)
     this.cancelPoll.unref()
   }
 
   /** BullMQ processor: claim in SQLite, run through the pool, hand interrupted jobs back to the queue. */
   private async process(job: Job, token?: string): Promise<string> {
+    try {
+      return await this.processClaimed(job, token)
+    } catch (e) {
+      if (!(e instanceof StoreUnavailableError)) throw e
+      // The record store is away (restarting): the job is neither lost nor failed, it comes back
+      // to the queue shortly and the claim decides then whether it still has to run.
+      this.o.pool.log.warn({ job: job.id, err: { code: e.code } }, 'record store unavailable; job delayed')
+      await job.moveToDelayed(Date.now() + 2000, token)
+      throw new DelayedError()
+    }
+  }
+
+  private async processClaimed(job: Job, token?: string): Promise<string> {
     const id = job.id!
     const pool = this.pool!
     let claimed = false
-    const state = await pool.run(() => {
-      const j = this.claims.claim(id, this.workerId, this.o.pool.maxAttempts)
+    const state = await pool.run(async () => {
+      const j = await this.store.claimRun(id, this.workerId, this.o.pool.maxAttempts)
       if (j) {
         claimed = true
         this.o.pool.log.info({ job: id, worker: this.workerId, attempt: j.attempts }, 'job claimed from the redis queue')
-      } else this.emitRecordRemote(id)
+      } else await this.emitRecordRemote(id)
       return j
     })
-    const now = this.store.jobById(id)?.state
+    const now = (await this.store.jobById(id))?.state
     if (now === 'queued' || now === 'running') {
       // Drained or interrupted here: another worker (or this one, later) runs it again.
-      if (claimed) this.claims.settle(id, 'interrupted')
+      if (claimed) await this.store.settleRun(id, 'interrupted')
       await job.moveToWait(token)
       throw new WaitingError()
     }
-    if (claimed) this.claims.settle(id, state === 'skipped' ? (now ?? 'gone') : state)
+    if (claimed) await this.store.settleRun(id, state === 'skipped' ? (now ?? 'gone') : state)
     this.cancelSent.delete(id)
     return now ?? 'gone'
   }
@@ -145,9 +162,9 @@ export class RedisJobQueue extends EventEmitter {
     this.pool?.cancel(id)
   }
 
-  private emitRecordRemote(id: string): void {
-    const j = this.store.jobById(id)
-    if (j) void this.pub.publish(UPDATES, JSON.stringify(jobUpdate(j))).catch(() => undefined)
+  private async emitRecordRemote(id: string): Promise<void> {
+    const j = await this.store.jobById(id).catch(() => undefined)
+    if (j) await this.pub.publish(UPDATES, JSON.stringify(jobUpdate(j))).catch(() => undefined)
   }
 
   private async enqueue(id: string): Promise<void> {
@@ -166,17 +183,17 @@ export class RedisJobQueue extends EventEmitter {
     try {
       await this.enqueue(id)
     } catch {
-      this.store.finish(id, 'failed', 'QUEUE_UNAVAILABLE', 'the job queue could not be reached')
+      await this.store.finish(id, 'failed', 'QUEUE_UNAVAILABLE', 'the job queue could not be reached')
       throw new HttpError('QUEUE_UNAVAILABLE', 'the job queue could not be reached; retry shortly', 503, { 'retry-after': '10' })
     }
   }
 
   /** Cancels in SQLite, then tells whichever worker runs the job; a waiting job leaves the queue. */
-  cancel(id: string): boolean {
-    const changed = this.store.finish(id, 'cancelled', 'CANCELLED', 'the job was cancelled')
+  async cancel(id: string): Promise<boolean> {
+    const changed = await this.store.finish(id, 'cancelled', 'CANCELLED', 'the job was cancelled')
     if (changed) {
       void this.pub.publish(CANCELS, id).catch(() => undefined)
-      this.emitRecordRemote(id)
+      void this.emitRecordRemote(id)
       // Fails for an active (locked) job, which the worker stops instead.
       void this.queue.remove(id).catch(() => undefined)
     }
@@ -190,6 +207,15 @@ export class RedisJobQueue extends EventEmitter {
   stats(): { workers: number; busy: number; mode: string; draining: boolean } {
     const s = this.pool?.stats() ?? { workers: 0, busy: 0, mode: 'none' }
     return { workers: s.workers, busy: s.busy, mode: `redis-${this.o.role}-${s.mode}`, draining: this.draining }
+  }
+
+  async dependencies(): Promise<Record<string, boolean>> {
+    const ping = this.pub.ping().then(
+      (r) => r === 'PONG',
+      () => false,
+    )
+    const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), 1000).unref())
+    return { redis: await Promise.race([ping, timeout]) }
   }
 
   workerPids(): number[] {

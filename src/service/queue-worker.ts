@@ -3,12 +3,17 @@ import pino from 'pino'
 import { defaultModelsDir } from '../engine/models-dir.js'
 import { RedisJobQueue } from './queue-redis.js'
 import { exitOnSignals } from './shutdown-signals.js'
-import { Store } from './store.js'
+import { prepareStorageRoot } from './storage.js'
+import { openStore } from './store.js'
 
 export interface QueueWorkerOptions {
   redisUrl: string
-  /** The data folder the API processes use (shared filesystem across machines). */
+  /** The storage root the API processes use (shared filesystem across machines). */
   dataDir: string
+  /** Local scratch space for temporary files (default $RADDIFF_SCRATCH_DIR or <dataDir>/tmp). */
+  scratchDir?: string
+  /** postgres://… (default $RADDIFF_DATABASE_URL); unset: SQLite in dataDir, one machine only. */
+  databaseUrl?: string
   modelsDir?: string
   concurrency?: number
   maxAttempts?: number
@@ -28,8 +33,11 @@ export interface QueueWorkerOptions {
 export async function startQueueWorker(o: QueueWorkerOptions): Promise<{ queue: RedisJobQueue; stop: () => Promise<void> }> {
   const dataDir = path.resolve(o.dataDir)
   const log = pino({ level: o.logger ? 'info' : 'silent' })
-  const store = new Store(dataDir)
+  await prepareStorageRoot(dataDir)
+  const store = await openStore({ databaseUrl: o.databaseUrl ?? (process.env.RADDIFF_DATABASE_URL || undefined), dataDir, log })
+  const scratchDir = path.resolve(o.scratchDir ?? (process.env.RADDIFF_SCRATCH_DIR || path.join(dataDir, 'tmp')))
   const queue = new RedisJobQueue({
+    scratchDir,
     url: o.redisUrl,
     role: 'worker',
     workerId: o.workerId,
@@ -50,7 +58,7 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<{ queue: 
     (stopping ??= (async () => {
       log.info({}, 'draining: no new jobs, waiting for running ones')
       await queue.drain(o.drainTimeoutMs ?? 30_000)
-      store.close()
+      await store.close()
     })())
   if (o.handleSignals) exitOnSignals(stop)
   return { queue, stop }

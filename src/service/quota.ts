@@ -4,7 +4,7 @@ import { HttpError } from './errors.js'
 
 /** 507 when the user's quota or the disk's free space would be exceeded by `extra` bytes. */
 export async function checkQuota(ctx: ServiceContext, user: string, extra: number): Promise<void> {
-  if (ctx.store.usage(user) + extra > ctx.limits.userQuotaBytes) {
+  if ((await ctx.store.usage(user)) + extra > ctx.limits.userQuotaBytes) {
     throw new HttpError('QUOTA_EXCEEDED', 'your storage quota is used up; delete scans or jobs first')
   }
   const fs = await statfs(ctx.dataDir)

@@ -1,6 +1,3 @@
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
-import path from 'node:path'
-import Database from 'better-sqlite3'
 import type { SeriesSummary } from '../io/summary.js'
 
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled'
@@ -40,40 +37,91 @@ export interface OutputRecord {
   jobId: string
   role: string
   label: string
-  /** Relative to the data folder. */
+  /** Relative to the storage root. */
   file: string
   bytes: number
   created: string
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS scans (
-  id TEXT PRIMARY KEY, owner TEXT NOT NULL, upload_id TEXT NOT NULL, series_index INTEGER NOT NULL,
-  summary TEXT NOT NULL, bytes INTEGER NOT NULL, created TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS scans_owner ON scans(owner, created);
-CREATE TABLE IF NOT EXISTS jobs (
-  id TEXT PRIMARY KEY, owner TEXT NOT NULL, scan_id TEXT NOT NULL, task TEXT NOT NULL, params TEXT NOT NULL,
-  state TEXT NOT NULL, progress REAL NOT NULL DEFAULT 0, stage TEXT, error_code TEXT, error_message TEXT,
-  attempts INTEGER NOT NULL DEFAULT 0, created TEXT NOT NULL, started TEXT, finished TEXT,
-  provenance TEXT, report TEXT);
-CREATE INDEX IF NOT EXISTS jobs_owner ON jobs(owner, created);
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, created);
-CREATE TABLE IF NOT EXISTS outputs (
-  job_id TEXT NOT NULL, role TEXT NOT NULL, label TEXT NOT NULL, file TEXT NOT NULL, bytes INTEGER NOT NULL,
-  created TEXT NOT NULL, PRIMARY KEY (job_id, role));
-`
-
-const RESERVE_BYTES = 2 * 1024 * 1024
-const isDiskFull = (e: unknown): boolean => /^SQLITE_(FULL|IOERR)/.test((e as { code?: string })?.code ?? '')
-
-const now = (): string => new Date().toISOString()
-const json = <T>(s: string | null): T | null => (s === null ? null : (JSON.parse(s) as T))
-
-function scanRow(r: any): ScanRecord {
-  return { id: r.id, owner: r.owner, uploadId: r.upload_id, seriesIndex: r.series_index, summary: JSON.parse(r.summary), bytes: r.bytes, created: r.created }
+/** One start of a job in Redis mode: who ran it and how the run ended. */
+export interface JobRun {
+  jobId: string
+  attempt: number
+  /** Who ran it: RADDIFF_WORKER_ID, or host:pid. */
+  worker: string
+  started: string
+  /** The state the run left the job in; null while running, or when its worker died. */
+  outcome: string | null
+  finished: string | null
 }
 
-function jobRow(r: any): JobRecord {
+export type StoreKind = 'sqlite' | 'postgres'
+
+/**
+ * The record of every scan, job, output and run: SQLite in the data folder (one machine, the
+ * default) or PostgreSQL (several machines). Every state change is guarded by the state it
+ * expects, so a late or repeated write (a redelivered job, a retried statement) changes nothing.
+ */
+export interface Store {
+  readonly kind: StoreKind
+  close(): Promise<void>
+  /** Whether the database answers now (health checks). */
+  ping(): Promise<boolean>
+
+  addScans(scans: ScanRecord[]): Promise<void>
+  /** Owner-scoped: another user's id reads as absent. */
+  getScan(owner: string, id: string): Promise<ScanRecord | undefined>
+  scanById(id: string): Promise<ScanRecord | undefined>
+  listScans(owner: string, limit?: number, offset?: number): Promise<ScanRecord[]>
+  /** Deletes the record; answers whether other scans still use the same upload folder. */
+  deleteScan(owner: string, id: string): Promise<{ uploadId: string; uploadInUse: boolean } | undefined>
+  uploadIds(): Promise<Set<string>>
+  /** Bytes a user holds: uploads (counted once per folder) and outputs. */
+  usage(owner: string): Promise<number>
+
+  addJob(j: Pick<JobRecord, 'id' | 'owner' | 'scanId' | 'task' | 'params'>): Promise<JobRecord>
+  getJob(owner: string, id: string): Promise<JobRecord | undefined>
+  jobById(id: string): Promise<JobRecord | undefined>
+  listJobs(owner: string, opts?: { state?: JobState; limit?: number; offset?: number }): Promise<JobRecord[]>
+  activeJobs(owner: string): Promise<number>
+  queueDepth(): Promise<{ queued: number; running: number }>
+  /** Atomically takes the oldest queued job (FIFO) and marks it running. */
+  claimNext(): Promise<JobRecord | undefined>
+  setProgress(id: string, progress: number, stage: string): Promise<void>
+  /** Outputs and the success state land in one transaction, after the files were renamed into place. */
+  succeed(id: string, outputs: Omit<OutputRecord, 'jobId' | 'created'>[], provenance: unknown, report: unknown): Promise<boolean>
+  finish(id: string, state: 'failed' | 'cancelled', code: string | null, message: string | null): Promise<boolean>
+  /** A running job whose worker went away: back to the queue, or failed once it has used its attempts. */
+  requeueOrFail(id: string, maxAttempts: number, code: string, message: string): Promise<JobState | undefined>
+  /** A drained job did not fail: it goes back without using up an attempt. */
+  requeueUncounted(id: string): Promise<void>
+  runningJobIds(): Promise<string[]>
+  deleteJob(owner: string, id: string): Promise<boolean>
+  outputs(jobId: string): Promise<OutputRecord[]>
+
+  /**
+   * Redis mode: BullMQ decides which worker gets a job, the store whether it may run: only a
+   * queued job, or a running one whose worker BullMQ found stalled (it died), never a finished one
+   * — so a job delivered twice is not executed twice. Every start is recorded with the worker.
+   */
+  claimRun(id: string, worker: string, maxAttempts: number): Promise<JobRecord | undefined>
+  /** Records how the latest run of a job ended. */
+  settleRun(id: string, outcome: string): Promise<void>
+  runs(id: string): Promise<JobRun[]>
+  /** Jobs the queue should hold (re-enqueued when an API process starts). */
+  unfinishedIds(): Promise<string[]>
+}
+
+export const now = (): string => new Date().toISOString()
+
+/** Row (snake_case, JSON as text) → record; the same columns in both databases. */
+export function scanRow(r: any): ScanRecord {
+  return { id: r.id, owner: r.owner, uploadId: r.upload_id, seriesIndex: Number(r.series_index), summary: JSON.parse(r.summary), bytes: Number(r.bytes), created: r.created }
+}
+
+const json = <T>(s: string | null): T | null => (s === null ? null : (JSON.parse(s) as T))
+
+export function jobRow(r: any): JobRecord {
   return {
     id: r.id,
     owner: r.owner,
@@ -81,11 +129,11 @@ function jobRow(r: any): JobRecord {
     task: r.task,
     params: JSON.parse(r.params),
     state: r.state,
-    progress: r.progress,
+    progress: Number(r.progress),
     stage: r.stage,
     errorCode: r.error_code,
     errorMessage: r.error_message,
-    attempts: r.attempts,
+    attempts: Number(r.attempts),
     created: r.created,
     started: r.started,
     finished: r.finished,
@@ -94,208 +142,32 @@ function jobRow(r: any): JobRecord {
   }
 }
 
-/**
- * Scans, jobs and outputs in one SQLite file under the data folder. WAL lets the API read while a
- * job's progress is written; every state change is one statement, so a kill -9 leaves either the
- * old or the new state, never half of one.
- */
-export class Store {
-  readonly db: Database.Database
+export function outputRow(r: any): OutputRecord {
+  return { jobId: r.job_id, role: r.role, label: r.label, file: r.file, bytes: Number(r.bytes), created: r.created }
+}
 
-  /**
-   * Ballast on the data disk: when it fills up, this file is given up so the job's final state
-   * (failed, succeeded) can still be recorded instead of the process dying on SQLITE_FULL.
-   */
-  private readonly reserve: string
+export function runRow(r: any): JobRun {
+  return { jobId: r.job_id, attempt: Number(r.attempt), worker: r.worker, started: r.started, outcome: r.outcome, finished: r.finished }
+}
 
-  constructor(dataDir: string) {
-    mkdirSync(dataDir, { recursive: true })
-    this.reserve = path.join(dataDir, 'raddiff.sqlite.reserve')
-    this.refillReserve()
-    this.db = new Database(path.join(dataDir, 'raddiff.sqlite'))
-    this.db.pragma('journal_mode = WAL')
-    this.db.pragma('synchronous = NORMAL')
-    this.db.pragma('busy_timeout = 5000')
-    this.db.exec(SCHEMA)
+export interface OpenStoreOptions {
+  /** postgres://… selects PostgreSQL; absent: SQLite in `dataDir`. */
+  databaseUrl?: string
+  dataDir: string
+  /** PostgreSQL connections this process may hold (default $RADDIFF_DATABASE_POOL or 10). */
+  poolSize?: number
+  log?: { warn(obj: object, msg?: string): void }
+}
+
+export const isPostgresUrl = (url: string | undefined): url is string => !!url && /^postgres(ql)?:\/\//i.test(url)
+
+/** The store the options name; PostgreSQL runs its migrations before this resolves. */
+export async function openStore(o: OpenStoreOptions): Promise<Store> {
+  if (o.databaseUrl && !isPostgresUrl(o.databaseUrl)) throw new Error('the database URL must start with postgres:// (leave it unset for the embedded SQLite store)')
+  if (isPostgresUrl(o.databaseUrl)) {
+    const { PostgresStore } = await import('./store-postgres.js')
+    return PostgresStore.open({ url: o.databaseUrl, poolSize: o.poolSize, log: o.log })
   }
-
-  private refillReserve(): void {
-    if (existsSync(this.reserve)) return
-    try {
-      writeFileSync(this.reserve, Buffer.alloc(RESERVE_BYTES))
-    } catch {
-      rmSync(this.reserve, { force: true })
-    }
-  }
-
-  /** Runs a write; on a full disk it frees the reserve and tries once more. */
-  private write<T>(fn: () => T): T {
-    try {
-      const r = fn()
-      this.refillReserve()
-      return r
-    } catch (e) {
-      if (!isDiskFull(e) || !existsSync(this.reserve)) throw e
-      rmSync(this.reserve, { force: true })
-      return fn()
-    }
-  }
-
-  // Compiled once: jobById and setProgress run for every progress tick and SSE update.
-  private readonly statements = new Map<string, Database.Statement>()
-  private sql(text: string): Database.Statement {
-    let st = this.statements.get(text)
-    if (!st) this.statements.set(text, (st = this.db.prepare(text)))
-    return st
-  }
-
-  close(): void {
-    if (this.db.open) this.db.close()
-  }
-
-  addScans(scans: ScanRecord[]): void {
-    const ins = this.sql('INSERT INTO scans (id, owner, upload_id, series_index, summary, bytes, created) VALUES (?, ?, ?, ?, ?, ?, ?)')
-    this.db.transaction(() => {
-      for (const s of scans) ins.run(s.id, s.owner, s.uploadId, s.seriesIndex, JSON.stringify(s.summary), s.bytes, s.created)
-    })()
-  }
-
-  /** Owner-scoped: another user's id reads as absent. */
-  getScan(owner: string, id: string): ScanRecord | undefined {
-    const r = this.sql('SELECT * FROM scans WHERE id = ? AND owner = ?').get(id, owner)
-    return r ? scanRow(r) : undefined
-  }
-
-  scanById(id: string): ScanRecord | undefined {
-    const r = this.sql('SELECT * FROM scans WHERE id = ?').get(id)
-    return r ? scanRow(r) : undefined
-  }
-
-  listScans(owner: string, limit = 100, offset = 0): ScanRecord[] {
-    return this.sql('SELECT * FROM scans WHERE owner = ? ORDER BY created DESC, id LIMIT ? OFFSET ?').all(owner, limit, offset).map(scanRow)
-  }
-
-  /** Deletes the record; answers whether other scans still use the same upload folder. */
-  deleteScan(owner: string, id: string): { uploadId: string; uploadInUse: boolean } | undefined {
-    return this.db.transaction(() => {
-      const s = this.getScan(owner, id)
-      if (!s) return undefined
-      this.sql('DELETE FROM scans WHERE id = ?').run(id)
-      const left = this.sql('SELECT COUNT(*) n FROM scans WHERE upload_id = ?').get(s.uploadId) as { n: number }
-      return { uploadId: s.uploadId, uploadInUse: left.n > 0 }
-    })()
-  }
-
-  uploadIds(): Set<string> {
-    return new Set((this.sql('SELECT DISTINCT upload_id u FROM scans').all() as { u: string }[]).map((r) => r.u))
-  }
-
-  /** Bytes a user holds: uploads (counted once per folder) and outputs. */
-  usage(owner: string): number {
-    const up = this.sql('SELECT COALESCE(SUM(b), 0) n FROM (SELECT MAX(bytes) b FROM scans WHERE owner = ? GROUP BY upload_id)').get(owner) as { n: number }
-    const out = this.sql('SELECT COALESCE(SUM(o.bytes), 0) n FROM outputs o JOIN jobs j ON j.id = o.job_id WHERE j.owner = ?').get(owner) as { n: number }
-    return up.n + out.n
-  }
-
-  addJob(j: Pick<JobRecord, 'id' | 'owner' | 'scanId' | 'task' | 'params'>): JobRecord {
-    this.sql("INSERT INTO jobs (id, owner, scan_id, task, params, state, created) VALUES (?, ?, ?, ?, ?, 'queued', ?)").run(j.id, j.owner, j.scanId, j.task, JSON.stringify(j.params), now())
-    return this.jobById(j.id)!
-  }
-
-  getJob(owner: string, id: string): JobRecord | undefined {
-    const r = this.sql('SELECT * FROM jobs WHERE id = ? AND owner = ?').get(id, owner)
-    return r ? jobRow(r) : undefined
-  }
-
-  jobById(id: string): JobRecord | undefined {
-    const r = this.sql('SELECT * FROM jobs WHERE id = ?').get(id)
-    return r ? jobRow(r) : undefined
-  }
-
-  listJobs(owner: string, opts: { state?: JobState; limit?: number; offset?: number } = {}): JobRecord[] {
-    const where = opts.state ? 'AND state = ?' : ''
-    const args: unknown[] = [owner, ...(opts.state ? [opts.state] : []), opts.limit ?? 100, opts.offset ?? 0]
-    return this.sql(`SELECT * FROM jobs WHERE owner = ? ${where} ORDER BY created DESC, id LIMIT ? OFFSET ?`).all(...args).map(jobRow)
-  }
-
-  activeJobs(owner: string): number {
-    return (this.sql("SELECT COUNT(*) n FROM jobs WHERE owner = ? AND state IN ('queued', 'running')").get(owner) as { n: number }).n
-  }
-
-  queueDepth(): { queued: number; running: number } {
-    const rows = this.sql("SELECT state, COUNT(*) n FROM jobs WHERE state IN ('queued', 'running') GROUP BY state").all() as { state: string; n: number }[]
-    const get = (s: string) => rows.find((r) => r.state === s)?.n ?? 0
-    return { queued: get('queued'), running: get('running') }
-  }
-
-  /** Atomically takes the oldest queued job (FIFO) and marks it running. */
-  claimNext(): JobRecord | undefined {
-    return this.write(this.db.transaction(() => {
-      const r = this.sql("SELECT id FROM jobs WHERE state = 'queued' ORDER BY created, id LIMIT 1").get() as { id: string } | undefined
-      if (!r) return undefined
-      this.sql("UPDATE jobs SET state = 'running', attempts = attempts + 1, started = ?, progress = 0, stage = 'starting' WHERE id = ?").run(now(), r.id)
-      return this.jobById(r.id)
-    }))
-  }
-
-  setProgress(id: string, progress: number, stage: string): void {
-    try {
-      this.sql("UPDATE jobs SET progress = ?, stage = ? WHERE id = ? AND state = 'running'").run(progress, stage, id)
-    } catch (e) {
-      // Progress is advisory (listeners get it from memory): a full disk must not take the
-      // process down over it. The job's outcome is written later and fails loudly if it cannot be.
-      if (!isDiskFull(e)) throw e
-    }
-  }
-
-  /** Outputs and the success state land in one transaction, after the files were renamed into place. */
-  succeed(id: string, outputs: Omit<OutputRecord, 'jobId' | 'created'>[], provenance: unknown, report: unknown): boolean {
-    return this.write(this.db.transaction(() => {
-      const r = this.sql("UPDATE jobs SET state = 'succeeded', progress = 1, stage = 'done', finished = ?, provenance = ?, report = ? WHERE id = ? AND state = 'running'")
-        .run(now(), JSON.stringify(provenance ?? null), JSON.stringify(report ?? null), id)
-      if (r.changes === 0) return false
-      const ins = this.sql('INSERT OR REPLACE INTO outputs (job_id, role, label, file, bytes, created) VALUES (?, ?, ?, ?, ?, ?)')
-      for (const o of outputs) ins.run(id, o.role, o.label, o.file, o.bytes, now())
-      return true
-    }))
-  }
-
-  finish(id: string, state: 'failed' | 'cancelled', code: string | null, message: string | null): boolean {
-    const r = this.write(() => this.sql("UPDATE jobs SET state = ?, error_code = ?, error_message = ?, finished = ? WHERE id = ? AND state IN ('queued', 'running')").run(state, code, message, now(), id))
-    return r.changes > 0
-  }
-
-  /** A running job whose worker went away: back to the queue, or failed once it has used its attempts. */
-  requeueOrFail(id: string, maxAttempts: number, code: string, message: string): JobState | undefined {
-    return this.write(this.db.transaction(() => {
-      const j = this.jobById(id)
-      if (!j || j.state !== 'running') return j?.state
-      if (j.attempts >= maxAttempts) {
-        this.finish(id, 'failed', code, message)
-        return 'failed'
-      }
-      this.sql("UPDATE jobs SET state = 'queued', progress = 0, stage = NULL WHERE id = ?").run(id)
-      return 'queued'
-    }))
-  }
-
-  /** A drained job did not fail: it goes back without using up an attempt. */
-  requeueUncounted(id: string): void {
-    this.write(() => this.sql("UPDATE jobs SET state = 'queued', progress = 0, stage = NULL, attempts = MAX(attempts - 1, 0) WHERE id = ? AND state = 'running'").run(id))
-  }
-
-  runningJobIds(): string[] {
-    return (this.sql("SELECT id FROM jobs WHERE state = 'running'").all() as { id: string }[]).map((r) => r.id)
-  }
-
-  deleteJob(owner: string, id: string): boolean {
-    return this.db.transaction(() => {
-      this.sql('DELETE FROM outputs WHERE job_id IN (SELECT id FROM jobs WHERE id = ? AND owner = ?)').run(id, owner)
-      return this.sql('DELETE FROM jobs WHERE id = ? AND owner = ?').run(id, owner).changes > 0
-    })()
-  }
-
-  outputs(jobId: string): OutputRecord[] {
-    return (this.sql('SELECT * FROM outputs WHERE job_id = ? ORDER BY role').all(jobId) as any[]).map((r) => ({ jobId: r.job_id, role: r.role, label: r.label, file: r.file, bytes: r.bytes, created: r.created }))
-  }
+  const { SqliteStore } = await import('./store-sqlite.js')
+  return new SqliteStore(o.dataDir)
 }

@@ -8,6 +8,7 @@ import { EngineError } from '../engine/errors.js'
 import type { TaskName, TaskParams } from '../pipelines/task.js'
 import { executeJob, type JobDone, type JobSpec, type RunTaskFn } from './execute-job.js'
 import { jobFailure } from './errors.js'
+import { sweepPartialUploads } from './storage.js'
 import type { JobRecord, JobState, Store } from './store.js'
 import type { FromWorker, ToWorker } from './worker-protocol.js'
 
@@ -57,6 +58,8 @@ export function jobUpdate(j: JobRecord): JobUpdate {
 interface Slot {
   child?: ChildProcess
   ready: boolean
+  /** Taken by run() while it claims a job for this slot. */
+  reserved?: boolean
   job?: { id: string; abort?: AbortController; cancelTimer?: NodeJS.Timeout; lastWrite: number; lastStage: string }
 }
 
@@ -87,6 +90,8 @@ export class WorkerPool extends EventEmitter {
   private closed = false
   private timer?: NodeJS.Timeout
   private waiters = new Map<string, (state: JobState) => void>()
+  private pumping = false
+  private pumpAgain = false
   lastDevice: string | null = null
 
   constructor(private readonly o: PoolOptions) {
@@ -106,13 +111,15 @@ export class WorkerPool extends EventEmitter {
       for (let i = 0; i < this.o.concurrency; i++) this.slots.push(this.spawn({ ready: false }))
       return
     }
-    for (const id of store.runningJobIds()) {
-      const state = store.requeueOrFail(id, maxAttempts, 'INTERRUPTED', `the service stopped while the job ran (${maxAttempts} attempts used)`)
+    for (const id of await store.runningJobIds()) {
+      const state = await store.requeueOrFail(id, maxAttempts, 'INTERRUPTED', `the service stopped while the job ran (${maxAttempts} attempts used)`)
       await rm(this.outDir(id), { recursive: true, force: true })
       this.o.log.warn({ job: id, state }, 'recovered a job interrupted by a restart')
     }
-    await rm(path.join(this.o.dataDir, 'tmp'), { recursive: true, force: true })
+    await rm(this.tmpDir, { recursive: true, force: true })
     await this.removeOrphanUploads()
+    // Alone on this storage root (no queue shared with other nodes): nothing is in flight.
+    await sweepPartialUploads(this.o.dataDir, 0)
     for (let i = 0; i < this.o.concurrency; i++) this.slots.push(this.spawn({ ready: false }))
     this.timer = setInterval(() => this.pump(), 1000)
     this.timer.unref()
@@ -126,7 +133,7 @@ export class WorkerPool extends EventEmitter {
   /** Upload folders no scan refers to: uploads cut off by a crash. */
   private async removeOrphanUploads(): Promise<void> {
     const dir = path.join(this.o.dataDir, 'uploads')
-    const used = this.o.store.uploadIds()
+    const used = await this.o.store.uploadIds()
     const names = await readdir(dir).catch(() => [] as string[])
     for (const n of names) if (!used.has(n)) await rm(path.join(dir, n), { recursive: true, force: true })
   }
@@ -145,15 +152,22 @@ export class WorkerPool extends EventEmitter {
    * SQLite, or answers undefined when it must not run) and runs it. Resolves with the job's state
    * once the worker let go of it: terminal, or 'queued' when it was interrupted and should run again.
    */
-  async run(claim: () => JobRecord | undefined): Promise<JobState | 'skipped'> {
+  async run(claim: () => Promise<JobRecord | undefined>): Promise<JobState | 'skipped'> {
     for (;;) {
       if (this.draining || this.closed) return 'skipped'
-      const slot = this.slots.find((s) => s.ready && !s.job)
+      const slot = this.slots.find((s) => s.ready && !s.job && !s.reserved)
       if (slot) {
-        const job = claim()
+        slot.reserved = true
+        let job: JobRecord | undefined
+        try {
+          job = await claim()
+        } finally {
+          slot.reserved = false
+        }
         if (!job) return 'skipped'
-        const done = new Promise<JobState>((resolve) => this.waiters.set(job.id, resolve))
-        this.dispatch(slot, job)
+        const id = job.id
+        const done = new Promise<JobState>((resolve) => this.waiters.set(id, resolve))
+        await this.dispatch(slot, job)
         return done
       }
       await new Promise((r) => setTimeout(r, 50))
@@ -165,11 +179,12 @@ export class WorkerPool extends EventEmitter {
     return this.slots.flatMap((s) => (s.job ? [s.job.id] : []))
   }
 
-  private settle(id: string): void {
+  private async settle(id: string): Promise<void> {
     const resolve = this.waiters.get(id)
     if (!resolve) return
     this.waiters.delete(id)
-    resolve(this.o.store.jobById(id)?.state ?? 'failed')
+    // Unknown (store away): 'queued' makes the queue hand the job out again; the claim decides then.
+    resolve(await this.o.store.jobById(id).then((j) => j?.state ?? 'failed', () => 'queued' as const))
   }
 
   stats(): { workers: number; busy: number; mode: string; draining: boolean } {
@@ -205,20 +220,34 @@ export class WorkerPool extends EventEmitter {
     slot.job = undefined
     if (job) {
       clearTimeout(job.cancelTimer)
-      const cur = this.o.store.jobById(job.id)
-      if (cur?.state === 'running') {
-        if (this.draining) this.o.store.requeueUncounted(job.id)
-        else this.o.store.requeueOrFail(job.id, this.o.maxAttempts, 'WORKER_CRASHED', 'the inference worker stopped while running the job')
-        void rm(this.outDir(job.id), { recursive: true, force: true })
-      }
-      this.emitRecord(job.id)
-      this.settle(job.id)
+      void this.recoverCrashed(job.id)
     }
     if (this.closed) return
     this.o.log.warn({ code, signal }, 'inference worker exited; starting another')
     setTimeout(() => {
       if (!this.closed) this.spawn(slot)
     }, 200).unref()
+  }
+
+  /** The worker died holding a job: back to the queue (or failed), then tell the listeners. */
+  private async recoverCrashed(id: string): Promise<void> {
+    try {
+      const cur = await this.o.store.jobById(id)
+      if (cur?.state === 'running') {
+        if (this.draining) await this.o.store.requeueUncounted(id)
+        else await this.o.store.requeueOrFail(id, this.o.maxAttempts, 'WORKER_CRASHED', 'the inference worker stopped while running the job')
+        await rm(this.outDir(id), { recursive: true, force: true })
+      }
+    } catch (e) {
+      this.storeFailed(e, id)
+    }
+    this.emitRecord(id)
+    await this.settle(id)
+  }
+
+  /** A store write that failed even after its retries: logged by code; the job's record stays as it was. */
+  private storeFailed(e: unknown, id?: string): void {
+    this.o.log.error({ job: id, err: { code: (e as { code?: string })?.code ?? 'INTERNAL' } }, 'record store write failed')
   }
 
   private onMessage(slot: Slot, m: FromWorker): void {
@@ -230,26 +259,57 @@ export class WorkerPool extends EventEmitter {
     if (!slot.job || slot.job.id !== m.id) return
     if (m.type === 'progress') this.onProgress(slot, m.progress.fraction, m.progress.stage)
     else if (m.type === 'done') void this.onDone(slot, m)
-    else if (m.type === 'failed') this.onFailed(slot, m.code, m.message)
-    else if (m.type === 'cancelled') this.onCancelled(slot)
+    else if (m.type === 'failed') void this.onFailed(slot, m.code, m.message)
+    else if (m.type === 'cancelled') void this.onCancelled(slot)
   }
 
+  /** Fills free workers from the queue; one pass at a time (claims are awaited), a call meanwhile runs another. */
   private pump(): void {
     if (this.draining || this.closed || this.o.external) return
+    if (this.pumping) {
+      this.pumpAgain = true
+      return
+    }
+    this.pumping = true
+    void this.fill()
+      .catch((e) => this.storeFailed(e))
+      .finally(() => {
+        this.pumping = false
+        if (this.pumpAgain) {
+          this.pumpAgain = false
+          this.pump()
+        }
+      })
+  }
+
+  private async fill(): Promise<void> {
     for (const slot of this.slots) {
+      if (this.draining || this.closed) return
       if (slot.job || !slot.ready) continue
-      const job = this.o.store.claimNext()
+      const job = await this.o.store.claimNext()
       if (!job) return
-      this.dispatch(slot, job)
+      await this.dispatch(slot, job)
     }
   }
 
-  private dispatch(slot: Slot, job: JobRecord): void {
-    const scan = this.o.store.scanById(job.scanId)
+  private async dispatch(slot: Slot, job: JobRecord): Promise<void> {
+    // The slot is taken before the first await, so nothing else hands it a second job.
+    slot.job = { id: job.id, lastWrite: 0, lastStage: 'starting' }
+    let scan: Awaited<ReturnType<Store['scanById']>>
+    try {
+      scan = await this.o.store.scanById(job.scanId)
+    } catch (e) {
+      // Store away: the job goes back where it was and is taken again later.
+      slot.job = undefined
+      await this.o.store.requeueUncounted(job.id).catch(() => undefined)
+      await this.settle(job.id)
+      throw e
+    }
     if (!scan) {
-      this.o.store.finish(job.id, 'failed', 'NOT_FOUND', 'the scan was deleted before the job ran')
+      slot.job = undefined
+      await this.o.store.finish(job.id, 'failed', 'NOT_FOUND', 'the scan was deleted before the job ran')
       this.emitRecord(job.id)
-      queueMicrotask(() => this.settle(job.id))
+      await this.settle(job.id)
       return
     }
     const spec: JobSpec = {
@@ -263,7 +323,12 @@ export class WorkerPool extends EventEmitter {
       tmpDir: this.tmpDir,
       modelsDir: this.o.modelsDir,
     }
-    slot.job = { id: job.id, lastWrite: 0, lastStage: 'starting' }
+    if (this.closed || this.draining) {
+      slot.job = undefined
+      await this.o.store.requeueUncounted(job.id)
+      await this.settle(job.id)
+      return
+    }
     this.emitRecord(job.id)
     this.o.log.info({ job: job.id, task: job.task, attempt: job.attempts }, 'job started')
     if (slot.child) {
@@ -275,10 +340,10 @@ export class WorkerPool extends EventEmitter {
     executeJob(spec, this.o.runTask!, ac.signal, (p) => this.onProgress(slot, p.fraction, p.stage))
       .then((done) => this.onDone(slot, { id: job.id, ...done }))
       .catch((e) => {
-        if (ac.signal.aborted || (e instanceof EngineError && e.code === 'CANCELLED')) this.onCancelled(slot)
+        if (ac.signal.aborted || (e instanceof EngineError && e.code === 'CANCELLED')) return this.onCancelled(slot)
         else {
           const f = jobFailure(e)
-          this.onFailed(slot, f.code, f.message)
+          return this.onFailed(slot, f.code, f.message)
         }
       })
   }
@@ -289,7 +354,7 @@ export class WorkerPool extends EventEmitter {
     // Progress goes to SSE listeners at once, to the database a few times a second.
     const t = Date.now()
     if (stage !== job.lastStage || t - job.lastWrite > 250) {
-      this.o.store.setProgress(job.id, fraction, stage)
+      void this.o.store.setProgress(job.id, fraction, stage).catch(() => undefined)
       job.lastWrite = t
       job.lastStage = stage
     }
@@ -300,29 +365,46 @@ export class WorkerPool extends EventEmitter {
     // After close() the store is gone; the job was re-queued by drain() and runs again.
     if (this.closed) return
     const rel = (f: string) => path.relative(this.o.dataDir, f)
-    const ok = this.o.store.succeed(m.id, m.outputs.map((o) => ({ role: o.role, label: o.label, file: rel(o.file), bytes: o.bytes })), m.provenance, m.report)
+    let ok: boolean
+    try {
+      ok = await this.o.store.succeed(m.id, m.outputs.map((o) => ({ role: o.role, label: o.label, file: rel(o.file), bytes: o.bytes })), m.provenance, m.report)
+    } catch (e) {
+      // Not recorded: the job stays 'running' and is run again (Redis mode at once, else on restart).
+      this.storeFailed(e, m.id)
+      return this.release(slot, m.id)
+    }
     // Cancelled while finishing: the files were renamed into place but are no one's results.
-    if (!ok) await rm(this.outDir(m.id), { recursive: true, force: true })
+    if (!ok) await this.discardOutputs(m.id)
     const device = (m.provenance as { device?: string } | null)?.device
     if (typeof device === 'string') this.lastDevice = device
     this.o.log.info({ job: m.id, state: ok ? 'succeeded' : 'cancelled' }, 'job finished')
     this.release(slot, m.id)
   }
 
-  private onFailed(slot: Slot, code: string, message: string): void {
+  private async onFailed(slot: Slot, code: string, message: string): Promise<void> {
     const id = slot.job!.id
     // A job aborted by close() goes back to the queue (drain), it did not fail.
-    if (!this.closed) this.o.store.finish(id, 'failed', code, message)
-    void rm(this.outDir(id), { recursive: true, force: true })
+    if (!this.closed) await this.o.store.finish(id, 'failed', code, message).catch((e) => this.storeFailed(e, id))
+    await this.discardOutputs(id)
     this.o.log.warn({ job: id, code }, 'job failed')
     this.release(slot, id)
   }
 
-  private onCancelled(slot: Slot): void {
+  private async onCancelled(slot: Slot): Promise<void> {
     const id = slot.job!.id
-    if (!this.closed) this.o.store.finish(id, 'cancelled', 'CANCELLED', 'the job was cancelled')
-    void rm(this.outDir(id), { recursive: true, force: true })
+    if (!this.closed) await this.o.store.finish(id, 'cancelled', 'CANCELLED', 'the job was cancelled').catch((e) => this.storeFailed(e, id))
+    await this.discardOutputs(id)
     this.release(slot, id)
+  }
+
+  /**
+   * Removes the files of a run that does not count. Not when the job succeeded: in Redis mode a
+   * worker that stalled past its lock can still be running a job another worker already finished,
+   * and the folder (on the shared root) holds that run's results.
+   */
+  private async discardOutputs(id: string): Promise<void> {
+    const state = await this.o.store.jobById(id).then((j) => j?.state, () => 'unknown')
+    if (state !== 'succeeded' && state !== 'unknown') await rm(this.outDir(id), { recursive: true, force: true })
   }
 
   private release(slot: Slot, id: string): void {
@@ -331,20 +413,24 @@ export class WorkerPool extends EventEmitter {
       slot.job = undefined
     }
     this.emitRecord(id)
-    this.settle(id)
+    void this.settle(id)
     this.emit('idle')
     this.pump()
   }
 
   private emitRecord(id: string): void {
     if (this.closed) return
-    const j = this.o.store.jobById(id)
-    if (j) this.emit('update', jobUpdate(j))
+    void this.o.store.jobById(id).then(
+      (j) => {
+        if (j && !this.closed) this.emit('update', jobUpdate(j))
+      },
+      () => undefined,
+    )
   }
 
   /** Cancels a queued or running job; the abort reaches the worker, which is killed if it does not stop in time. */
-  cancel(id: string): boolean {
-    const changed = this.o.store.finish(id, 'cancelled', 'CANCELLED', 'the job was cancelled')
+  async cancel(id: string): Promise<boolean> {
+    const changed = await this.o.store.finish(id, 'cancelled', 'CANCELLED', 'the job was cancelled')
     const slot = this.slots.find((s) => s.job?.id === id)
     if (slot?.job) {
       if (slot.child) {
@@ -367,9 +453,9 @@ export class WorkerPool extends EventEmitter {
     while (this.slots.some((s) => s.job) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 100))
     }
-    for (const s of this.slots) if (s.job) this.o.store.requeueUncounted(s.job.id)
+    for (const s of this.slots) if (s.job) await this.o.store.requeueUncounted(s.job.id).catch((e) => this.storeFailed(e, s.job?.id))
     await this.close()
-    for (const id of [...this.waiters.keys()]) this.settle(id)
+    for (const id of [...this.waiters.keys()]) await this.settle(id)
   }
 
   async close(): Promise<void> {

@@ -6,14 +6,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadVolumes } from '../../src/io/load.js'
 import { toFloat32 } from '../../src/volume/volume.js'
 import ref from '../reference/service-fixtures.json' with { type: 'json' }
-import { auth, fixture, postJob, readEvents, startTestServer, upload, waitForState, type TestServer } from './helpers.js'
+import { auth, fixture, postJob, readEvents, startTestServer, storeKinds, testDatabases, upload, waitForState, type TestServer } from './helpers.js'
 import { runTask as stubRunTask } from './stub-task.js'
 
 const A = 'token-alice-0123456789'
 const B = 'token-bob-9876543210'
 const sum = (a: Float32Array) => a.reduce((s, v) => s + v, 0)
 
-describe('service over HTTP (stub task runner)', () => {
+const databases = testDatabases()
+
+describe.each(storeKinds)('service over HTTP (stub task runner, %s store)', (kind) => {
   let srv: TestServer
   let tmp: string
   let niftiScan: any
@@ -21,7 +23,7 @@ describe('service over HTTP (stub task runner)', () => {
   let jobId: string
 
   beforeAll(async () => {
-    srv = await startTestServer({ tokens: { [A]: 'alice', [B]: 'bob' }, runTask: stubRunTask, modelsDir: path.join(fixture('models')) })
+    srv = await startTestServer({ tokens: { [A]: 'alice', [B]: 'bob' }, runTask: stubRunTask, modelsDir: path.join(fixture('models')), databaseUrl: await databases.url(kind) })
     tmp = await mkdtemp(path.join(os.tmpdir(), 'raddiff-svc-dl-'))
   })
   afterAll(async () => {
@@ -200,9 +202,9 @@ describe('service over HTTP (stub task runner)', () => {
   })
 })
 
-describe('service limits', () => {
+describe.each(storeKinds)('service limits (%s store)', (kind) => {
   it('answers 429 with Retry-After past the rate limit', async () => {
-    const srv = await startTestServer({ runTask: stubRunTask, limits: { rateLimitMax: 3, rateLimitWindowMs: 60_000 } })
+    const srv = await startTestServer({ runTask: stubRunTask, limits: { rateLimitMax: 3, rateLimitWindowMs: 60_000 }, databaseUrl: await databases.url(kind) })
     try {
       const codes = []
       for (let i = 0; i < 4; i++) codes.push((await fetch(`${srv.url}/v1/jobs`)).status)
@@ -218,7 +220,7 @@ describe('service limits', () => {
   })
 
   it('answers 413 with a JSON error for a file over the limit and keeps nothing', async () => {
-    const srv = await startTestServer({ runTask: stubRunTask, limits: { maxFileBytes: 10_000 } })
+    const srv = await startTestServer({ runTask: stubRunTask, limits: { maxFileBytes: 10_000 }, databaseUrl: await databases.url(kind) })
     try {
       const res = await upload(srv.url, [fixture('nifti/ixi-t1-small.nii.gz')])
       expect(res.status).toBe(413)
@@ -231,7 +233,7 @@ describe('service limits', () => {
 
   it('answers 429 QUEUE_FULL with Retry-After past the per-user active job limit', async () => {
     process.env.RADDIFF_STUB_STEP_MS = '100'
-    const srv = await startTestServer({ runTask: stubRunTask, limits: { maxActiveJobsPerUser: 1 } })
+    const srv = await startTestServer({ runTask: stubRunTask, limits: { maxActiveJobsPerUser: 1 }, databaseUrl: await databases.url(kind) })
     try {
       const { scans } = await (await upload(srv.url, [fixture('nifti/ixi-t1-small.nii.gz')])).json() as any
       expect((await postJob(srv.url, { scanId: scans[0].id, task: 'denoise' })).status).toBe(202)
@@ -246,7 +248,7 @@ describe('service limits', () => {
   })
 
   it('answers 507 when the user quota is reached', async () => {
-    const srv = await startTestServer({ runTask: stubRunTask, limits: { userQuotaBytes: 50_000 } })
+    const srv = await startTestServer({ runTask: stubRunTask, limits: { userQuotaBytes: 50_000 }, databaseUrl: await databases.url(kind) })
     try {
       const res = await upload(srv.url, [fixture('demo/mr-mosaic.dcm')])
       expect(res.status).toBe(507)

@@ -3,12 +3,38 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
+import { afterAll } from 'vitest'
 import { buildApp } from '../../src/service/app.js'
 import type { ServiceOptions } from '../../src/service/config.js'
+import { hasPostgres, startTestPostgres, type TestPostgres } from './postgres-server.js'
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export const fixture = (p: string) => path.join(repoRoot, 'fixtures', p)
 export const stubModule = path.join(repoRoot, 'tests/service/stub-task.ts')
+
+export type StoreKind = 'sqlite' | 'postgres'
+
+/** The record stores a suite runs against: SQLite always, PostgreSQL where its server is installed. */
+export const storeKinds: StoreKind[] = ['sqlite', ...(hasPostgres ? (['postgres'] as const) : [])]
+
+/**
+ * Per test file: `url(kind)` gives a fresh database for the PostgreSQL runs (undefined for SQLite,
+ * which lives in the server's data folder). The PostgreSQL server starts on first use and stops
+ * after the file's last test. Call at the top level of the file.
+ */
+export function testDatabases(): { url(kind: StoreKind): Promise<string | undefined> } {
+  let server: Promise<TestPostgres> | undefined
+  afterAll(async () => {
+    if (server) await (await server).destroy()
+  })
+  return {
+    async url(kind) {
+      if (kind === 'sqlite') return undefined
+      server ??= startTestPostgres()
+      return (await server).createDatabase()
+    },
+  }
+}
 
 export interface TestServer {
   app: FastifyInstance

@@ -3,7 +3,7 @@ import { copyFile, mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { auth, fixture, postJob, readEvents, repoRoot, startTestServer, stubModule, upload, waitForState, type TestServer } from './helpers.js'
+import { auth, fixture, postJob, readEvents, repoRoot, startTestServer, storeKinds, stubModule, testDatabases, upload, waitForState, type TestServer } from './helpers.js'
 
 interface Proc {
   child: ChildProcess
@@ -12,7 +12,7 @@ interface Proc {
 }
 
 /** Starts tests/service/server-main.ts as its own process (real kill -9 / SIGTERM). */
-function startProcess(dataDir: string, env: Record<string, string> = {}): Promise<Proc> {
+function startServerProcess(dataDir: string, env: Record<string, string> = {}): Promise<Proc> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'tests/service/server-main.ts')], {
     cwd: repoRoot,
     env: { ...process.env, RADDIFF_DATA_DIR: dataDir, RADDIFF_TASK_MODULE: stubModule, RADDIFF_TOKENS: '', RADDIFF_TOKENS_FILE: '', ...env },
@@ -30,11 +30,17 @@ function startProcess(dataDir: string, env: Record<string, string> = {}): Promis
   })
 }
 
-describe('jobs survive the server process', () => {
+const databases = testDatabases()
+
+describe.each(storeKinds)('jobs survive the server process (%s store)', (kind) => {
   let dataDir: string
   const procs: ChildProcess[] = []
+  let db: Record<string, string> = {}
+  const startProcess = (dir: string, env: Record<string, string> = {}) => startServerProcess(dir, { ...env, ...db })
   beforeAll(async () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'raddiff-svc-proc-'))
+    const url = await databases.url(kind)
+    if (url) db = { RADDIFF_DATABASE_URL: url }
   })
   afterAll(async () => {
     for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL')
@@ -140,7 +146,7 @@ describe.skipIf(!real)('real runTask in forked workers with the tiny test model'
     const card = JSON.parse(await (await import('node:fs/promises')).readFile(fixture('models/tiny-eps.json'), 'utf8'))
     await (await import('node:fs/promises')).writeFile(path.join(modelsDir, 'tiny-eps.json'), JSON.stringify({ ...card, tasks: ['denoise'], modality: 'OT' }))
     await copyFile(fixture('models/tiny-eps.onnx'), path.join(modelsDir, 'tiny-eps.onnx'))
-    p = await startProcess(dataDir, { RADDIFF_TASK_MODULE: '', RADDIFF_MODELS_DIR: modelsDir })
+    p = await startServerProcess(dataDir, { RADDIFF_TASK_MODULE: '', RADDIFF_MODELS_DIR: modelsDir })
   })
   afterAll(async () => {
     p?.child.kill('SIGKILL')

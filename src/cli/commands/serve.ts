@@ -2,12 +2,15 @@ import path from 'node:path'
 import type { QueueRole } from '../../service/config.js'
 import { startQueueWorker } from '../../service/queue-worker.js'
 import { startServer } from '../../service/server.js'
+import { isPostgresUrl } from '../../service/store.js'
 import { EXIT } from '../exit-codes.js'
 
 export interface ServeCliOptions {
   port?: string
   host?: string
   data?: string
+  scratch?: string
+  database?: string
   modelsDir?: string
   concurrency?: string
   redisUrl?: string
@@ -34,10 +37,16 @@ export async function serveCommand(o: ServeCliOptions): Promise<number> {
     process.stderr.write('raddiff serve: --role must be all, api or worker; api and worker need --redis-url (or $RADDIFF_REDIS_URL)\n')
     return EXIT.USAGE
   }
+  const databaseUrl = o.database ?? (process.env.RADDIFF_DATABASE_URL || undefined)
+  if (databaseUrl && !isPostgresUrl(databaseUrl)) {
+    process.stderr.write('raddiff serve: --database must be a postgres:// URL (leave it out for the embedded SQLite store)\n')
+    return EXIT.USAGE
+  }
   const dataDir = path.resolve(o.data ?? process.env.RADDIFF_DATA_DIR ?? 'data')
+  const scratchDir = o.scratch ?? (process.env.RADDIFF_SCRATCH_DIR || undefined)
   const lockMs = Number(process.env.RADDIFF_QUEUE_LOCK_MS) > 0 ? Number(process.env.RADDIFF_QUEUE_LOCK_MS) : undefined
   if (role === 'worker') {
-    const { queue } = await startQueueWorker({ redisUrl: redisUrl!, dataDir, modelsDir: o.modelsDir, concurrency, queueLockMs: lockMs, logger: true, handleSignals: true })
+    const { queue } = await startQueueWorker({ redisUrl: redisUrl!, dataDir, scratchDir, databaseUrl, modelsDir: o.modelsDir, concurrency, queueLockMs: lockMs, logger: true, handleSignals: true })
     process.stderr.write(`raddiff serve: worker ${queue.workerId} taking jobs from the Redis queue (data ${dataDir})\n`)
     return EXIT.OK
   }
@@ -45,6 +54,8 @@ export async function serveCommand(o: ServeCliOptions): Promise<number> {
     port,
     host: o.host ?? process.env.HOST ?? '127.0.0.1',
     dataDir,
+    scratchDir,
+    databaseUrl,
     modelsDir: o.modelsDir,
     concurrency,
     redisUrl,
@@ -53,6 +64,6 @@ export async function serveCommand(o: ServeCliOptions): Promise<number> {
     logger: true,
     handleSignals: true,
   })
-  process.stderr.write(`raddiff serve: listening on ${url} (API docs at ${url}/docs)${redisUrl ? ` [redis mode, role ${role}]` : ''}\n`)
+  process.stderr.write(`raddiff serve: listening on ${url} (API docs at ${url}/docs)${redisUrl ? ` [redis mode, role ${role}]` : ''}${databaseUrl ? ' [postgres store]' : ''}\n`)
   return EXIT.OK
 }

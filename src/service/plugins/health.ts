@@ -14,7 +14,12 @@ const readySchema = {
       },
     },
     device: { type: 'object', properties: { requested: { type: 'string' }, lastUsed: { type: ['string', 'null'] } } },
-    queue: { type: 'object', properties: { queued: { type: 'integer' }, running: { type: 'integer' } } },
+    queue: { type: ['object', 'null'], properties: { queued: { type: 'integer' }, running: { type: 'integer' } } },
+    dependencies: {
+      type: 'object',
+      description: 'Each outside service this node needs (database: the record store; redis in Redis mode) and whether it answers now',
+      properties: { database: { type: 'object', properties: { kind: { type: 'string' }, up: { type: 'boolean' } } }, redis: { type: 'object', properties: { up: { type: 'boolean' } } } },
+    },
     workers: { type: 'object', properties: { workers: { type: 'integer' }, busy: { type: 'integer' }, mode: { type: 'string' }, draining: { type: 'boolean' } } },
   },
 } as const
@@ -29,11 +34,14 @@ export function healthPlugin(ctx: ServiceContext) {
     )
     app.get(
       '/readyz',
-      { schema: { tags: ['health'], security: [], summary: 'Readiness: models loaded and sha256-verified, device, queue depth', response: { 200: readySchema, 503: readySchema } } },
+      { schema: { tags: ['health'], security: [], summary: 'Readiness: models loaded and sha256-verified, database and redis up, device, queue depth', response: { 200: readySchema, 503: readySchema } } },
       async (req, reply) => {
         const models = await ctx.readiness.models()
         const workers = ctx.pool.stats()
+        const [dbUp, others] = await Promise.all([ctx.store.ping(), ctx.pool.dependencies?.() ?? Promise.resolve({} as Record<string, boolean>)])
         const reasons: string[] = []
+        if (!dbUp) reasons.push('the record store does not answer')
+        for (const [name, up] of Object.entries(others)) if (!up) reasons.push(`${name} does not answer`)
         if (!models.some((m) => m.verified)) reasons.push(`no verified model in the models folder`)
         if (workers.draining) reasons.push('shutting down')
         const body = {
@@ -41,7 +49,8 @@ export function healthPlugin(ctx: ServiceContext) {
           reasons,
           models,
           device: { requested: process.env.RADDIFF_DEVICE ?? 'auto', lastUsed: ctx.pool.lastDevice },
-          queue: ctx.store.queueDepth(),
+          queue: dbUp ? await ctx.store.queueDepth().catch(() => null) : null,
+          dependencies: { database: { kind: ctx.store.kind, up: dbUp }, ...Object.fromEntries(Object.entries(others).map(([k, up]) => [k, { up }])) },
           workers,
         }
         return reply.code(body.ready ? 200 : 503).send(body)

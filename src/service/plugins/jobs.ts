@@ -32,8 +32,8 @@ export function jobView(j: JobRecord) {
 export function jobsPlugin(ctx: ServiceContext) {
   return async (fastify: FastifyInstance): Promise<void> => {
     const app = fastify.withTypeProvider<RouteTypes>()
-    const getJob = (user: string, id: string): JobRecord => {
-      const j = ctx.store.getJob(user, id)
+    const getJob = async (user: string, id: string): Promise<JobRecord> => {
+      const j = await ctx.store.getJob(user, id)
       if (!j) throw notFound('job')
       return j
     }
@@ -50,18 +50,18 @@ export function jobsPlugin(ctx: ServiceContext) {
       },
       async (req, reply) => {
         const body = req.body
-        if (!ctx.store.getScan(req.user, body.scanId)) throw notFound('scan')
+        if (!(await ctx.store.getScan(req.user, body.scanId))) throw notFound('scan')
         if (ctx.pool.stats().draining) throw new HttpError('SHUTTING_DOWN', 'the service is shutting down; retry shortly', 503, { 'retry-after': '10' })
-        const queueFull = () => {
-          if (ctx.store.activeJobs(req.user) >= ctx.limits.maxActiveJobsPerUser) {
+        const queueFull = async () => {
+          if ((await ctx.store.activeJobs(req.user)) >= ctx.limits.maxActiveJobsPerUser) {
             throw new HttpError('QUEUE_FULL', `you already have ${ctx.limits.maxActiveJobsPerUser} queued or running jobs`, 429, { 'retry-after': '30' })
           }
         }
-        queueFull()
+        await queueFull()
         await checkQuota(ctx, req.user, 0)
-        // Checked again after the await: concurrent submitters could otherwise all pass the first check.
-        queueFull()
-        const job = ctx.store.addJob({ id: randomUUID(), owner: req.user, scanId: body.scanId, task: body.task, params: body.params ?? {} })
+        // Checked again after the quota's awaits: concurrent submitters could otherwise all pass the first check.
+        await queueFull()
+        const job = await ctx.store.addJob({ id: randomUUID(), owner: req.user, scanId: body.scanId, task: body.task, params: body.params ?? {} })
         await ctx.pool.notify(job.id)
         return reply.code(202).header('location', `/v1/jobs/${job.id}`).send(jobView(job))
       },
@@ -79,14 +79,14 @@ export function jobsPlugin(ctx: ServiceContext) {
       },
       async (req) => {
         const q = req.query
-        return { jobs: ctx.store.listJobs(req.user, q).map(jobView) }
+        return { jobs: (await ctx.store.listJobs(req.user, q)).map(jobView) }
       },
     )
 
     app.get(
       '/v1/jobs/:id',
       { schema: { tags: ['jobs'], summary: 'State, progress, stage and error code of a job', params: idParams, response: { 200: { $ref: 'Job#' }, ...errors(401, 404, 429) } } },
-      async (req) => jobView(getJob(req.user, req.params.id)),
+      async (req) => jobView(await getJob(req.user, req.params.id)),
     )
 
     app.delete(
@@ -100,12 +100,12 @@ export function jobsPlugin(ctx: ServiceContext) {
         },
       },
       async (req, reply) => {
-        const j = getJob(req.user, req.params.id)
+        const j = await getJob(req.user, req.params.id)
         if (!TERMINAL.includes(j.state)) {
-          ctx.pool.cancel(j.id)
-          return reply.code(202).send(jobView(getJob(req.user, j.id)))
+          await ctx.pool.cancel(j.id)
+          return reply.code(202).send(jobView(await getJob(req.user, j.id)))
         }
-        ctx.store.deleteJob(req.user, j.id)
+        await ctx.store.deleteJob(req.user, j.id)
         await rm(ctx.pool.outDir(j.id), { recursive: true, force: true })
         return reply.code(204).send()
       },
@@ -123,7 +123,7 @@ export function jobsPlugin(ctx: ServiceContext) {
         },
       },
       async (req, reply) => {
-        const j = getJob(req.user, req.params.id)
+        const j = await getJob(req.user, req.params.id)
         reply.hijack()
         const res = reply.raw
         res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' })
@@ -152,7 +152,7 @@ export function jobsPlugin(ctx: ServiceContext) {
         ctx.pool.on('update', onUpdate)
         req.raw.on('close', stop)
         // The job may have finished between the read above and the subscription.
-        const now = ctx.store.jobById(j.id)
+        const now = await ctx.store.jobById(j.id).catch(() => undefined)
         if (now && TERMINAL.includes(now.state)) onUpdate(snapshot(now))
       },
     )

@@ -13,6 +13,7 @@ import type { DicomwebServers } from '../dicomweb-servers.js'
 import { HttpError } from '../errors.js'
 import { errors, idParams } from '../schemas.js'
 import { readSourceHeader } from '../source-header.js'
+import { createPartialUpload, publishUpload, uploadDir } from '../storage.js'
 import type { ScanRecord } from '../store.js'
 import { finishedJob } from './results.js'
 import { checkQuota } from '../quota.js'
@@ -65,13 +66,14 @@ export function pacsPlugin(ctx: ServiceContext, servers: DicomwebServers) {
         const { name, client } = serverFor(body.server)
         await checkQuota(ctx, req.user, 0)
         const uploadId = randomUUID()
-        const dir = path.join(ctx.dataDir, 'uploads', uploadId)
-        await mkdir(dir, { recursive: true })
+        // written aside and moved into place only when complete (storage.ts), as uploads are
+        const dir = await createPartialUpload(ctx.dataDir, uploadId)
+        let published = false
         try {
-          const quotaLeft = ctx.limits.userQuotaBytes - ctx.store.usage(req.user)
+          const quotaLeft = ctx.limits.userQuotaBytes - (await ctx.store.usage(req.user))
           const limited = new DicomwebClient(client.base, { ...servers.get(name)!.conn, maxBytes: Math.max(0, Math.min(ctx.limits.maxUploadBytes, quotaLeft)) })
           const files = await limited.retrieve(dir, body.study, body.series)
-          const opened = await openInputs([dir], { tmpDir: path.join(ctx.dataDir, 'tmp') })
+          const opened = await openInputs([dir], { tmpDir: ctx.scratchDir })
           await opened.cleanup()
           if (opened.series.length === 0) throw opened.problems[0]?.error ?? new IoError('NO_USABLE_INPUT', 'the series holds no image the loaders read')
           let bytes = 0
@@ -87,11 +89,13 @@ export function pacsPlugin(ctx: ServiceContext, servers: DicomwebServers) {
             bytes,
             created,
           }))
-          ctx.store.addScans(scans)
+          await publishUpload(ctx.dataDir, uploadId)
+          published = true
+          await ctx.store.addScans(scans)
           req.log.info({ upload: uploadId, series: scans.length, instances: files.length }, 'DICOMweb import stored')
           return reply.code(201).send({ scans: scans.map(scanView) })
         } catch (e) {
-          await rm(dir, { recursive: true, force: true })
+          await rm(published ? uploadDir(ctx.dataDir, uploadId) : dir, { recursive: true, force: true })
           throw asHttp(e)
         }
       },
@@ -118,13 +122,13 @@ export function pacsPlugin(ctx: ServiceContext, servers: DicomwebServers) {
         },
       },
       async (req) => {
-        const j = finishedJob(ctx, req.user, (req.params as { id: string }).id)
+        const j = await finishedJob(ctx, req.user, (req.params as { id: string }).id)
         const { name, client } = serverFor((req.body as { server?: string } | undefined)?.server)
         const header = await readSourceHeader(ctx.pool.outDir(j.id))
-        const tmp = path.join(ctx.dataDir, 'tmp', randomUUID())
+        const tmp = path.join(ctx.scratchDir, randomUUID())
         await mkdir(tmp, { recursive: true })
         try {
-          const outputs = ctx.store.outputs(j.id)
+          const outputs = await ctx.store.outputs(j.id)
           const folders: string[] = []
           for (const o of outputs) {
             const folder = path.join(tmp, o.role)

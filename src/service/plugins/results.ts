@@ -41,8 +41,8 @@ export function parseWindow(raw: string | undefined): { center: number; width: n
 }
 
 /** The caller's job, which must have succeeded: only then are there results to read. */
-export function finishedJob(ctx: ServiceContext, user: string, id: string): JobRecord {
-  const j = ctx.store.getJob(user, id)
+export async function finishedJob(ctx: ServiceContext, user: string, id: string): Promise<JobRecord> {
+  const j = await ctx.store.getJob(user, id)
   if (!j) throw notFound('job')
   if (j.state !== 'succeeded') throw new HttpError('CONFLICT', `the job has no results (state: ${j.state})`)
   return j
@@ -70,8 +70,8 @@ export function resultsPlugin(ctx: ServiceContext) {
         },
       },
       async (req) => {
-        const j = finishedJob(ctx, req.user, req.params.id)
-        return { outputs: ctx.store.outputs(j.id).map(outputView) }
+        const j = await finishedJob(ctx, req.user, req.params.id)
+        return { outputs: (await ctx.store.outputs(j.id)).map(outputView) }
       },
     )
 
@@ -101,8 +101,8 @@ export function resultsPlugin(ctx: ServiceContext) {
         const { id, role } = req.params
         const q = req.query
         const deidentify = q.deidentify === '1' || q.deidentify === 'true'
-        const j = finishedJob(ctx, req.user, id)
-        const out = ctx.store.outputs(j.id).find((o) => o.role === role)
+        const j = await finishedJob(ctx, req.user, id)
+        const out = (await ctx.store.outputs(j.id)).find((o) => o.role === role)
         if (!out) throw notFound('output')
         const nifti = path.join(ctx.dataDir, out.file)
         const stem = `${j.id}_desc-${role}`
@@ -115,7 +115,7 @@ export function resultsPlugin(ctx: ServiceContext) {
             .header('content-disposition', `attachment; filename="${stem}.nii.gz"`)
             .send(createReadStream(nifti))
         }
-        const tmp = path.join(ctx.dataDir, 'tmp', randomUUID())
+        const tmp = path.join(ctx.scratchDir, randomUUID())
         await mkdir(tmp, { recursive: true })
         try {
           if (q.format === 'png') {

@@ -12,6 +12,7 @@ import type { ServiceContext } from '../context.js'
 import { HttpError, notFound } from '../errors.js'
 import { checkQuota } from '../quota.js'
 import { errors, idParams, listQuery, scanSchema } from '../schemas.js'
+import { createPartialUpload, publishUpload, uploadDir } from '../storage.js'
 import type { ScanRecord } from '../store.js'
 
 /** A file name safe to create inside the upload folder, keeping its extensions (.nii.gz). */
@@ -94,12 +95,13 @@ export function scansPlugin(ctx: ServiceContext) {
       async (req, reply) => {
         await checkQuota(ctx, req.user, 0)
         const uploadId = randomUUID()
-        const dir = path.join(ctx.dataDir, 'uploads', uploadId)
-        await mkdir(dir, { recursive: true })
+        // Written aside and moved into place only when complete: see storage.ts.
+        const dir = await createPartialUpload(ctx.dataDir, uploadId)
+        let published = false
         try {
           let total = 0
           let files = 0
-          const quotaLeft = ctx.limits.userQuotaBytes - ctx.store.usage(req.user)
+          const quotaLeft = ctx.limits.userQuotaBytes - (await ctx.store.usage(req.user))
           // Past a limit the rest of the body is read and dropped: a client still sending cannot
           // read our answer, so answering before the body ends would look like a reset.
           let refused: HttpError | undefined
@@ -118,7 +120,7 @@ export function scansPlugin(ctx: ServiceContext) {
           }
           if (refused) throw refused
           if (files === 0) throw new HttpError('INVALID_REQUEST', 'the upload holds no files')
-          const opened = await openInputs([dir], { tmpDir: path.join(ctx.dataDir, 'tmp') })
+          const opened = await openInputs([dir], { tmpDir: ctx.scratchDir })
           await opened.cleanup()
           if (opened.series.length === 0) {
             throw opened.problems[0]?.error ?? new IoError('NO_USABLE_INPUT', 'no image series found in the upload')
@@ -133,7 +135,9 @@ export function scansPlugin(ctx: ServiceContext) {
             bytes: total,
             created,
           }))
-          ctx.store.addScans(scans)
+          await publishUpload(ctx.dataDir, uploadId)
+          published = true
+          await ctx.store.addScans(scans)
           req.log.info({ upload: uploadId, series: scans.length, bytes: total }, 'upload stored')
           return reply.code(201).send({
             scans: scans.map(scanView),
@@ -141,7 +145,7 @@ export function scansPlugin(ctx: ServiceContext) {
           })
         } catch (e) {
           // A refused or aborted upload leaves nothing behind.
-          await rm(dir, { recursive: true, force: true })
+          await rm(published ? uploadDir(ctx.dataDir, uploadId) : dir, { recursive: true, force: true })
           throw e
         }
       },
@@ -152,7 +156,7 @@ export function scansPlugin(ctx: ServiceContext) {
       { schema: { tags: ['scans'], summary: "The caller's scans, newest first", querystring: listQuery, response: { 200: { type: 'object', properties: { scans: { type: 'array', items: { $ref: 'Scan#' } } } }, ...errors(401, 429) } } },
       async (req) => {
         const q = req.query
-        return { scans: ctx.store.listScans(req.user, q.limit, q.offset).map(scanView) }
+        return { scans: (await ctx.store.listScans(req.user, q.limit, q.offset)).map(scanView) }
       },
     )
 
@@ -160,7 +164,7 @@ export function scansPlugin(ctx: ServiceContext) {
       '/v1/scans/:id',
       { schema: { tags: ['scans'], summary: 'One scan with its header summary', params: idParams, response: { 200: { $ref: 'Scan#' }, ...errors(401, 404, 429) } } },
       async (req) => {
-        const s = ctx.store.getScan(req.user, req.params.id)
+        const s = await ctx.store.getScan(req.user, req.params.id)
         if (!s) throw notFound('scan')
         return scanView(s)
       },
@@ -170,7 +174,7 @@ export function scansPlugin(ctx: ServiceContext) {
       '/v1/scans/:id',
       { schema: { tags: ['scans'], summary: 'Delete a scan (its files go when no other scan of the same upload remains)', params: idParams, response: { 204: { type: 'null' }, ...errors(401, 404, 429) } } },
       async (req, reply) => {
-        const r = ctx.store.deleteScan(req.user, req.params.id)
+        const r = await ctx.store.deleteScan(req.user, req.params.id)
         if (!r) throw notFound('scan')
         if (!r.uploadInUse) await rm(path.join(ctx.dataDir, 'uploads', r.uploadId), { recursive: true, force: true })
         return reply.code(204).send()

@@ -63,7 +63,7 @@ export function viewerPlugin(ctx: ServiceContext, viewerDir = defaultViewerDir()
   const cache = new PromiseLru<Buffer>(8)
   const original = (scan: ScanRecord): Promise<Buffer> =>
     cache.get(`scan:${scan.id}`, async () => {
-      const opened = await openInputs([path.join(ctx.dataDir, 'uploads', scan.uploadId)], { tmpDir: path.join(ctx.dataDir, 'tmp') })
+      const opened = await openInputs([path.join(ctx.dataDir, 'uploads', scan.uploadId)], { tmpDir: ctx.scratchDir })
       try {
         const handle = opened.series[scan.seriesIndex]
         if (!handle) throw notFound('scan data')
@@ -81,11 +81,13 @@ export function viewerPlugin(ctx: ServiceContext, viewerDir = defaultViewerDir()
   // Failures here are not errors: the route encodes again on demand and reports problems there.
   const prefetch = (u: JobUpdate): void => {
     if (u.state !== 'succeeded') return
-    const j = ctx.store.jobById(u.id)
-    const scan = j ? ctx.store.scanById(j.scanId) : undefined
-    if (!j || !scan) return
-    void original(scan).catch(() => {})
-    for (const o of ctx.store.outputs(j.id)) void output(o.role, o.file).catch(() => {})
+    void (async () => {
+      const j = await ctx.store.jobById(u.id)
+      const scan = j ? await ctx.store.scanById(j.scanId) : undefined
+      if (!j || !scan) return
+      void original(scan).catch(() => {})
+      for (const o of await ctx.store.outputs(j.id)) void output(o.role, o.file).catch(() => {})
+    })().catch(() => {})
   }
   return async (fastify: FastifyInstance): Promise<void> => {
     const app = fastify.withTypeProvider<RouteTypes>()
@@ -112,14 +114,14 @@ export function viewerPlugin(ctx: ServiceContext, viewerDir = defaultViewerDir()
       },
       async (req, reply) => {
         const { id, role } = req.params
-        const j = finishedJob(ctx, req.user, id)
+        const j = await finishedJob(ctx, req.user, id)
         let buf: Promise<Buffer>
         if (role === 'original') {
-          const scan = ctx.store.getScan(req.user, j.scanId)
+          const scan = await ctx.store.getScan(req.user, j.scanId)
           if (!scan) throw notFound('scan')
           buf = original(scan)
         } else {
-          const out = ctx.store.outputs(j.id).find((o) => o.role === role)
+          const out = (await ctx.store.outputs(j.id)).find((o) => o.role === role)
           if (!out) throw notFound('output')
           buf = output(role, out.file)
         }
