@@ -249,7 +249,7 @@ describe('aborted clients, cancellation and kill -9 during an output write', () 
     expect(j.attempts).toBe(2)
     const { outputs } = (await (await fetch(`${p.url}/v1/jobs/${id}/results`)).json()) as any
     expect(outputs.map((o: any) => o.role).sort()).toEqual(['healed', 'heatmap', 'std'])
-    expect((await entries(path.join(dataDir, 'results', id))).sort()).toEqual(['healed.nii.gz', 'heatmap.nii.gz', 'std.nii.gz'])
+    expect((await entries(path.join(dataDir, 'results', id))).sort()).toEqual(['healed.nii.gz', 'heatmap.nii.gz', 'source-dicom.json', 'std.nii.gz']) // the scan's header kept with the job (DICOM downloads in the source study)
     for (const o of outputs) {
       const r = await fetch(`${p.url}${o.href}`)
       expect(r.status).toBe(200)

@@ -76,9 +76,11 @@ describe('coded pipeline errors', () => {
     expect(f.message).not.toContain(OOM)
   })
 
-  it('a colour volume is refused with UNSUITABLE_INPUT before any model is loaded', async () => {
+  it('a colour volume is refused with UNSUPPORTED_PIXEL_FORMAT (an input error) before any model is loaded', async () => {
     const rgb = createVolume({ data: new Uint8Array(4 * 4 * 2 * 3), size: [4, 4, 2], spacing: [1, 1, 1], origin: [0, 0, 0], direction: [1, 0, 0, 0, 1, 0, 0, 0, 1], components: 3 })
-    await expect(runTask('denoise', rgb, {}, { modelsDir: models.dir })).rejects.toMatchObject({ name: 'PipelineError', code: 'UNSUITABLE_INPUT' })
+    await expect(runTask('denoise', rgb, {}, { modelsDir: models.dir })).rejects.toMatchObject({ code: 'UNSUPPORTED_PIXEL_FORMAT' })
+    const e = await runTask('denoise', rgb, {}, { modelsDir: models.dir }).catch((x) => x)
+    expect(describeTaskFailure(e).kind).toBe('input')
   })
 
   it('a depth past the model\'s schedule is INVALID_PARAMS, not the scheduler\'s RangeError', async () => {

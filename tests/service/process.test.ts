@@ -159,7 +159,7 @@ describe.skipIf(!real)('real runTask in forked workers with the tiny test model'
     expect(ready.ready).toBe(true)
     expect(ready.models[0]).toMatchObject({ name: 'tiny-eps', verified: true })
     const { scans } = await (await upload(p!.url, [fixture('nifti/ixi-t1-small.nii.gz')])).json() as any
-    const { id } = await (await postJob(p!.url, { scanId: scans[0].id, task: 'denoise', params: { steps: 2, seed: 3 } })).json() as any
+    const { id } = await (await postJob(p!.url, { scanId: scans[0].id, task: 'denoise', params: { steps: 2, seed: 3, mode: 'sample' } })).json() as any
     const events = await readEvents(await fetch(`${p!.url}/v1/jobs/${id}/events`))
     const end = events.at(-1)!.data
     const job = await (await fetch(`${p!.url}/v1/jobs/${id}`)).json() as any
