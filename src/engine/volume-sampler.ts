@@ -1,5 +1,5 @@
 import os from 'node:os'
-import { createVolume, type Vec3, type Volume } from '../volume/index.js'
+import { createVolume, toFloat32, type Vec3, type Volume } from '../volume/index.js'
 import { reorient, toCanonical } from './canonical.js'
 import { throwIfAborted } from './errors.js'
 import type { ModelCard, Normalisation } from './model-card.js'
@@ -188,12 +188,6 @@ export interface SampleVolumeOptions extends Omit<VolumeStateOptions, 'y' | 'x' 
   onProgress?: (p: Progress) => void
 }
 
-function realValues(v: Volume): Float32Array {
-  const { rescaleSlope: m, rescaleIntercept: b } = v.meta
-  if (v.data instanceof Float32Array && m === 1 && b === 0) return v.data
-  return Float32Array.from(v.data as ArrayLike<number>, (x) => x * m + b)
-}
-
 /**
  * Volume in, Volume out: the input reordered to canonical LPS (the card's plane is anatomical),
  * normalised as the card says, sampled by sampleVolumeState, mapped back to real units, the input's
@@ -207,12 +201,12 @@ export async function sampleVolume(input: Volume, vm: VolumeModel, o: SampleVolu
   if (o.cond && o.cond.size.some((n, i) => n !== input.size[i])) throw new RangeError('the conditioning volume must be on the input grid')
   const canon = toCanonical(input)
   const v = canon.volume
-  const real = realValues(v)
+  const real = toFloat32(v)
   const range = normalisationRange(card.normalisation.kind === 'percentile' ? real : [], card.normalisation)
   const y = Float32Array.from(real, (r) => normaliseValue(r, range))
   let cond: Float32Array | undefined
   if (o.cond) {
-    const c = realValues(reorient(o.cond, canon.reorientation))
+    const c = toFloat32(reorient(o.cond, canon.reorientation))
     const cn = o.condNormalisation ?? card.normalisation
     const cr = normalisationRange(cn.kind === 'percentile' ? c : [], cn)
     cond = Float32Array.from(c, (r) => normaliseValue(r, cr))
