@@ -140,10 +140,17 @@ export function jobsPlugin(ctx: ServiceContext) {
           clearInterval(ping)
           ctx.pool.off('update', onUpdate)
         }
+        // Updates reach this stream from the pool's events and, once, from a re-read of the store; a
+        // networked store's row can lag the events, so the stream never goes backwards and ends once.
+        let ended = false
+        let last = j.progress
         function onUpdate(u: JobUpdate) {
-          if (u.id !== j.id) return
+          if (u.id !== j.id || ended) return
+          if (u.progress < last) u = { ...u, progress: last }
+          last = u.progress
           write('progress', u)
           if (TERMINAL.includes(u.state)) {
+            ended = true
             write('end', u)
             stop()
             res.end()
