@@ -102,13 +102,16 @@ def load_onnx_init(model: torch.nn.Module, onnx_path: str, log=print) -> int:
     m = onnx.load(onnx_path)
     init = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
     state = {}
+    # ε-models were exported as _Wrap(m=UNet), EDM models as EDM(net=UNet): either prefix
     for name, arr in init.items():
-        if name.startswith("m."):
-            state[name[2:]] = torch.from_numpy(arr.copy())
+        for prefix in ("m.", "net."):
+            if name.startswith(prefix):
+                state[name[len(prefix):]] = torch.from_numpy(arr.copy())
     anon = []
     for n in m.graph.node:
         for i in n.input:
-            if i.startswith("onnx::") and i in init and n.op_type in ("Mul", "Add"):
+            # GroupNorm's scale / shift, [C, 1, 1] after its reshape (EDM's own constants are scalars)
+            if i.startswith("onnx::") and i in init and n.op_type in ("Mul", "Add") and init[i].ndim == 3 and init[i].shape[1:] == (1, 1):
                 anon.append(init[i])
     order = []
     hooks = [mod.register_forward_hook(lambda mod, a, o, name=name: order.append(name))
