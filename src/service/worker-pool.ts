@@ -60,7 +60,7 @@ interface Slot {
   ready: boolean
   /** Taken by run() while it claims a job for this slot. */
   reserved?: boolean
-  job?: { id: string; abort?: AbortController; cancelTimer?: NodeJS.Timeout; lastWrite: number; lastStage: string; progressWrite?: Promise<void> }
+  job?: { id: string; abort?: AbortController; cancelTimer?: NodeJS.Timeout; lastWrite: number; lastStage: string }
 }
 
 const here = fileURLToPath(import.meta.url)
@@ -354,9 +354,9 @@ export class WorkerPool extends EventEmitter {
     // Progress goes to SSE listeners at once, to the database a few times a second.
     const t = Date.now()
     if (stage !== job.lastStage || t - job.lastWrite > 250) {
-      // one write at a time, in order: over a network store an older write could otherwise land
-      // after a newer one (or after the job's end) and move the stored progress backwards
-      job.progressWrite = (job.progressWrite ?? Promise.resolve()).then(() => this.o.store.setProgress(job.id, fraction, stage)).catch(() => undefined)
+      // A late write cannot touch a finished job (the store updates running rows only); an SSE
+      // stream never shows progress going backwards (jobs.ts).
+      void this.o.store.setProgress(job.id, fraction, stage).catch(() => undefined)
       job.lastWrite = t
       job.lastStage = stage
     }
@@ -366,7 +366,6 @@ export class WorkerPool extends EventEmitter {
   private async onDone(slot: Slot, m: { id: string } & JobDone): Promise<void> {
     // After close() the store is gone; the job was re-queued by drain() and runs again.
     if (this.closed) return
-    await slot.job?.progressWrite
     const rel = (f: string) => path.relative(this.o.dataDir, f)
     let ok: boolean
     try {
@@ -386,7 +385,6 @@ export class WorkerPool extends EventEmitter {
 
   private async onFailed(slot: Slot, code: string, message: string): Promise<void> {
     const id = slot.job!.id
-    await slot.job!.progressWrite
     // A job aborted by close() goes back to the queue (drain), it did not fail.
     if (!this.closed) await this.o.store.finish(id, 'failed', code, message).catch((e) => this.storeFailed(e, id))
     await this.discardOutputs(id)
