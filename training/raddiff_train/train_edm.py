@@ -14,6 +14,7 @@ import torch
 
 from .data import (_fit, augment, head_mask, load_canonical, normalisation_range, normalise, slices)
 from .edm import EDM, SigmaMap, loss_weight, psnr, sample_sigma, widen_input
+from .train import _save  # atomic checkpoint write, shared with the ε recipe
 
 
 class Stack:
@@ -178,12 +179,6 @@ def grid_png_edm(edm: EDM, ds: Stack, smap: SigmaMap, path: str, rows: int = 4, 
         cols += [noisy[:, k:k + 1].clamp(-1, 1), edm.denoise(noisy, sig, smap.t_of_sigma(sig)).clamp(-1, 1)]
     tiles = torch.cat([torch.cat([col[r, 0].flip(0) for col in cols], dim=1) for r in range(len(c))], dim=0)
     _png(path, ((tiles.numpy() + 1) * 127.5).clip(0, 255).round().astype(np.uint8))
-
-
-def _save(path, state):
-    tmp = path + ".tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, path)
 
 
 def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: str, device, seed=0,
