@@ -92,6 +92,7 @@ export class WorkerPool extends EventEmitter {
   private waiters = new Map<string, (state: JobState) => void>()
   private pumping = false
   private pumpAgain = false
+  private emitting = new Set<Promise<void>>()
   lastDevice: string | null = null
 
   constructor(private readonly o: PoolOptions) {
@@ -422,12 +423,15 @@ export class WorkerPool extends EventEmitter {
 
   private emitRecord(id: string): void {
     if (this.closed) return
-    void this.o.store.jobById(id).then(
+    const p: Promise<void> = this.o.store.jobById(id).then(
       (j) => {
-        if (j && !this.closed) this.emit('update', jobUpdate(j))
+        if (j) this.emit('update', jobUpdate(j))
       },
       () => undefined,
     )
+    // drain() waits for these before closing: a job's last update must reach its listeners.
+    this.emitting.add(p)
+    void p.finally(() => this.emitting.delete(p))
   }
 
   /** Cancels a queued or running job; the abort reaches the worker, which is killed if it does not stop in time. */
@@ -456,6 +460,7 @@ export class WorkerPool extends EventEmitter {
       await new Promise((r) => setTimeout(r, 100))
     }
     for (const s of this.slots) if (s.job) await this.o.store.requeueUncounted(s.job.id).catch((e) => this.storeFailed(e, s.job?.id))
+    await Promise.all([...this.emitting])
     await this.close()
     for (const id of [...this.waiters.keys()]) await this.settle(id)
   }

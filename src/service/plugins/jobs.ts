@@ -32,6 +32,12 @@ export function jobView(j: JobRecord) {
 export function jobsPlugin(ctx: ServiceContext) {
   return async (fastify: FastifyInstance): Promise<void> => {
     const app = fastify.withTypeProvider<RouteTypes>()
+    // Open event streams, so that a stopping server finishes them: an SSE response that never ends
+    // keeps the HTTP server (and the process) from closing.
+    const streams = new Set<() => Promise<void>>()
+    app.addHook('preClose', async () => {
+      await Promise.all([...streams].map((finish) => finish()))
+    })
     const getJob = async (user: string, id: string): Promise<JobRecord> => {
       const j = await ctx.store.getJob(user, id)
       if (!j) throw notFound('job')
@@ -139,6 +145,7 @@ export function jobsPlugin(ctx: ServiceContext) {
         const stop = () => {
           clearInterval(ping)
           ctx.pool.off('update', onUpdate)
+          streams.delete(finish)
         }
         // Updates reach this stream from the pool's events and, once, from a re-read of the store; a
         // networked store's row can lag the events, so the stream never goes backwards and ends once.
@@ -156,6 +163,19 @@ export function jobsPlugin(ctx: ServiceContext) {
             res.end()
           }
         }
+        // The server is stopping: the store's row is the last word (a drained job is finished or back
+        // in the queue); the stream ends either way, and a client reconnects for a queued job.
+        async function finish(): Promise<void> {
+          const now = await ctx.store.jobById(j.id).catch(() => undefined)
+          if (now && TERMINAL.includes(now.state)) onUpdate(snapshot(now))
+          if (!ended) {
+            ended = true
+            if (now) write('progress', { ...snapshot(now), progress: Math.max(last, now.progress) })
+            stop()
+            res.end()
+          }
+        }
+        streams.add(finish)
         ctx.pool.on('update', onUpdate)
         req.raw.on('close', stop)
         // The job may have finished between the read above and the subscription.
