@@ -1,9 +1,13 @@
+import { writeFile } from 'node:fs/promises'
+import path from 'node:path'
 import type { Volume } from '../../volume/index.js'
 import { RADDIFF_VERSION } from '../../version.js'
 import { IoError } from '../errors.js'
 import { deidentifyDataset, type Deidentifier } from './deidentify.js'
+import { writeFolderAtomically } from './dicom-atomic-folder.js'
 import type { NaturalDataset } from './dicom-dcmjs.js'
 import {
+  encodeDataset,
   IMPLEMENTATION_CLASS_UID,
   IMPLEMENTATION_VERSION_NAME,
   lo,
@@ -52,6 +56,31 @@ export interface EnhancedWriteOptions {
   seriesNumber?: number
   /** PS3.15 Basic Profile, as in writeDicomSeries; share one Deidentifier across a run's outputs. */
   deidentify?: Deidentifier
+}
+
+/** One row of the Multi-frame Dimension module: the attribute a frame index runs over, and its functional group. */
+export interface DimensionIndex {
+  pointer: number
+  group: number
+  label: string
+}
+
+/**
+ * Multi-frame Dimension module (one organization, new UID): the `leading` indices, then the
+ * frame's position, in the order the per-frame DimensionIndexValues list them.
+ */
+export function dimensionModule(leading: DimensionIndex[] = []): NaturalDataset {
+  const uid = newUid()
+  const position: DimensionIndex = { pointer: AT.ImagePositionPatient, group: AT.PlanePositionSequence, label: 'ImagePositionPatient' }
+  return {
+    DimensionOrganizationSequence: [{ DimensionOrganizationUID: uid }],
+    DimensionIndexSequence: [...leading, position].map((d) => ({
+      DimensionOrganizationUID: uid,
+      DimensionIndexPointer: d.pointer,
+      FunctionalGroupPointer: d.group,
+      DimensionDescriptionLabel: d.label,
+    })),
+  }
 }
 
 export interface EnhancedContext {
@@ -214,4 +243,30 @@ export function maybeDeidentify(ds: NaturalDataset, ctx: EnhancedContext, d: Dei
     ds: out,
     ctx: { ...ctx, sopInstanceUID: d.uid(ctx.sopInstanceUID), seriesInstanceUID: d.uid(ctx.seriesInstanceUID), studyInstanceUID: d.uid(ctx.studyInstanceUID) },
   }
+}
+
+export interface EnhancedWriteResult {
+  files: string[]
+  seriesInstanceUID: string
+  sopInstanceUID: string
+}
+
+/**
+ * Encodes the dataset `build` returns and writes it as `IM00001.dcm` in `folder` (whole or not at
+ * all, as writeDicomSeries does). The builders' own IoErrors pass through; anything the encoder
+ * throws becomes WRITE_FAILED with `failure` as its message.
+ */
+export async function writeEnhancedFile(folder: string, build: () => { ds: NaturalDataset; ctx: EnhancedContext }, failure: string): Promise<EnhancedWriteResult> {
+  let bytes: Uint8Array
+  let ctx: EnhancedContext
+  try {
+    const built = build()
+    ctx = built.ctx
+    bytes = encodeDataset(built.ds)
+  } catch (cause) {
+    if (cause instanceof IoError) throw cause
+    throw new IoError('WRITE_FAILED', failure, { source: folder, cause })
+  }
+  await writeFolderAtomically(folder, (tmp) => writeFile(path.join(tmp, 'IM00001.dcm'), bytes))
+  return { files: [path.join(path.resolve(folder), 'IM00001.dcm')], seriesInstanceUID: ctx.seriesInstanceUID, sopInstanceUID: ctx.sopInstanceUID }
 }

@@ -1,13 +1,10 @@
-import { writeFile } from 'node:fs/promises'
 import { endianness } from 'node:os'
-import path from 'node:path'
 import type { Volume } from '../../volume/index.js'
 import { toFloat32 } from '../../volume/index.js'
 import { IoError } from '../errors.js'
-import { writeFolderAtomically } from './dicom-atomic-folder.js'
-import { encodeDataset, newUid, NOT_FOR_CLINICAL_USE } from './dicom-dataset.js'
+import { NOT_FOR_CLINICAL_USE } from './dicom-dataset.js'
 import type { NaturalDataset } from './dicom-dcmjs.js'
-import { AT, code, enhancedDataset, loBytes, maybeDeidentify, type EnhancedContext, type EnhancedWriteOptions } from './dicom-enhanced.js'
+import { code, dimensionModule, enhancedDataset, loBytes, maybeDeidentify, writeEnhancedFile, type EnhancedContext, type EnhancedWriteOptions, type EnhancedWriteResult } from './dicom-enhanced.js'
 import { toDecimalString } from './dicom-storage.js'
 
 export const PARAMETRIC_MAP_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.30'
@@ -52,7 +49,6 @@ export function parametricMapDataset(v: Volume, opts: ParametricMapOptions = {})
         }
       : {}),
   }))
-  const dimensionOrganizationUID = newUid()
   const shared = (built.ds.SharedFunctionalGroupsSequence as NaturalDataset[])[0]
   Object.assign(shared, {
     ParametricMapFrameTypeSequence: [{ FrameType: ['DERIVED', 'PRIMARY', 'VOLUME', 'NONE'] }],
@@ -90,32 +86,13 @@ export function parametricMapDataset(v: Volume, opts: ParametricMapOptions = {})
     // Type 2C: we cannot tell whether the body part is paired, so it is sent empty.
     Laterality: '',
     AcquisitionContextSequence: [],
-    DimensionOrganizationSequence: [{ DimensionOrganizationUID: dimensionOrganizationUID }],
-    DimensionIndexSequence: [
-      {
-        DimensionOrganizationUID: dimensionOrganizationUID,
-        DimensionIndexPointer: AT.ImagePositionPatient,
-        FunctionalGroupPointer: AT.PlanePositionSequence,
-        DimensionDescriptionLabel: 'ImagePositionPatient',
-      },
-    ],
+    ...dimensionModule(),
     FloatPixelData: [bytes.buffer],
   })
   return maybeDeidentify(built.ds, built.ctx, opts.deidentify)
 }
 
 /** Writes the map as `IM00001.dcm` in `folder` (whole or not at all), in the source's study. */
-export async function writeParametricMap(v: Volume, folder: string, opts: ParametricMapOptions = {}): Promise<{ files: string[]; seriesInstanceUID: string; sopInstanceUID: string }> {
-  let bytes: Uint8Array
-  let ctx: EnhancedContext
-  try {
-    const built = parametricMapDataset(v, opts)
-    ctx = built.ctx
-    bytes = encodeDataset(built.ds)
-  } catch (cause) {
-    if (cause instanceof IoError) throw cause
-    throw new IoError('WRITE_FAILED', 'the map could not be encoded as a DICOM Parametric Map', { source: folder, cause })
-  }
-  await writeFolderAtomically(folder, (tmp) => writeFile(path.join(tmp, 'IM00001.dcm'), bytes))
-  return { files: [path.join(path.resolve(folder), 'IM00001.dcm')], seriesInstanceUID: ctx.seriesInstanceUID, sopInstanceUID: ctx.sopInstanceUID }
+export function writeParametricMap(v: Volume, folder: string, opts: ParametricMapOptions = {}): Promise<EnhancedWriteResult> {
+  return writeEnhancedFile(folder, () => parametricMapDataset(v, opts), 'the map could not be encoded as a DICOM Parametric Map')
 }

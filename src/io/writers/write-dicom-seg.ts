@@ -1,12 +1,9 @@
-import { writeFile } from 'node:fs/promises'
-import path from 'node:path'
 import type { Volume } from '../../volume/index.js'
 import { toFloat32 } from '../../volume/index.js'
 import { IoError } from '../errors.js'
-import { writeFolderAtomically } from './dicom-atomic-folder.js'
-import { encodeDataset, newUid, NOT_FOR_CLINICAL_USE } from './dicom-dataset.js'
+import { NOT_FOR_CLINICAL_USE } from './dicom-dataset.js'
 import type { NaturalDataset } from './dicom-dcmjs.js'
-import { AT, code, enhancedDataset, loBytes, maybeDeidentify, type EnhancedContext, type EnhancedWriteOptions } from './dicom-enhanced.js'
+import { AT, code, dimensionModule, enhancedDataset, loBytes, maybeDeidentify, writeEnhancedFile, type EnhancedContext, type EnhancedWriteOptions, type EnhancedWriteResult } from './dicom-enhanced.js'
 
 export const SEG_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.66.4'
 
@@ -59,7 +56,6 @@ export function segmentationDataset(mask: Volume, opts: SegmentOptions = {}): { 
       ? { DerivationImageSequence: [{ SourceImageSequence: [refs], DerivationCodeSequence: [code('113076', 'DCM', 'Segmentation')] }] }
       : {}),
   }))
-  const dimensionOrganizationUID = newUid()
   Object.assign(built.ds, {
     ImageType: ['DERIVED', 'PRIMARY'],
     ContentLabel: 'RADDIFF_ANOMALY',
@@ -83,21 +79,7 @@ export function segmentationDataset(mask: Volume, opts: SegmentOptions = {}): { 
         SegmentedPropertyTypeCodeSequence: [code(type.value, type.scheme, type.meaning)],
       },
     ],
-    DimensionOrganizationSequence: [{ DimensionOrganizationUID: dimensionOrganizationUID }],
-    DimensionIndexSequence: [
-      {
-        DimensionOrganizationUID: dimensionOrganizationUID,
-        DimensionIndexPointer: AT.ReferencedSegmentNumber,
-        FunctionalGroupPointer: AT.SegmentIdentificationSequence,
-        DimensionDescriptionLabel: 'ReferencedSegmentNumber',
-      },
-      {
-        DimensionOrganizationUID: dimensionOrganizationUID,
-        DimensionIndexPointer: AT.ImagePositionPatient,
-        FunctionalGroupPointer: AT.PlanePositionSequence,
-        DimensionDescriptionLabel: 'ImagePositionPatient',
-      },
-    ],
+    ...dimensionModule([{ pointer: AT.ReferencedSegmentNumber, group: AT.SegmentIdentificationSequence, label: 'ReferencedSegmentNumber' }]),
     PixelData: [packBits(data, threshold).buffer],
     _vrMap: { PixelData: 'OB' },
   })
@@ -108,17 +90,6 @@ export function segmentationDataset(mask: Volume, opts: SegmentOptions = {}): { 
  * Writes the mask as a DICOM SEG file `IM00001.dcm` in `folder` (whole or not at all, as
  * writeDicomSeries does), filed in the source's study with a new series.
  */
-export async function writeDicomSeg(mask: Volume, folder: string, opts: SegmentOptions = {}): Promise<{ files: string[]; seriesInstanceUID: string; sopInstanceUID: string }> {
-  let bytes: Uint8Array
-  let ctx: EnhancedContext
-  try {
-    const built = segmentationDataset(mask, opts)
-    ctx = built.ctx
-    bytes = encodeDataset(built.ds)
-  } catch (cause) {
-    if (cause instanceof IoError) throw cause
-    throw new IoError('WRITE_FAILED', 'the mask could not be encoded as a DICOM Segmentation', { source: folder, cause })
-  }
-  await writeFolderAtomically(folder, (tmp) => writeFile(path.join(tmp, 'IM00001.dcm'), bytes))
-  return { files: [path.join(path.resolve(folder), 'IM00001.dcm')], seriesInstanceUID: ctx.seriesInstanceUID, sopInstanceUID: ctx.sopInstanceUID }
+export function writeDicomSeg(mask: Volume, folder: string, opts: SegmentOptions = {}): Promise<EnhancedWriteResult> {
+  return writeEnhancedFile(folder, () => segmentationDataset(mask, opts), 'the mask could not be encoded as a DICOM Segmentation')
 }
