@@ -3,21 +3,16 @@ import { mkdir, rm, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { DicomwebClient, DicomwebError, isDicomwebError, pushFolders } from '../../dicomweb/index.js'
-import { IoError } from '../../io/errors.js'
-import { openInputs } from '../../io/load.js'
 import { readImageFile } from '../../io/image/index.js'
-import type { SeriesSummary } from '../../io/summary.js'
 import type { ServiceContext } from '../context.js'
 import { writeJobOutputDicom } from '../dicom-outputs.js'
 import type { DicomwebServers } from '../dicomweb-servers.js'
 import { HttpError } from '../errors.js'
 import { errors, idParams } from '../schemas.js'
 import { readSourceHeader } from '../source-header.js'
-import { createPartialUpload, publishUpload, uploadDir } from '../storage.js'
-import type { ScanRecord } from '../store.js'
 import { finishedJob } from './results.js'
-import { checkQuota } from '../quota.js'
 import { scanView } from './scans.js'
+import { storeUploadAsScans } from '../upload-scans.js'
 
 const UID = { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)*$', maxLength: 64 }
 const SERVER = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'the name of a configured DICOMweb server' }
@@ -64,38 +59,24 @@ export function pacsPlugin(ctx: ServiceContext, servers: DicomwebServers) {
       async (req, reply) => {
         const body = req.body as { server?: string; study: string; series: string }
         const { name, client } = serverFor(body.server)
-        await checkQuota(ctx, req.user, 0)
-        const uploadId = randomUUID()
-        // written aside and moved into place only when complete (storage.ts), as uploads are
-        const dir = await createPartialUpload(ctx.dataDir, uploadId)
-        let published = false
+        let instances = 0
         try {
-          const quotaLeft = ctx.limits.userQuotaBytes - (await ctx.store.usage(req.user))
-          const limited = new DicomwebClient(client.base, { ...servers.get(name)!.conn, maxBytes: Math.max(0, Math.min(ctx.limits.maxUploadBytes, quotaLeft)) })
-          const files = await limited.retrieve(dir, body.study, body.series)
-          const opened = await openInputs([dir], { tmpDir: ctx.scratchDir })
-          await opened.cleanup()
-          if (opened.series.length === 0) throw opened.problems[0]?.error ?? new IoError('NO_USABLE_INPUT', 'the series holds no image the loaders read')
-          let bytes = 0
-          for (const f of files) bytes += (await stat(f)).size
-          const created = new Date().toISOString()
-          const scans: ScanRecord[] = opened.series.map((s, i) => ({
-            id: randomUUID(),
-            owner: req.user,
-            uploadId,
-            seriesIndex: i,
+          const { uploadId, scans } = await storeUploadAsScans(ctx, req.user, {
+            async receive(dir, quotaLeft) {
+              const limited = new DicomwebClient(client.base, { ...servers.get(name)!.conn, maxBytes: Math.max(0, Math.min(ctx.limits.maxUploadBytes, quotaLeft)) })
+              const files = await limited.retrieve(dir, body.study, body.series)
+              instances = files.length
+              let bytes = 0
+              for (const f of files) bytes += (await stat(f)).size
+              return bytes
+            },
             // The server's name, not its URL or the UIDs: summaries are listed to the user and logged nowhere else.
-            summary: { ...s.summary, source: `dicomweb:${name}` } as SeriesSummary,
-            bytes,
-            created,
-          }))
-          await publishUpload(ctx.dataDir, uploadId)
-          published = true
-          await ctx.store.addScans(scans)
-          req.log.info({ upload: uploadId, series: scans.length, instances: files.length }, 'DICOMweb import stored')
+            source: () => `dicomweb:${name}`,
+            noSeries: 'the series holds no image the loaders read',
+          })
+          req.log.info({ upload: uploadId, series: scans.length, instances }, 'DICOMweb import stored')
           return reply.code(201).send({ scans: scans.map(scanView) })
         } catch (e) {
-          await rm(published ? uploadDir(ctx.dataDir, uploadId) : dir, { recursive: true, force: true })
           throw asHttp(e)
         }
       },

@@ -1,19 +1,14 @@
-import { randomUUID } from 'node:crypto'
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import { Transform, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { FastifyInstance } from 'fastify'
 import type { RouteTypes } from '../type-provider.js'
-import { IoError } from '../../io/errors.js'
-import { openInputs } from '../../io/load.js'
-import type { SeriesSummary } from '../../io/summary.js'
 import type { ServiceContext } from '../context.js'
 import { HttpError, notFound } from '../errors.js'
-import { checkQuota } from '../quota.js'
 import { errors, idParams, listQuery, scanSchema } from '../schemas.js'
-import { createPartialUpload, publishUpload, uploadDir } from '../storage.js'
 import type { ScanRecord } from '../store.js'
+import { storeUploadAsScans } from '../upload-scans.js'
 
 /** A file name safe to create inside the upload folder, keeping its extensions (.nii.gz). */
 export function safeFileName(raw: string | undefined, index: number): string {
@@ -93,61 +88,39 @@ export function scansPlugin(ctx: ServiceContext) {
         },
       },
       async (req, reply) => {
-        await checkQuota(ctx, req.user, 0)
-        const uploadId = randomUUID()
-        // Written aside and moved into place only when complete: see storage.ts.
-        const dir = await createPartialUpload(ctx.dataDir, uploadId)
-        let published = false
-        try {
-          let total = 0
-          let files = 0
-          const quotaLeft = ctx.limits.userQuotaBytes - (await ctx.store.usage(req.user))
-          // Past a limit the rest of the body is read and dropped: a client still sending cannot
-          // read our answer, so answering before the body ends would look like a reset.
-          let refused: HttpError | undefined
-          for await (const part of req.parts()) {
-            if (part.type !== 'file') continue
-            const counter = new Transform({
-              transform(chunk: Buffer, _enc, cb) {
-                total += chunk.length
-                if (total > ctx.limits.maxUploadBytes) refused ??= new HttpError('PAYLOAD_TOO_LARGE', 'the upload exceeds the configured total size')
-                else if (total > quotaLeft) refused ??= new HttpError('QUOTA_EXCEEDED', 'your storage quota is used up; delete scans or jobs first')
-                cb(null, refused ? undefined : chunk)
-              },
-            })
-            const full = () => (refused ??= new HttpError('QUOTA_EXCEEDED', 'the server is out of disk space; try again later'))
-            await pipeline(part.file, counter, uploadSink(path.join(dir, safeFileName(part.filename, files++)), full))
-          }
-          if (refused) throw refused
-          if (files === 0) throw new HttpError('INVALID_REQUEST', 'the upload holds no files')
-          const opened = await openInputs([dir], { tmpDir: ctx.scratchDir })
-          await opened.cleanup()
-          if (opened.series.length === 0) {
-            throw opened.problems[0]?.error ?? new IoError('NO_USABLE_INPUT', 'no image series found in the upload')
-          }
-          const created = new Date().toISOString()
-          const scans: ScanRecord[] = opened.series.map((s, i) => ({
-            id: randomUUID(),
-            owner: req.user,
-            uploadId,
-            seriesIndex: i,
-            summary: { ...s.summary, source: relativeName(s.summary.source, dir) } as SeriesSummary,
-            bytes: total,
-            created,
-          }))
-          await publishUpload(ctx.dataDir, uploadId)
-          published = true
-          await ctx.store.addScans(scans)
-          req.log.info({ upload: uploadId, series: scans.length, bytes: total }, 'upload stored')
-          return reply.code(201).send({
-            scans: scans.map(scanView),
-            problems: opened.problems.map((p) => ({ name: relativeName(p.name, dir), code: p.error.code, message: p.error.message.split(dir).join('') })),
-          })
-        } catch (e) {
-          // A refused or aborted upload leaves nothing behind.
-          await rm(published ? uploadDir(ctx.dataDir, uploadId) : dir, { recursive: true, force: true })
-          throw e
-        }
+        let files = 0
+        let total = 0
+        const stored = await storeUploadAsScans(ctx, req.user, {
+          async receive(dir, quotaLeft) {
+            // Past a limit the rest of the body is read and dropped: a client still sending cannot
+            // read our answer, so answering before the body ends would look like a reset.
+            let refused: HttpError | undefined
+            for await (const part of req.parts()) {
+              if (part.type !== 'file') continue
+              const counter = new Transform({
+                transform(chunk: Buffer, _enc, cb) {
+                  total += chunk.length
+                  if (total > ctx.limits.maxUploadBytes) refused ??= new HttpError('PAYLOAD_TOO_LARGE', 'the upload exceeds the configured total size')
+                  else if (total > quotaLeft) refused ??= new HttpError('QUOTA_EXCEEDED', 'your storage quota is used up; delete scans or jobs first')
+                  cb(null, refused ? undefined : chunk)
+                },
+              })
+              const full = () => (refused ??= new HttpError('QUOTA_EXCEEDED', 'the server is out of disk space; try again later'))
+              await pipeline(part.file, counter, uploadSink(path.join(dir, safeFileName(part.filename, files++)), full))
+            }
+            if (refused) throw refused
+            if (files === 0) throw new HttpError('INVALID_REQUEST', 'the upload holds no files')
+            return total
+          },
+          source: (summary, dir) => relativeName(summary.source, dir),
+          noSeries: 'no image series found in the upload',
+        })
+        const { uploadId, dir, scans } = stored
+        req.log.info({ upload: uploadId, series: scans.length, bytes: total }, 'upload stored')
+        return reply.code(201).send({
+          scans: scans.map(scanView),
+          problems: stored.problems.map((p) => ({ name: relativeName(p.name, dir), code: p.error.code, message: p.error.message.split(dir).join('') })),
+        })
       },
     )
 
