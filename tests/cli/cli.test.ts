@@ -3,33 +3,19 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { afterAll, describe, expect, it, vi } from 'vitest'
-import { main } from '../../src/cli/main.js'
+import { afterAll, describe, expect, it } from 'vitest'
 import { loadVolumes } from '../../src/io/load.js'
 import { toFloat32 } from '../../src/volume/index.js'
+import { runCli } from './run-cli.js'
 
 const repo = path.resolve(import.meta.dirname, '../..')
 const dicomFixture = path.join(repo, 'fixtures/demo')
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'raddiff-cli-'))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = ''
-  let stderr = ''
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true))
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true))
-  try {
-    const code = await main(args)
-    return { code, stdout, stderr }
-  } finally {
-    o.mockRestore()
-    e.mockRestore()
-  }
-}
-
 describe('raddiff CLI', () => {
   it('inspect --json prints one parseable object per series and nothing else on stdout', async () => {
-    const r = await run(['inspect', dicomFixture, '--json'])
+    const r = await runCli(['inspect', dicomFixture, '--json'])
     expect(r.code).toBe(0)
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
     const series = lines.filter((l) => l.ok)
@@ -44,7 +30,7 @@ describe('raddiff CLI', () => {
 
   it('convert writes a NIfTI that loads back with the same voxels and geometry', async () => {
     const out = path.join(tmp, 'scan.nii.gz')
-    const r = await run(['convert', dicomFixture, '-o', out, '--json'])
+    const r = await runCli(['convert', dicomFixture, '-o', out, '--json'])
     expect(r.code).toBe(0)
     const results = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
     expect(results.every((x) => x.ok)).toBe(true)
@@ -68,16 +54,16 @@ describe('raddiff CLI', () => {
   })
 
   it('exits 2 on usage errors and 3 when no input is usable, with a coded message', async () => {
-    expect((await run(['convert', dicomFixture, '-o', path.join(tmp, 'x.jpeg')])).code).toBe(2)
-    expect((await run(['frobnicate'])).code).toBe(2)
-    const missing = await run(['inspect', path.join(tmp, 'does-not-exist.dcm')])
+    expect((await runCli(['convert', dicomFixture, '-o', path.join(tmp, 'x.jpeg')])).code).toBe(2)
+    expect((await runCli(['frobnicate'])).code).toBe(2)
+    const missing = await runCli(['inspect', path.join(tmp, 'does-not-exist.dcm')])
     expect(missing.code).toBe(3)
     expect(missing.stderr).toContain('[INPUT_NOT_FOUND]')
     expect(missing.stderr).not.toMatch(/\n\s+at /) // no stack trace
   })
 
   it('exits 4 when some inputs fail and others succeed', async () => {
-    const r = await run(['inspect', dicomFixture, path.join(tmp, 'missing.nii.gz'), '--json'])
+    const r = await runCli(['inspect', dicomFixture, path.join(tmp, 'missing.nii.gz'), '--json'])
     expect(r.code).toBe(4)
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
     expect(lines.some((l) => l.ok)).toBe(true)
@@ -94,7 +80,7 @@ describe('raddiff CLI', () => {
 
 describe('raddiff models', () => {
   it('lists a model with a recomputed sha256 equal to the card, and flags a corrupt copy', async () => {
-    const ok = await run(['models', '--models-dir', path.join(repo, 'fixtures/models'), '--json'])
+    const ok = await runCli(['models', '--models-dir', path.join(repo, 'fixtures/models'), '--json'])
     expect(ok.code).toBe(0)
     const m = ok.stdout.trim().split('\n').map((l) => JSON.parse(l)).find((x) => x.name === 'tiny-eps')
     expect(m.verified).toBe(true)
@@ -107,7 +93,7 @@ describe('raddiff models', () => {
     copyFileSync(path.join(repo, 'fixtures/models/tiny-eps.json'), path.join(dir, 'tiny-eps.json'))
     copyFileSync(path.join(repo, 'fixtures/models/tiny-eps.onnx'), path.join(dir, 'tiny-eps.onnx'))
     appendFileSync(path.join(dir, 'tiny-eps.onnx'), 'x')
-    const bad = await run(['models', '--models-dir', dir, '--json'])
+    const bad = await runCli(['models', '--models-dir', dir, '--json'])
     expect(bad.code).toBe(4)
     expect(JSON.parse(bad.stdout.trim()).verified).toBe(false)
   })
@@ -120,10 +106,10 @@ describe('convert --deidentify', () => {
     const src = path.join(repo, 'fixtures/hardening/canary-mosaic.dcm')
     const bytesOf = (dir: string) => readdirSync(dir).map((f) => readFileSync(path.join(dir, f)).toString('latin1')).join('')
     const plain = path.join(tmp, 'plain-dcm')
-    expect((await run(['convert', src, '-o', plain])).code).toBe(0)
+    expect((await runCli(['convert', src, '-o', plain])).code).toBe(0)
     expect(bytesOf(plain)).toContain(canary.strings.PatientName)
     const deid = path.join(tmp, 'deid-dcm')
-    expect((await run(['convert', src, '-o', deid, '--deidentify'])).code).toBe(0)
+    expect((await runCli(['convert', src, '-o', deid, '--deidentify'])).code).toBe(0)
     const text = bytesOf(deid)
     for (const [k, v] of Object.entries(canary.strings)) expect(text.includes(v), k).toBe(false)
     expect(text).toContain('113100') // DeidentificationMethodCodeSequence: Basic Application Confidentiality Profile

@@ -1,13 +1,13 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { main } from '../../src/cli/main.js'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { releaseSessions } from '../../src/engine/index.js'
 import { loadVolumes } from '../../src/io/load.js'
 import { writeVolume } from '../../src/io/write.js'
 import { toFloat32 } from '../../src/volume/index.js'
 import { croppedFixture, makeModelsDir } from '../pipelines/helpers.js'
+import { runCli } from './run-cli.js'
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'raddiff-tasks-'))
 let models: { dir: string; cleanup: () => Promise<void> }
@@ -28,25 +28,12 @@ afterAll(async () => {
   await releaseSessions()
 })
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = ''
-  let stderr = ''
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true))
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true))
-  try {
-    return { code: await main(args), stdout, stderr }
-  } finally {
-    o.mockRestore()
-    e.mockRestore()
-  }
-}
-
 const common = () => ['--models-dir', models.dir, '--steps', '2', '--seed', '3']
 
 describe('raddiff task commands', () => {
   it('denoise into a folder: {stem}_desc-{role}.nii.gz, sidecars with provenance, run.json, one JSON line per series', async () => {
     const out = path.join(tmp, 'den')
-    const r = await run(['denoise', inA, inB, '-o', out, '--samples', '2', '--json', ...common()])
+    const r = await runCli(['denoise', inA, inB, '-o', out, '--samples', '2', '--json', ...common()])
     expect(r.code).toBe(0)
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
     expect(lines).toHaveLength(2)
@@ -73,7 +60,7 @@ describe('raddiff task commands', () => {
   it('--resume skips series whose outputs exist', async () => {
     const out = path.join(tmp, 'den')
     const before = statSync(path.join(out, 'sub-01_T1_desc-denoised.nii.gz')).mtimeMs
-    const r = await run(['denoise', inA, inB, '-o', out, '--samples', '2', '--json', '--resume', ...common()])
+    const r = await runCli(['denoise', inA, inB, '-o', out, '--samples', '2', '--json', '--resume', ...common()])
     expect(r.code).toBe(0)
     expect(r.stdout.trim().split('\n').map((l) => JSON.parse(l).skipped)).toEqual([true, true])
     expect(statSync(path.join(out, 'sub-01_T1_desc-denoised.nii.gz')).mtimeMs).toBe(before)
@@ -81,8 +68,8 @@ describe('raddiff task commands', () => {
 
   it('--shard i/n splits the series between runs', async () => {
     const outs = ['1/2', '2/2'].map((s) => path.join(tmp, `shard${s[0]}`))
-    await run(['anomaly', inA, inB, '-o', outs[0], '--shard', '1/2', ...common()])
-    await run(['anomaly', inA, inB, '-o', outs[1], '--shard', '2/2', ...common()])
+    await runCli(['anomaly', inA, inB, '-o', outs[0], '--shard', '1/2', ...common()])
+    await runCli(['anomaly', inA, inB, '-o', outs[1], '--shard', '2/2', ...common()])
     for (const role of ['healed', 'heatmap', 'mask']) {
       expect(existsSync(path.join(outs[0], `sub-01_T1_desc-${role}.nii.gz`))).toBe(true)
       expect(existsSync(path.join(outs[0], `sub-02_desc-${role}.nii.gz`))).toBe(false)
@@ -94,7 +81,7 @@ describe('raddiff task commands', () => {
 
   it('one series to a named file: extra outputs get _desc-{role}', async () => {
     const out = path.join(tmp, 'single', 'sr.nii.gz')
-    const r = await run(['superres', inA, '-o', out, '--scale', '2', '--samples', '2', ...common()])
+    const r = await runCli(['superres', inA, '-o', out, '--scale', '2', '--samples', '2', ...common()])
     expect(r.code).toBe(0)
     expect(existsSync(out)).toBe(true)
     expect(existsSync(path.join(tmp, 'single', 'sr_desc-std.nii.gz'))).toBe(true)
@@ -105,7 +92,7 @@ describe('raddiff task commands', () => {
 
   it('translate writes an int16 HU CT', async () => {
     const out = path.join(tmp, 'ct')
-    expect((await run(['translate', inA, '-o', out, ...common()])).code).toBe(0)
+    expect((await runCli(['translate', inA, '-o', out, ...common()])).code).toBe(0)
     const side = JSON.parse(readFileSync(path.join(out, 'sub-01_T1_desc-synthct.json'), 'utf8'))
     expect(side.provenance.limitations.length).toBeGreaterThan(0)
     const [{ volume }] = await loadVolumes([path.join(out, 'sub-01_T1_desc-synthct.nii.gz')])
@@ -114,7 +101,7 @@ describe('raddiff task commands', () => {
 
   it('--format dicom writes a CT series per output that reads back as the NIfTI output; NIfTI descrip carries the notice', async () => {
     const out = path.join(tmp, 'ctdicom')
-    expect((await run(['translate', inA, '-o', out, '--format', 'dicom', ...common()])).code).toBe(0)
+    expect((await runCli(['translate', inA, '-o', out, '--format', 'dicom', ...common()])).code).toBe(0)
     const [{ volume: dcm }] = await loadVolumes([path.join(out, 'sub-01_T1_desc-synthct')])
     expect(dcm.modality).toBe('CT')
     const [{ volume: nii }] = await loadVolumes([path.join(tmp, 'ct', 'sub-01_T1_desc-synthct.nii.gz')])
@@ -126,12 +113,12 @@ describe('raddiff task commands', () => {
   })
 
   it('exit codes: 2 usage, 3 no usable input, 4 partial failure, 2 for a missing model', async () => {
-    expect((await run(['denoise', inA, '-o', path.join(tmp, 'x'), '--steps', 'many'])).code).toBe(2)
-    expect((await run(['denoise', inA, '-o', path.join(tmp, 'x'), '--shard', '3/2'])).code).toBe(2)
-    expect((await run(['denoise', inA, '-o', path.join(tmp, 'x.png')])).code).toBe(2)
-    expect((await run(['denoise', path.join(tmp, 'in', 'junk.txt'), '-o', path.join(tmp, 'x')])).code).toBe(3)
-    expect((await run(['denoise', inA, path.join(tmp, 'in', 'junk.txt'), '-o', path.join(tmp, 'partial'), ...common()])).code).toBe(4)
-    const r = await run(['denoise', inA, '-o', path.join(tmp, 'x'), '--model', 'absent', '--models-dir', models.dir])
+    expect((await runCli(['denoise', inA, '-o', path.join(tmp, 'x'), '--steps', 'many'])).code).toBe(2)
+    expect((await runCli(['denoise', inA, '-o', path.join(tmp, 'x'), '--shard', '3/2'])).code).toBe(2)
+    expect((await runCli(['denoise', inA, '-o', path.join(tmp, 'x.png')])).code).toBe(2)
+    expect((await runCli(['denoise', path.join(tmp, 'in', 'junk.txt'), '-o', path.join(tmp, 'x')])).code).toBe(3)
+    expect((await runCli(['denoise', inA, path.join(tmp, 'in', 'junk.txt'), '-o', path.join(tmp, 'partial'), ...common()])).code).toBe(4)
+    const r = await runCli(['denoise', inA, '-o', path.join(tmp, 'x'), '--model', 'absent', '--models-dir', models.dir])
     expect(r.code).toBe(2)
     expect(r.stderr).toContain('MODEL_NOT_FOUND')
   })

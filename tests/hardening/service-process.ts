@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
+import { until } from '../service/cli-process.js'
 import { repoRoot, stubModule } from '../service/helpers.js'
 
 export { repoRoot, stubModule }
@@ -55,15 +56,8 @@ export function startServerProcess(dataDir: string, env: Record<string, string> 
 
 export const bearer = (token?: string): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {})
 
-export async function waitFor<T>(fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = await fn()
-    if (v !== undefined) return v
-    if (Date.now() > end) throw new Error('condition not reached in time')
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
+/** `until` with the 20 s default the hardening tests were tuned to. */
+export const waitFor = <T>(fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> => until(fn, ms)
 
 /** Polls a job until it reaches one of `states`. */
 export async function jobIn(url: string, id: string, states: string[], token?: string, ms = 20_000): Promise<any> {

@@ -33,7 +33,7 @@ vi.mock('../../src/pipelines/index.js', async (importOriginal) => {
   }
 })
 
-const { main } = await import('../../src/cli/main.js')
+const { runCli } = await import('../cli/run-cli.js')
 const { runTask } = await import('../../src/pipelines/index.js')
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'raddiff-failures-'))
@@ -50,19 +50,6 @@ afterAll(async () => {
   await models.cleanup()
   await releaseSessions()
 })
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = ''
-  let stderr = ''
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true))
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true))
-  try {
-    return { code: await main(args), stdout, stderr }
-  } finally {
-    o.mockRestore()
-    e.mockRestore()
-  }
-}
 
 describe('coded pipeline errors', () => {
   it('one map: pipeline and loader errors are the input, model set-up is set-up, anything else is internal', () => {
@@ -91,7 +78,7 @@ describe('coded pipeline errors', () => {
   it('CLI: out of memory inside a pipeline exits 1 (internal), coded INTERNAL, without the runtime text', async () => {
     oom.on = true
     try {
-      const r = await cli(['denoise', input, '-o', path.join(tmp, 'oom'), '--models-dir', models.dir, '--steps', '2', '--json'])
+      const r = await runCli(['denoise', input, '-o', path.join(tmp, 'oom'), '--models-dir', models.dir, '--steps', '2', '--json'])
       expect(r.code).toBe(1)
       const line = JSON.parse(r.stdout.trim().split('\n')[0])
       expect(line).toMatchObject({ ok: false, error: { code: 'INTERNAL' } })
@@ -100,7 +87,7 @@ describe('coded pipeline errors', () => {
       oom.on = false
     }
     // The same run without the failure succeeds: the mock is transparent.
-    const ok = await cli(['denoise', input, '-o', path.join(tmp, 'ok'), '--models-dir', models.dir, '--steps', '2', '--json'])
+    const ok = await runCli(['denoise', input, '-o', path.join(tmp, 'ok'), '--models-dir', models.dir, '--steps', '2', '--json'])
     expect(ok.code).toBe(0)
   })
 

@@ -1,50 +1,14 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openStore, type Store } from '../../src/service/store.js'
-import { auth, fixture, postJob, readEvents, repoRoot, stubModule, upload, waitForState } from './helpers.js'
+import { serve, startProc, until, type Proc } from './cli-process.js'
+import { auth, fixture, postJob, readEvents, stubModule, upload, waitForState } from './helpers.js'
 import { freePort, hasPostgres, startTestPostgres, type TestPostgres } from './postgres-server.js'
 
 const hasRedis = spawnSync('redis-server', ['--version']).status === 0
-
-interface Proc {
-  child: ChildProcess
-  exited: Promise<number | null>
-  /** First match of `ready` in stderr. */
-  match: RegExpExecArray
-}
-
-function startProc(cmd: string, args: string[], env: Record<string, string>, ready: RegExp, stream: 'stdout' | 'stderr'): Promise<Proc> {
-  const child = spawn(cmd, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
-  return new Promise((resolve, reject) => {
-    let buf = ''
-    child[stream]!.on('data', (d) => {
-      buf += d
-      const m = ready.exec(buf)
-      if (m) resolve({ child, exited, match: m })
-    })
-    // Drain the other stream so a chatty logger never blocks the child.
-    child[stream === 'stdout' ? 'stderr' : 'stdout']!.resume()
-    child.on('exit', (code) => reject(new Error(`${args.join(' ')} exited early (${code}): ${buf.slice(-500)}`)))
-  })
-}
-
-/** The real CLI (`raddiff serve …`) under tsx. */
-const serve = (args: string[], env: Record<string, string>, ready: RegExp) =>
-  startProc(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `const { main } = await import(${JSON.stringify(path.join(repoRoot, 'src/cli/main.ts'))}); process.exitCode = await main(process.argv.slice(1))`, 'serve', ...args], env, ready, 'stderr')
-
-async function until<T>(f: () => T | undefined | Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = await f()
-    if (v !== undefined) return v
-    if (Date.now() > end) throw new Error('condition not reached')
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 // The same suite over both record stores: SQLite in the shared data folder, and PostgreSQL.
 const stores = ['sqlite', ...(hasPostgres ? ['postgres'] : [])] as const
