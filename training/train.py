@@ -24,7 +24,8 @@ sys.path.insert(0, HERE)
 from raddiff_train.data import build_sliceset  # noqa: E402
 from raddiff_train.evaluate import grid_png, one_step_metrics  # noqa: E402
 from raddiff_train.export import export_onnx, write_card  # noqa: E402
-from raddiff_train.recipes import ARCH, LINEAR, SMOKE_ARCH, recipe, sources  # noqa: E402
+from raddiff_train.recipes import ARCH, LINEAR, SMOKE_ARCH, recipe, run_sources  # noqa: E402
+from raddiff_train.run_dir import open_run  # noqa: E402
 from raddiff_train.train import fit  # noqa: E402
 from raddiff_train.unet import UNet, count_params  # noqa: E402
 
@@ -73,20 +74,8 @@ def main(argv=None):
     if a.smoke:  # 64² crops of the padded slices; evaluation still runs on whole slices
         r["batch"], r["size"] = a.batch or 4, 64
     steps = a.steps or (8 if a.smoke else r["steps"])
-    work = a.work or os.path.join(HERE, "runs", a.model + ("-smoke" if a.smoke else ""))
-    os.makedirs(work, exist_ok=True)
-    os.makedirs(a.out, exist_ok=True)
-    logf = open(os.path.join(work, "train.log"), "a")
-
-    def log(msg):
-        line = f"[{time.strftime('%H:%M:%S')}] {msg}"
-        print(line, flush=True)
-        logf.write(line + "\n")
-        logf.flush()
-
-    train_specs, val_specs = sources(r, a.data)
-    if a.smoke:
-        train_specs, val_specs = train_specs[:2], val_specs[:1]
+    name, work, log = open_run(a)
+    train_specs, val_specs = run_sources(r, a.data, a.smoke)
     multiple = 2 ** (len(arch["mults"]) - 1)
     kw = dict(norm=r["norm"], plane=r["plane"], size=r["size"], multiple=multiple,
               max_slices=4 if a.smoke else None, cond_norm=r.get("cond_norm"),
@@ -115,7 +104,6 @@ def main(argv=None):
     os.makedirs(os.path.dirname(png), exist_ok=True)
     grid_png(ema, val_set, r["schedule"], r["prediction"], torch.device("cpu"), png)
 
-    name = a.model + ("-smoke" if a.smoke else "")
     onnx_path = os.path.join(a.out, f"{name}.onnx")
     export_onnx(ema, onnx_path, size=r["size"])
     parity = parity_check(ema, onnx_path, val_set, work, r)

@@ -128,6 +128,12 @@ def sources(r: dict, data: str):
     raise SystemExit(f"no data sources for {name}")
 
 
+def run_sources(r: dict, data: str, smoke: bool = False):
+    """sources(), cut to 2 train / 1 val subjects for a --smoke run (it must finish in about a minute)."""
+    train, val = sources(r, data)
+    return (train[:2], val[:1]) if smoke else (train, val)
+
+
 def _generic(folder: str):
     files = nifti_files(folder)
     if len(files) < 2:

@@ -8,7 +8,8 @@ import torch
 
 from .edm import EDM, SigmaMap
 from .export import sha256_file
-from .recipes import ARCH, SMOKE_ARCH, sources
+from .recipes import ARCH, SMOKE_ARCH, run_sources
+from .run_dir import open_run
 from .train_edm import Stack, fit_edm, grid_png_edm, load_onnx_init, val_denoise
 from .unet import UNet, count_params
 
@@ -73,21 +74,8 @@ def main_edm(a, r, device):
     if a.lr:
         r["lr"] = a.lr
     steps = a.steps or (8 if a.smoke else r["steps"])
-    name = a.model + ("-smoke" if a.smoke else "")
-    work = a.work or os.path.join(ROOT, "training", "runs", name)
-    os.makedirs(work, exist_ok=True)
-    os.makedirs(a.out, exist_ok=True)
-    logf = open(os.path.join(work, "train.log"), "a")
-
-    def log(msg):
-        line = f"[{time.strftime('%H:%M:%S')}] {msg}"
-        print(line, flush=True)
-        logf.write(line + "\n")
-        logf.flush()
-
-    train_specs, val_specs = sources(r, a.data)
-    if a.smoke:
-        train_specs, val_specs = train_specs[:2], val_specs[:1]
+    name, work, log = open_run(a)
+    train_specs, val_specs = run_sources(r, a.data, a.smoke)
     multiple = 2 ** (len(arch["mults"]) - 1)
     kw = dict(norm=r["norm"], plane=r["plane"], size=max(size, multiple), multiple=multiple,
               max_centres=4 if a.smoke else None, tumour_free_max=r.get("tumour_free_max", 1.0), log=log)

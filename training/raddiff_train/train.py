@@ -7,6 +7,7 @@ import time
 import torch
 
 from .data import SliceSet, augment, random_crop
+from .run_dir import checkpoint_path, save_checkpoint
 from .schedules import alphas_cumprod, betas_for
 
 
@@ -73,12 +74,6 @@ def val_loss(model, ds: SliceSet, diff: Diffusion, prediction: str, device, batc
     return total / max(count, 1)
 
 
-def _save(path: str, state: dict) -> None:
-    tmp = path + ".tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
 def fit(model, train_set: SliceSet, val_set: SliceSet, r: dict, *, steps: int, work: str, device,
         seed: int = 0, resume: str | None = None, log=print, val_every: int = 250, ckpt_every: int = 250,
         log_every: int = 25, ema_decay: float = 0.999):
@@ -98,12 +93,12 @@ def fit(model, train_set: SliceSet, val_set: SliceSet, r: dict, *, steps: int, w
         start = st["step"]
         log(f"resumed from {resume} at step {start}")
     os.makedirs(work, exist_ok=True)
-    ckpt = os.path.join(work, "ckpt.pt")
+    ckpt = checkpoint_path(work)
 
     def save(step):
-        _save(ckpt, {"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                     "gen": g.get_state(), "torch_rng": torch.get_rng_state(), "step": step,
-                     "recipe": r["name"], "config": model.config})
+        save_checkpoint(ckpt, {"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+                               "gen": g.get_state(), "torch_rng": torch.get_rng_state(), "step": step,
+                               "recipe": r["name"], "config": model.config})
 
     warm = min(200, max(1, steps // 20))
     t0, run_loss, run_n = time.time(), 0.0, 0

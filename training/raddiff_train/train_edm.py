@@ -14,7 +14,7 @@ import torch
 
 from .data import (_fit, augment, head_mask, load_canonical, normalisation_range, normalise, slices)
 from .edm import EDM, SigmaMap, loss_weight, psnr, sample_sigma, widen_input
-from .train import _save  # atomic checkpoint write, shared with the ε recipe
+from .run_dir import checkpoint_path, save_checkpoint
 
 
 class Stack:
@@ -200,14 +200,14 @@ def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: st
         if "gen" in st:
             g.set_state(st["gen"])
         log(f"resumed from {resume} at step {start}")
-    ckpt = os.path.join(work, "ckpt.pt")
+    ckpt = checkpoint_path(work)
     size = size or r["size"]
     batch = batch or r["batch"]
     k = edm.context
 
     def save(step):
-        _save(ckpt, {"model": edm.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                     "gen": g.get_state(), "step": step, "recipe": r["name"], "config": edm.config})
+        save_checkpoint(ckpt, {"model": edm.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+                               "gen": g.get_state(), "step": step, "recipe": r["name"], "config": edm.config})
 
     warm = min(200, max(1, steps // 20))
     t0, run_loss, run_n = time.time(), 0.0, 0
