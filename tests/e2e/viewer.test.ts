@@ -34,8 +34,12 @@ function colourFraction(p: PNG, strength = false): number {
   return n / total
 }
 
+/** A viewport as on screen; the overlay with the colour bar's column beside it. */
 async function shot(s: Session, vp: string): Promise<PNG> {
-  return PNG.sync.read(await s.page.locator(`.vp[data-vp="${vp}"]`).screenshot())
+  if (vp !== 'overlay') return PNG.sync.read(await s.page.locator(`.vp[data-vp="${vp}"]`).screenshot())
+  const a = (await s.page.locator('.vp[data-vp="overlay"]').boundingBox())!
+  const b = (await s.page.locator('.colorbar-col').boundingBox())!
+  return PNG.sync.read(await s.page.screenshot({ clip: { x: a.x, y: a.y, width: b.x + b.width - a.x, height: a.height } }))
 }
 
 /** The middle of a viewport: the image without captions, orientation letters or colour bar. */
@@ -50,6 +54,34 @@ async function core(s: Session, vp: string): Promise<PNG> {
 /** Waits for interaction to pause and the full-resolution frame (the viewer scrolls at a lower one). */
 const settle = (s: Session) => s.page.evaluate('globalThis.raddiffViewer.settled()')
 const texts = (s: Session, vp: string, sel: string) => s.page.locator(`.vp[data-vp="${vp}"] ${sel}`).allTextContents()
+
+type Box = { left: number; right: number; top: number; bottom: number }
+const overlaps = (a: Box, b: Box) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom
+
+/**
+ * Page boxes of the overlay viewport's image (the volume's outer voxel edges on its canvas, clipped
+ * to the canvas), of its canvas, and of the colour bar and its labels.
+ */
+const overlayBoxes = (s: Session) =>
+  s.page.evaluate(`(() => {
+    const v = globalThis.raddiffViewer, vp = v.vp('overlay'), o = v.vols.original, d = o.direction
+    const r = v.els.overlay.getBoundingClientRect()
+    const xs = [], ys = []
+    for (const c of [0, 1, 2, 3, 4, 5, 6, 7].map((b) => [0, 1, 2].map((a) => ((b >> a) & 1 ? o.size[a] - 0.5 : -0.5)))) {
+      const w = [0, 1, 2].map((q) => o.origin[q] + d[3 * q] * o.spacing[0] * c[0] + d[3 * q + 1] * o.spacing[1] * c[1] + d[3 * q + 2] * o.spacing[2] * c[2])
+      const [x, y] = vp.worldToCanvas(w)
+      xs.push(x)
+      ys.push(y)
+    }
+    const box = (e) => { const b = e.getBoundingClientRect(); return { left: b.left, right: b.right, top: b.top, bottom: b.bottom } }
+    return {
+      canvas: box(v.els.overlay),
+      image: { left: r.left + Math.max(0, Math.min(...xs)), right: r.left + Math.min(r.width, Math.max(...xs)), top: r.top + Math.max(0, Math.min(...ys)), bottom: r.top + Math.min(r.height, Math.max(...ys)) },
+      bar: box(document.getElementById('colorbar')),
+      labels: box(document.querySelector('.colorbar-labels')),
+      barShown: !document.getElementById('colorbar').hidden,
+    }
+  })()`) as Promise<Record<'canvas' | 'image' | 'bar' | 'labels', Box> & { barShown: boolean }>
 
 /** Pixels of the mask's cyan (0, 230, 255 outline; 0, 220, 255 label) that no hot-map colour has. */
 function cyanCount(p: PNG): number {
@@ -240,6 +272,25 @@ describe.skipIf(!hasChromium)('viewer in headless Chromium against the real serv
     // A filled disc changes more pixels than its outline does.
     expect(meanAbsDiff(none, label)).toBeGreaterThan(meanAbsDiff(none, outline) * 1.5)
     await grab('outline')
+  })
+
+  it('keeps the colour bar and its labels off the image, fitted and zoomed in', async () => {
+    const fitted = await overlayBoxes(s)
+    expect(fitted.barShown).toBe(true)
+    expect(fitted.bar.bottom - fitted.bar.top).toBeGreaterThan(50)
+    // the fitted image reaches the canvas's sides: nothing over the canvas could stay clear of it
+    expect(fitted.image.right - fitted.image.left).toBeGreaterThan((fitted.canvas.right - fitted.canvas.left) * 0.9)
+    expect(overlaps(fitted.image, fitted.bar)).toBe(false)
+    expect(overlaps(fitted.image, fitted.labels)).toBe(false)
+    // zoomed in, the image covers the whole canvas
+    await s.page.evaluate('globalThis.raddiffViewer.vp("overlay").setZoom(3)')
+    await settle(s)
+    const zoomed = await overlayBoxes(s)
+    expect(zoomed.image).toEqual(zoomed.canvas)
+    expect(overlaps(zoomed.image, zoomed.bar)).toBe(false)
+    expect(overlaps(zoomed.image, zoomed.labels)).toBe(false)
+    await s.page.click('#reset')
+    await settle(s)
   })
 
   it('shows each task its own options and sends anomaly method, polarity and depth with the job; shows the method and threshold used', async () => {
