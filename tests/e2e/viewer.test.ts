@@ -1,8 +1,10 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { PNG } from 'pngjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fixture, repoRoot } from '../service/helpers.js'
+import { derivedScan } from './derived-scan.js'
 import { hasChromium, openViewer, runJobInPage, setRange, startJobInPage, uploadInPage, waitShown, type Session } from './harness.js'
 import { BLOB } from './stub-task.js'
 
@@ -82,6 +84,19 @@ const overlayBoxes = (s: Session) =>
       barShown: !document.getElementById('colorbar').hidden,
     }
   })()`) as Promise<Record<'canvas' | 'image' | 'bar' | 'labels', Box> & { barShown: boolean }>
+
+/** The voxel index each viewport's caption names (original, enhanced, overlay). */
+const readouts = async (s: Session) =>
+  Promise.all(['original', 'enhanced', 'overlay'].map(async (v) => /ijk (-?\d+),(-?\d+),(-?\d+)/.exec((await texts(s, v, '.vp-info'))[0])!.slice(1).map(Number)))
+
+/** Wheel events on the original viewport, as a mouse wheel sends them (the stack-scroll tool moves one slice each, linked cameras follow). */
+const wheel = (s: Session, steps: number) =>
+  s.page.evaluate((n) => {
+    const el = (globalThis as any).document.getElementById('vp-original')
+    const r = el.getBoundingClientRect()
+    for (let i = 0; i < Math.abs(n); i++)
+      el.dispatchEvent(new (globalThis as any).WheelEvent('wheel', { deltaY: Math.sign(n) * 100, clientX: r.left + r.width / 2, clientY: r.top + r.height / 2, bubbles: true, cancelable: true }))
+  }, steps)
 
 /** Pixels of the mask's cyan (0, 230, 255 outline; 0, 220, 255 label) that no hot-map colour has. */
 function cyanCount(p: PNG): number {
@@ -291,6 +306,47 @@ describe.skipIf(!hasChromium)('viewer in headless Chromium against the real serv
     expect(overlaps(zoomed.image, zoomed.labels)).toBe(false)
     await s.page.click('#reset')
     await settle(s)
+  })
+
+  it('names the same voxel in the three linked viewports after a denoise job, first to last slice, even and odd slice counts', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'raddiff-e2e-'))
+    try {
+      // 120×120×90 as reported (axial: in-plane centre on a voxel boundary, k = 44.5), and a cut of it to 45
+      for (const scan of [await derivedScan(fixture('nifti/ixi-t1-small.nii.gz'), dir, 2), await derivedScan(fixture('nifti/ixi-t1-small.nii.gz'), dir, 2, 45)]) {
+        await runJobInPage(s.page, scan.file, 'denoise')
+        for (const plane of ['axial', 'sagittal']) {
+          await s.page.click(`[data-plane="${plane}"]`)
+          await settle(s)
+          // the voxel axis along the view normal and its slice count
+          const axis = (await s.page.evaluate(`(() => {
+            const v = globalThis.raddiffViewer, n = v.vp('original').getCamera().viewPlaneNormal, d = v.vols.original.direction
+            const c = [0, 1, 2].map((j) => Math.abs(d[j] * n[0] + d[3 + j] * n[1] + d[6 + j] * n[2]))
+            return c.indexOf(Math.max(...c))
+          })()`)) as number
+          const count = scan.size[axis]
+          const at = async (steps: number, where: string) => {
+            await wheel(s, steps)
+            await settle(s)
+            const r = await readouts(s)
+            expect(r[1], `${scan.size.join('×')} ${plane} ${where}: enhanced`).toEqual(r[0])
+            expect(r[2], `${scan.size.join('×')} ${plane} ${where}: overlay`).toEqual(r[0])
+            return r[0][axis]
+          }
+          // the scroll stops at the ends: one slice count of steps reaches an end from anywhere
+          const a = await at(-count, 'one end')
+          const b = await at(count, 'other end')
+          expect([a, b].sort((x, y) => x - y), `${plane} ends`).toEqual([0, count - 1])
+          const step = Math.sign(b - a)
+          expect(await at(-1, 'one in from the end')).toBe(b - step)
+          const half = Math.floor(count / 2)
+          expect(await at(1 - half, 'middle')).toBe(b - step * half)
+        }
+      }
+      await s.page.click('[data-plane="axial"]')
+      await settle(s)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('shows each task its own options and sends anomaly method, polarity and depth with the job; shows the method and threshold used', async () => {
