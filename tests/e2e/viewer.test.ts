@@ -114,7 +114,9 @@ function compareGolden(name: string, png: PNG): number {
   return meanAbsDiff(png, PNG.sync.read(readFileSync(file)))
 }
 
-describe.skipIf(!hasChromium)('viewer in headless Chromium against the real service (stub task runner)', () => {
+// Each test waits on page events only; the bound is for a hung browser, not for a slow one (one test
+// runs two jobs on 120×120×90 scans and scrolls through them).
+describe.skipIf(!hasChromium)('viewer in headless Chromium against the real service (stub task runner)', { timeout: 600_000 }, () => {
   let s: Session
   let jobId: string
 
@@ -239,7 +241,7 @@ describe.skipIf(!hasChromium)('viewer in headless Chromium against the real serv
     await s.page.click('#flicker')
     // Each flip rewrites the caption: wait for both captions on each frame, not on a clock.
     const caption = (text: string) =>
-      s.page.waitForFunction((t) => (globalThis as any).document.querySelector('.vp[data-vp="enhanced"] .vp-label').textContent === t, text, { polling: 'raf', timeout: 0 })
+      s.page.waitForFunction((t) => (globalThis as any).document.querySelector('.vp[data-vp="enhanced"] .vp-label').textContent === t, text, { polling: 'raf' })
     await caption('Original (fade 100%)')
     await caption('Pseudo-healthy')
     await s.page.click('#flicker')
@@ -390,9 +392,9 @@ describe.skipIf(!hasChromium)('viewer in headless Chromium against the real serv
     try {
       await uploadInPage(s.page, fixture('nifti/ixi-t1-small.nii.gz'))
       const { id } = await startJobInPage(s.page)
-      await s.page.waitForFunction(() => /running/.test((globalThis as any).document.getElementById('job-status').textContent), undefined, { timeout: 0 })
+      await s.page.waitForFunction(() => /running/.test((globalThis as any).document.getElementById('job-status').textContent))
       await s.page.click('#cancel')
-      await s.page.waitForFunction(() => /cancelled/.test((globalThis as any).document.getElementById('job-status').textContent), undefined, { timeout: 0 })
+      await s.page.waitForFunction(() => /cancelled/.test((globalThis as any).document.getElementById('job-status').textContent))
       const job = (await (await fetch(`${s.server.url}/v1/jobs/${id}`)).json()) as any
       expect(job.state).toBe('cancelled')
       expect(await s.page.isDisabled('#cancel')).toBe(true)
