@@ -31,8 +31,11 @@ export async function openViewer(viewport = { width: 1500, height: 640 }): Promi
   const server = await startTestServer({ runTask, modelsDir: path.join(repoRoot, 'fixtures/models') })
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
   const page = await browser.newPage({ viewport, deviceScaleFactor: 1 })
-  // No clock of its own: the 8 MB bundle loads slowly on a busy machine, and the hook's timeout bounds it.
-  await page.goto(server.url + '/', { timeout: 0 })
+  // No clock of Playwright's own on any wait (its default gives up after 30 s): on a loaded 2-core
+  // machine a wait for a render, a response or a selector is only slower. The 8 MB bundle loads
+  // slowly too. Vitest's hook and test timeouts bound a hung browser.
+  page.setDefaultTimeout(0)
+  await page.goto(server.url + '/')
   return {
     server,
     browser,

@@ -1,8 +1,10 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { PNG } from 'pngjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fixture, repoRoot } from '../service/helpers.js'
+import { derivedScan } from './derived-scan.js'
 import { hasChromium, openViewer, runJobInPage, setRange, startJobInPage, uploadInPage, waitShown, type Session } from './harness.js'
 import { BLOB } from './stub-task.js'
 
@@ -34,8 +36,12 @@ function colourFraction(p: PNG, strength = false): number {
   return n / total
 }
 
+/** A viewport as on screen; the overlay with the colour bar's column beside it. */
 async function shot(s: Session, vp: string): Promise<PNG> {
-  return PNG.sync.read(await s.page.locator(`.vp[data-vp="${vp}"]`).screenshot())
+  if (vp !== 'overlay') return PNG.sync.read(await s.page.locator(`.vp[data-vp="${vp}"]`).screenshot())
+  const a = (await s.page.locator('.vp[data-vp="overlay"]').boundingBox())!
+  const b = (await s.page.locator('.colorbar-col').boundingBox())!
+  return PNG.sync.read(await s.page.screenshot({ clip: { x: a.x, y: a.y, width: b.x + b.width - a.x, height: a.height } }))
 }
 
 /** The middle of a viewport: the image without captions, orientation letters or colour bar. */
@@ -50,6 +56,47 @@ async function core(s: Session, vp: string): Promise<PNG> {
 /** Waits for interaction to pause and the full-resolution frame (the viewer scrolls at a lower one). */
 const settle = (s: Session) => s.page.evaluate('globalThis.raddiffViewer.settled()')
 const texts = (s: Session, vp: string, sel: string) => s.page.locator(`.vp[data-vp="${vp}"] ${sel}`).allTextContents()
+
+type Box = { left: number; right: number; top: number; bottom: number }
+const overlaps = (a: Box, b: Box) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom
+
+/**
+ * Page boxes of the overlay viewport's image (the volume's outer voxel edges on its canvas, clipped
+ * to the canvas), of its canvas, and of the colour bar and its labels.
+ */
+const overlayBoxes = (s: Session) =>
+  s.page.evaluate(`(() => {
+    const v = globalThis.raddiffViewer, vp = v.vp('overlay'), o = v.vols.original, d = o.direction
+    const r = v.els.overlay.getBoundingClientRect()
+    const xs = [], ys = []
+    for (const c of [0, 1, 2, 3, 4, 5, 6, 7].map((b) => [0, 1, 2].map((a) => ((b >> a) & 1 ? o.size[a] - 0.5 : -0.5)))) {
+      const w = [0, 1, 2].map((q) => o.origin[q] + d[3 * q] * o.spacing[0] * c[0] + d[3 * q + 1] * o.spacing[1] * c[1] + d[3 * q + 2] * o.spacing[2] * c[2])
+      const [x, y] = vp.worldToCanvas(w)
+      xs.push(x)
+      ys.push(y)
+    }
+    const box = (e) => { const b = e.getBoundingClientRect(); return { left: b.left, right: b.right, top: b.top, bottom: b.bottom } }
+    return {
+      canvas: box(v.els.overlay),
+      image: { left: r.left + Math.max(0, Math.min(...xs)), right: r.left + Math.min(r.width, Math.max(...xs)), top: r.top + Math.max(0, Math.min(...ys)), bottom: r.top + Math.min(r.height, Math.max(...ys)) },
+      bar: box(document.getElementById('colorbar')),
+      labels: box(document.querySelector('.colorbar-labels')),
+      barShown: !document.getElementById('colorbar').hidden,
+    }
+  })()`) as Promise<Record<'canvas' | 'image' | 'bar' | 'labels', Box> & { barShown: boolean }>
+
+/** The voxel index each viewport's caption names (original, enhanced, overlay). */
+const readouts = async (s: Session) =>
+  Promise.all(['original', 'enhanced', 'overlay'].map(async (v) => /ijk (-?\d+),(-?\d+),(-?\d+)/.exec((await texts(s, v, '.vp-info'))[0])!.slice(1).map(Number)))
+
+/** Wheel events on the original viewport, as a mouse wheel sends them (the stack-scroll tool moves one slice each, linked cameras follow). */
+const wheel = (s: Session, steps: number) =>
+  s.page.evaluate((n) => {
+    const el = (globalThis as any).document.getElementById('vp-original')
+    const r = el.getBoundingClientRect()
+    for (let i = 0; i < Math.abs(n); i++)
+      el.dispatchEvent(new (globalThis as any).WheelEvent('wheel', { deltaY: Math.sign(n) * 100, clientX: r.left + r.width / 2, clientY: r.top + r.height / 2, bubbles: true, cancelable: true }))
+  }, steps)
 
 /** Pixels of the mask's cyan (0, 230, 255 outline; 0, 220, 255 label) that no hot-map colour has. */
 function cyanCount(p: PNG): number {
@@ -67,7 +114,9 @@ function compareGolden(name: string, png: PNG): number {
   return meanAbsDiff(png, PNG.sync.read(readFileSync(file)))
 }
 
-describe.skipIf(!hasChromium)('viewer in headless Chromium against the real service (stub task runner)', () => {
+// Each test waits on page events only; the bound is for a hung browser, not for a slow one (one test
+// runs two jobs on 120×120×90 scans and scrolls through them).
+describe.skipIf(!hasChromium)('viewer in headless Chromium against the real service (stub task runner)', { timeout: 600_000 }, () => {
   let s: Session
   let jobId: string
 
@@ -192,7 +241,7 @@ describe.skipIf(!hasChromium)('viewer in headless Chromium against the real serv
     await s.page.click('#flicker')
     // Each flip rewrites the caption: wait for both captions on each frame, not on a clock.
     const caption = (text: string) =>
-      s.page.waitForFunction((t) => (globalThis as any).document.querySelector('.vp[data-vp="enhanced"] .vp-label').textContent === t, text, { polling: 'raf', timeout: 0 })
+      s.page.waitForFunction((t) => (globalThis as any).document.querySelector('.vp[data-vp="enhanced"] .vp-label').textContent === t, text, { polling: 'raf' })
     await caption('Original (fade 100%)')
     await caption('Pseudo-healthy')
     await s.page.click('#flicker')
@@ -242,6 +291,66 @@ describe.skipIf(!hasChromium)('viewer in headless Chromium against the real serv
     await grab('outline')
   })
 
+  it('keeps the colour bar and its labels off the image, fitted and zoomed in', async () => {
+    const fitted = await overlayBoxes(s)
+    expect(fitted.barShown).toBe(true)
+    expect(fitted.bar.bottom - fitted.bar.top).toBeGreaterThan(50)
+    // the fitted image reaches the canvas's sides: nothing over the canvas could stay clear of it
+    expect(fitted.image.right - fitted.image.left).toBeGreaterThan((fitted.canvas.right - fitted.canvas.left) * 0.9)
+    expect(overlaps(fitted.image, fitted.bar)).toBe(false)
+    expect(overlaps(fitted.image, fitted.labels)).toBe(false)
+    // zoomed in, the image covers the whole canvas
+    await s.page.evaluate('globalThis.raddiffViewer.vp("overlay").setZoom(3)')
+    await settle(s)
+    const zoomed = await overlayBoxes(s)
+    expect(zoomed.image).toEqual(zoomed.canvas)
+    expect(overlaps(zoomed.image, zoomed.bar)).toBe(false)
+    expect(overlaps(zoomed.image, zoomed.labels)).toBe(false)
+    await s.page.click('#reset')
+    await settle(s)
+  })
+
+  it('names the same voxel in the three linked viewports after a denoise job, first to last slice, even and odd slice counts', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'raddiff-e2e-'))
+    try {
+      // 120×120×90 as reported (axial: in-plane centre on a voxel boundary, k = 44.5), and a cut of it to 45
+      for (const scan of [await derivedScan(fixture('nifti/ixi-t1-small.nii.gz'), dir, 2), await derivedScan(fixture('nifti/ixi-t1-small.nii.gz'), dir, 2, 45)]) {
+        await runJobInPage(s.page, scan.file, 'denoise')
+        for (const plane of ['axial', 'sagittal']) {
+          await s.page.click(`[data-plane="${plane}"]`)
+          await settle(s)
+          // the voxel axis along the view normal and its slice count
+          const axis = (await s.page.evaluate(`(() => {
+            const v = globalThis.raddiffViewer, n = v.vp('original').getCamera().viewPlaneNormal, d = v.vols.original.direction
+            const c = [0, 1, 2].map((j) => Math.abs(d[j] * n[0] + d[3 + j] * n[1] + d[6 + j] * n[2]))
+            return c.indexOf(Math.max(...c))
+          })()`)) as number
+          const count = scan.size[axis]
+          const at = async (steps: number, where: string) => {
+            await wheel(s, steps)
+            await settle(s)
+            const r = await readouts(s)
+            expect(r[1], `${scan.size.join('×')} ${plane} ${where}: enhanced`).toEqual(r[0])
+            expect(r[2], `${scan.size.join('×')} ${plane} ${where}: overlay`).toEqual(r[0])
+            return r[0][axis]
+          }
+          // the scroll stops at the ends: one slice count of steps reaches an end from anywhere
+          const a = await at(-count, 'one end')
+          const b = await at(count, 'other end')
+          expect([a, b].sort((x, y) => x - y), `${plane} ends`).toEqual([0, count - 1])
+          const step = Math.sign(b - a)
+          expect(await at(-1, 'one in from the end')).toBe(b - step)
+          const half = Math.floor(count / 2)
+          expect(await at(1 - half, 'middle')).toBe(b - step * half)
+        }
+      }
+      await s.page.click('[data-plane="axial"]')
+      await settle(s)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it('shows each task its own options and sends anomaly method, polarity and depth with the job; shows the method and threshold used', async () => {
     await uploadInPage(s.page, fixture('nifti/ixi-t1-small.nii.gz'))
     await s.page.selectOption('#task', 'superres')
@@ -283,9 +392,9 @@ describe.skipIf(!hasChromium)('viewer in headless Chromium against the real serv
     try {
       await uploadInPage(s.page, fixture('nifti/ixi-t1-small.nii.gz'))
       const { id } = await startJobInPage(s.page)
-      await s.page.waitForFunction(() => /running/.test((globalThis as any).document.getElementById('job-status').textContent), undefined, { timeout: 0 })
+      await s.page.waitForFunction(() => /running/.test((globalThis as any).document.getElementById('job-status').textContent))
       await s.page.click('#cancel')
-      await s.page.waitForFunction(() => /cancelled/.test((globalThis as any).document.getElementById('job-status').textContent), undefined, { timeout: 0 })
+      await s.page.waitForFunction(() => /cancelled/.test((globalThis as any).document.getElementById('job-status').textContent))
       const job = (await (await fetch(`${s.server.url}/v1/jobs/${id}`)).json()) as any
       expect(job.state).toBe('cancelled')
       expect(await s.page.isDisabled('#cancel')).toBe(true)

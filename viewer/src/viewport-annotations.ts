@@ -25,8 +25,15 @@ export function annotationCanvas(el: HTMLElement): { g: CanvasRenderingContext2D
   return { g, w, h }
 }
 
-/** Orientation letters (from the camera, in LPS) and the slice caption: plane, voxel index at the centre, W/L. */
-export function drawCaptions(el: HTMLElement, vp: Types.IVolumeViewport, original: RawVolume, plane: string, w: number, h: number): void {
+/**
+ * Orientation letters (from the camera, in LPS) and the slice caption: plane, voxel index at the
+ * centre, W/L. The index is the camera's focal point (the canvas centre by definition of the camera),
+ * not canvasToWorld of the centre pixel: the linked cameras share one focal point exactly, while each
+ * tile of the rendering engine maps canvas to world with its own rounding. When an in-plane size is
+ * even the centre falls on a voxel boundary (index n.5), and that rounding named different voxels in
+ * different viewports of the same plane (ijk 60,60,45 | 60,60,44 on a 120×120×90 scan).
+ */
+export function drawCaptions(el: HTMLElement, vp: Types.IVolumeViewport, original: RawVolume, plane: string): void {
   const box = el.parentElement!
   const { dx, dy } = canvasAffine(vp)
   const up: Vec3 = [-dy[0], -dy[1], -dy[2]]
@@ -35,7 +42,7 @@ export function drawCaptions(el: HTMLElement, vp: Types.IVolumeViewport, origina
   set('left', orientationLabel(dx.map((x) => -x)))
   set('top', orientationLabel(up))
   set('bottom', orientationLabel(up.map((x) => -x)))
-  const ijk = worldToIndex(original, vp.canvasToWorld([w / 2, h / 2]))
+  const ijk = worldToIndex(original, vp.getCamera().focalPoint!)
   const voi = vp.getProperties()?.voiRange
   const info = box.querySelector('.vp-info') as HTMLElement
   info.textContent = `${plane} · ijk ${ijk.map((x) => Math.round(x)).join(',')}${voi ? ` · W ${fmt(voi.upper - voi.lower)} L ${fmt((voi.upper + voi.lower) / 2)}` : ''}`

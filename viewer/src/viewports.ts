@@ -363,7 +363,7 @@ export class ResultViewer {
     const { g, w, h } = annotationCanvas(el)
     if (!this.vols || w === 0 || h === 0) return
     const vp = this.vp(name)
-    drawCaptions(el, vp, this.vols.original, this.plane, w, h)
+    drawCaptions(el, vp, this.vols.original, this.plane)
     if (name === 'overlay' && (this.vols.heatmap || (this.vols.std && this.overlay.showStd))) {
       const { p0, dx, dy } = canvasAffine(vp)
       this.heat.draw(g, { p0: [...p0] as Vec3, dx, dy }, {
