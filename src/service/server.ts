@@ -14,6 +14,7 @@ export interface ServeOptions extends Omit<ServiceOptions, 'tokens'> {
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
+const CLOSE_GRACE_MS = 10_000
 
 /**
  * Starts the service. Without tokens there is no way to tell users apart, so it refuses to be
@@ -35,7 +36,12 @@ export async function startServer(o: ServeOptions): Promise<{ app: FastifyInstan
     (stopping ??= (async () => {
       app.log.info({}, 'draining: no new jobs, waiting for running ones')
       await app.raddiff.pool.drain(o.drainTimeoutMs ?? 30_000)
+      // In-flight requests get a grace period; a connection still open after it (a client that
+      // stopped reading) must not keep the process from exiting.
+      const force = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS)
+      force.unref()
       await app.close()
+      clearTimeout(force)
     })())
   if (o.handleSignals) exitOnSignals(stop)
   return { app, url, stop }

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { copyFile, mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { auth, fixture, postJob, readEvents, repoRoot, startTestServer, storeKinds, stubModule, testDatabases, upload, waitForState, type TestServer } from './helpers.js'
 
 interface Proc {
@@ -31,6 +31,16 @@ function startServerProcess(dataDir: string, env: Record<string, string> = {}): 
 }
 
 const databases = testDatabases()
+/** Each of these starts one or two service processes; on a loaded 2-core machine a start alone can take 20 s. */
+const PROCESS_TEST_MS = 180_000
+
+function killAndWait(c: ChildProcess): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve()
+  return new Promise((resolve) => {
+    c.once('exit', () => resolve())
+    c.kill('SIGKILL')
+  })
+}
 
 describe.each(storeKinds)('jobs survive the server process (%s store)', (kind) => {
   let dataDir: string
@@ -42,8 +52,11 @@ describe.each(storeKinds)('jobs survive the server process (%s store)', (kind) =
     const url = await databases.url(kind)
     if (url) db = { RADDIFF_DATABASE_URL: url }
   })
+  // A test that failed half-way must not leave its server running on the data folder the next test uses.
+  afterEach(async () => {
+    await Promise.all(procs.splice(0).map((p) => killAndWait(p)))
+  })
   afterAll(async () => {
-    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL')
     await rm(dataDir, { recursive: true, force: true })
   })
 
@@ -59,14 +72,14 @@ describe.each(storeKinds)('jobs survive the server process (%s store)', (kind) =
 
     const second = await startProcess(dataDir, { RADDIFF_STUB_STEP_MS: '20' })
     procs.push(second.child)
-    const job = await waitForState(second.url, id, ['succeeded', 'failed'], undefined, 30_000)
+    const job = await waitForState(second.url, id, ['succeeded', 'failed'], undefined, 90_000)
     expect(job.state).toBe('succeeded')
     expect(job.attempts).toBe(2)
     const res = await (await fetch(`${second.url}/v1/jobs/${id}/results`)).json() as any
     expect(res.outputs.map((o: any) => o.role)).toEqual(['denoised'])
     second.child.kill('SIGTERM')
     expect(await second.exited).toBe(0)
-  })
+  }, PROCESS_TEST_MS)
 
   it('SIGTERM drains: new jobs are refused, the running one finishes, then the process exits 0', async () => {
     const p = await startProcess(dataDir, { RADDIFF_STUB_STEP_MS: '150' })
@@ -82,7 +95,28 @@ describe.each(storeKinds)('jobs survive the server process (%s store)', (kind) =
     expect((await refused.json() as any).error.code).toBe('SHUTTING_DOWN')
     expect((await events).at(-1)!.data.state).toBe('succeeded')
     expect(await p.exited).toBe(0)
-  })
+  }, PROCESS_TEST_MS)
+
+  it('SIGTERM past the drain timeout: the job goes back to the queue, its open event stream ends, the process exits 0', async () => {
+    const p = await startProcess(dataDir, { RADDIFF_STUB_STEP_MS: '2000', RADDIFF_DRAIN_MS: '300' })
+    procs.push(p.child)
+    const { scans } = await (await upload(p.url, [fixture('nifti/ixi-t1-small.nii.gz')])).json() as any
+    const { id } = await (await postJob(p.url, { scanId: scans[0].id, task: 'denoise' })).json() as any
+    await waitForState(p.url, id, ['running'])
+    const res = await fetch(`${p.url}/v1/jobs/${id}/events`)
+    const reader = res.body!.getReader()
+    // the first event is written right before the stream subscribes to the pool (same tick)
+    let text = new TextDecoder().decode((await reader.read()).value)
+    p.child.kill('SIGTERM')
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      text += new TextDecoder().decode(value)
+    }
+    const last = JSON.parse(/data: (.*)\n\n$/.exec(text)![1])
+    expect(last.state).toBe('queued')
+    expect(await p.exited).toBe(0)
+  }, PROCESS_TEST_MS)
 })
 
 describe('forked workers', () => {
@@ -107,7 +141,7 @@ describe('forked workers', () => {
     const { id } = await (await postJob(srv.url, { scanId, task: 'denoise' })).json() as any
     await waitForState(srv.url, id, ['running'])
     expect((await fetch(`${srv.url}/v1/jobs/${id}`, { method: 'DELETE', headers: auth() })).status).toBe(202)
-    await waitUntil(() => srv.app.raddiff.pool.stats().busy === 0, 3000)
+    await waitUntil(() => srv.app.raddiff.pool.stats().busy === 0, 15_000)
     expect(srv.app.raddiff.pool.workerPids()).toEqual([pid])
     const next = await (await postJob(srv.url, { scanId, task: 'denoise' })).json() as any
     expect((await waitForState(srv.url, next.id, ['succeeded', 'failed'])).state).toBe('succeeded')

@@ -35,7 +35,9 @@ export function jobsPlugin(ctx: ServiceContext) {
     // Open event streams, so that a stopping server finishes them: an SSE response that never ends
     // keeps the HTTP server (and the process) from closing.
     const streams = new Set<() => Promise<void>>()
+    let closing = false
     app.addHook('preClose', async () => {
+      closing = true
       await Promise.all([...streams].map((finish) => finish()))
     })
     const getJob = async (user: string, id: string): Promise<JobRecord> => {
@@ -181,6 +183,9 @@ export function jobsPlugin(ctx: ServiceContext) {
         // The job may have finished between the read above and the subscription.
         const now = await ctx.store.jobById(j.id).catch(() => undefined)
         if (now && TERMINAL.includes(now.state)) onUpdate(snapshot(now))
+        // A request that arrived while the server was stopping subscribed after preClose ran: no
+        // update will come (the pool is closed), so it ends now.
+        if (closing && !ended) await finish()
       },
     )
   }
