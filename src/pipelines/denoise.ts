@@ -2,6 +2,7 @@ import { createScheduler, oneStepX0, sampleVolumeState, timestepForAbar } from '
 import type { Volume } from '../volume/volume.js'
 import { denormalise, derivedVolume, normaliseVolume, provenance, sampleMany, setupTask } from './common.js'
 import { estimateNoise } from './noise-estimate.js'
+import { denoiseSettings } from './restoration-settings.js'
 import type { TaskContext, TaskOutput, TaskParams, TaskResult } from './task.js'
 
 /** x̂₀ may move at most this many noise σ from the input per voxel (soft data consistency). */
@@ -23,13 +24,17 @@ export async function denoise(input: Volume, params: TaskParams, ctx: TaskContex
   const modality = input.modality === 'OT' ? card.modality : input.modality
   const est = estimateNoise(s.real, s.size, modality)
   const y = normaliseVolume(s.real, card.normalisation)
-  const sNorm = (2 * est.sigma) / (y.range.high - y.range.low)
+  const settings = denoiseSettings(card)
+  // The model's noise level: the estimate times the card's calibrated scale (restoration-settings.ts).
+  // The 3σ consistency bound and the Rician correction use the estimate itself.
+  const sNorm = (2 * est.sigma * settings.sigmaScale) / (y.range.high - y.range.low)
+  const sNoise = (2 * est.sigma) / (y.range.high - y.range.low)
   const sch = createScheduler('ddim', card.schedule, { prediction: card.prediction })
   // x0-models take a continuous t (their card's timestep mapping), so the level matches σ exactly
   const oneCall = mode === 'mean' && card.prediction === 'x0'
   const tStar = oneCall ? sch.timestepForNoise(sNorm) : timestepForAbar(sch, 1 / (1 + sNorm * sNorm))
   const steps = mode === 'mean' ? 1 : Math.min(s.steps, tStar + 1)
-  const bound = CONSISTENCY_K * sNorm
+  const bound = CONSISTENCY_K * sNoise
   const rician = modality.toUpperCase() === 'MR' && est.method === 'rayleigh-background'
   const onStep = s.stepper('denoise', steps)
   const clamp = (x: Float32Array | Float64Array): void => {
@@ -66,10 +71,12 @@ export async function denoise(input: Volume, params: TaskParams, ctx: TaskContex
   if (res.std) outputs.push({ role: 'std' as const, volume: derivedVolume(input, res.std), label: `per-voxel standard deviation over ${s.samples} samples` })
   return {
     outputs,
-    provenance: provenance('denoise', s, steps, { mode, tStar, sigma: est.sigma, noiseMethod: est.method, ricianCorrection: rician }),
+    provenance: provenance('denoise', s, steps, { mode, tStar, sigma: est.sigma, sigmaScale: settings.sigmaScale, noiseMethod: est.method, ricianCorrection: rician }),
     report: {
       sigma: est.sigma,
-      sigmaNormalised: sNorm,
+      sigmaNormalised: sNoise,
+      sigmaScale: settings.sigmaScale,
+      ...(settings.calibration ? { sigmaScaleCalibration: settings.calibration } : {}),
       noiseMethod: est.method,
       tStar,
       steps,

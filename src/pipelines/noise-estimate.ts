@@ -30,10 +30,14 @@ export function immerkaer(x: Float32Array, size: Vec3): number {
 }
 
 /**
- * MRI magnitude: background air is Rayleigh, mean = σ√(π/2). Background = non-zero voxels below a
- * cutoff that starts at 10% of the 99.5th percentile and is refined to 4σ (Rayleigh mass above 4σ
- * is e^−8), three times. Exact zeros are left out: they are masking or padding, not noise. Falls
- * back to Immerkær when under 2% of the voxels are background (skull-stripped or cropped scans).
+ * MRI magnitude: background air is Rayleigh. Background = non-zero voxels below a cutoff that
+ * starts at 10% of the 99.5th percentile and is refined to 4σ (Rayleigh mass above 4σ is e^−8);
+ * σ is then the maximum-likelihood fit of a Rayleigh truncated at 2σ. Ghosting, neck and coil-edge
+ * voxels in the "background" pull a plain mean up (+6–14 % on six IXI T1 training subjects at
+ * 3–10 % added noise); the truncated fit ignores what lies above 2σ (+2–5 %, and the clean scans'
+ * own noise, ≈1.3 % of the brain's 99.5th percentile, accounts for part of that). Exact zeros are
+ * left out: they are masking or padding, not noise. Falls back to Immerkær when under 2% of the
+ * voxels are background (skull-stripped or cropped scans).
  */
 export function estimateNoise(x: Float32Array, size: Vec3, modality: string): NoiseEstimate {
   if (modality.toUpperCase() === 'MR') {
@@ -55,7 +59,35 @@ export function estimateNoise(x: Float32Array, size: Vec3, modality: string): No
       sigma = sum / count / Math.sqrt(Math.PI / 2)
       cut = Math.min(4 * sigma, 0.3 * hi)
     }
-    if (count >= 0.02 * x.length && sigma > 0) return { sigma, method: 'rayleigh-background' }
+    if (count >= 0.02 * x.length && sigma > 0) return { sigma: truncatedRayleighSigma(x, sigma), method: 'rayleigh-background' }
   }
   return { sigma: immerkaer(x, size), method: 'immerkaer' }
+}
+
+/**
+ * Rayleigh σ from the values in (0, 2σ) by maximum likelihood: for a Rayleigh truncated at c,
+ * E[x²] = 2σ² − c²e^{−a}/(1 − e^{−a}) with a = c²/2σ², solved by fixed-point iteration from the
+ * (high) mean-based start, which it approaches from above.
+ */
+function truncatedRayleighSigma(x: Float32Array, start: number): number {
+  let s = start
+  for (let it = 0; it < 60; it++) {
+    const c = 2 * s
+    let n = 0
+    let s2 = 0
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i]
+      if (v > 0 && v < c) {
+        n++
+        s2 += v * v
+      }
+    }
+    if (n === 0) return start
+    const ea = Math.exp(-2) // a = c²/2σ² = 2 at c = 2σ
+    const next = Math.sqrt((s2 / n + (c * c * ea) / (1 - ea)) / 2)
+    const done = Math.abs(next - s) < 1e-4 * s
+    s = next
+    if (done) break
+  }
+  return s
 }

@@ -1,9 +1,10 @@
-import { orientationTowards, sampleVolumeState, type SlicePlane } from '../engine/index.js'
+import { oneStepX0, orientationTowards, sampleVolumeState, schedulerFor, type SlicePlane } from '../engine/index.js'
 import type { Vec3, Volume } from '../volume/volume.js'
 import { denormalise, derivedVolume, normaliseVolume, provenance, sampleMany, setupTask } from './common.js'
 import { averagePool, cubicUpsample, replicateUpsample, type Axes } from './volume-ops.js'
 import type { TaskContext, TaskOutput, TaskParams, TaskResult } from './task.js'
 import { PipelineError } from './errors.js'
+import { superresSettings } from './restoration-settings.js'
 
 /**
  * Start: the cell-centred cubic (Keys) upsampling of the input, made consistent (A x = y), noised to
@@ -68,8 +69,12 @@ export async function superres(input: Volume, params: TaskParams, ctx: TaskConte
   const axes = superresAxes(card.plane, params.axes ?? 'inplane')
   const geom = upsampledGeometry(input, f, axes)
   const y = normaliseVolume(s.real, card.normalisation)
-  const startT = params.depth ?? Math.round(SUPERRES_START_FRACTION * card.schedule.T) - 1
   const mode = params.mode ?? (s.samples > 1 ? 'sample' : 'mean')
+  // x0-models in mean mode: one call on the consistent cubic start, read at the card's calibrated
+  // noise level without adding noise (the interpolation's missing detail plays the noise's part).
+  const settings = superresSettings(card)
+  const oneCall = mode === 'mean' && card.prediction === 'x0' && settings.meanSigma !== null && params.depth === undefined
+  const startT = oneCall ? schedulerFor(card).timestepForNoise(settings.meanSigma!) : (params.depth ?? Math.round(SUPERRES_START_FRACTION * card.schedule.T) - 1)
   const steps = mode === 'mean' ? 1 : Math.min(s.steps, startT + 1)
   const project = (x: Float32Array | Float64Array, target: Float32Array): void => {
     const r = averagePool(x, geom.size, f, axes).data
@@ -81,7 +86,7 @@ export async function superres(input: Volume, params: TaskParams, ctx: TaskConte
   project(up, y.data)
   const onStep = s.stepper('superres', steps)
   const res = await sampleMany(s.samples, s.seed, async (seed) => {
-    const x0 = await sampleVolumeState(s.pm, geom.size, {
+    const x0 = oneCall ? await oneStepX0(s.pm, geom.size, up, startT, (x) => project(x, y.data), ctx.signal, onStep) : await sampleVolumeState(s.pm, geom.size, {
       sampler: params.sampler,
       steps,
       seed,
@@ -100,7 +105,7 @@ export async function superres(input: Volume, params: TaskParams, ctx: TaskConte
   if (res.std) outputs.push({ role: 'std' as const, volume: derivedVolume(input, res.std, g), label: `per-voxel standard deviation over ${s.samples} samples` })
   return {
     outputs,
-    provenance: provenance('superres', s, steps, { scale: f, axes: params.axes ?? 'inplane', startT, mode }),
-    report: { scale: f, axes, startT, steps, mode, size: geom.size, seconds: (performance.now() - t0) / 1000 },
+    provenance: provenance('superres', s, steps, { scale: f, axes: params.axes ?? 'inplane', startT, mode, ...(oneCall ? { meanSigma: settings.meanSigma } : {}) }),
+    report: { scale: f, axes, startT, steps, mode, ...(oneCall ? { meanSigma: settings.meanSigma, meanSigmaCalibration: settings.calibration } : {}), size: geom.size, seconds: (performance.now() - t0) / 1000 },
   }
 }

@@ -1,0 +1,64 @@
+import { EngineError } from '../engine/errors.js'
+import type { ModelCard } from '../engine/model-card.js'
+
+/**
+ * Per-model settings of the restoration tasks, from the card's `denoise` and `superres` blocks.
+ * Each is a property of one model (how smooth its x̂₀ is at a given noise level), so it is measured
+ * on that model's training subjects, never on the held-out ones the results are reported on, and
+ * the card says how (`calibration`). Absent block: the neutral value; a present key of the wrong
+ * type or range: MODEL_CONTRACT_MISMATCH naming it.
+ */
+export interface DenoiseSettings {
+  /**
+   * Multiplies the estimated noise σ before it picks the model's noise level: a posterior-mean
+   * denoiser that is smoother than the true posterior mean does best when told a little less noise
+   * than there is (the consistency bound and Rician correction keep the estimate itself).
+   */
+  sigmaScale: number
+  calibration?: string
+}
+
+export interface SuperresSettings {
+  /**
+   * Noise level (σ in normalised units) at which an x0-model's one call (mean mode) reads the
+   * consistent cubic start: the interpolation's missing detail, seen as noise of that level. null:
+   * the pipeline's default start (SUPERRES_START_FRACTION, noised).
+   */
+  meanSigma: number | null
+  calibration?: string
+}
+
+function block(card: ModelCard, key: string): { get: (k: string) => unknown; bad: (field: string, want: string) => never } | undefined {
+  const bad = (field: string, want: string): never => {
+    throw new EngineError('MODEL_CONTRACT_MISMATCH', `model card field "${key}.${field}" must be ${want}`, { source: card.name })
+  }
+  const raw = card[key]
+  if (raw === undefined) return undefined
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return bad('(block)', 'a JSON object')
+  const b = raw as Record<string, unknown>
+  if (b.calibration !== undefined && typeof b.calibration !== 'string') bad('calibration', 'a string')
+  return { get: (k) => b[k], bad }
+}
+
+const calibrationOf = (card: ModelCard, key: string): { calibration?: string } => {
+  const c = (card[key] as { calibration?: string }).calibration
+  return c !== undefined ? { calibration: c } : {}
+}
+
+const inRange = (v: unknown, lo: number, hi: number): v is number => typeof v === 'number' && Number.isFinite(v) && v > lo && v <= hi
+
+export function denoiseSettings(card: ModelCard): DenoiseSettings {
+  const b = block(card, 'denoise')
+  if (!b) return { sigmaScale: 1 }
+  const s = b.get('sigma_scale') ?? 1
+  if (!inRange(s, 0, 2)) return b.bad('sigma_scale', 'a number in (0, 2]')
+  return { sigmaScale: s, ...calibrationOf(card, 'denoise') }
+}
+
+export function superresSettings(card: ModelCard): SuperresSettings {
+  const b = block(card, 'superres')
+  if (!b) return { meanSigma: null }
+  const s = b.get('mean_sigma') ?? null
+  if (s !== null && !inRange(s, 0, 1)) return b.bad('mean_sigma', 'a number in (0, 1] or null')
+  return { meanSigma: s, ...calibrationOf(card, 'superres') }
+}
