@@ -5,14 +5,14 @@ import http from 'node:http'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { main } from '../../src/cli/main.js'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DicomwebClient } from '../../src/dicomweb/index.js'
 import { releaseSessions } from '../../src/engine/index.js'
 import { writeDicomSeries } from '../../src/io/writers/write-dicom.js'
 import { runTask } from '../../src/pipelines/index.js'
 import { postJob, startTestServer, waitForState, type TestServer } from '../service/helpers.js'
 import { croppedFixture, makeModelsDir, repoRoot } from '../pipelines/helpers.js'
+import { run } from './cli-run.js'
 import { hasOrthanc, PASSWORD, startOrthanc, USER, type OrthancInstance } from './orthanc.js'
 
 const exec = promisify(execFile)
@@ -28,26 +28,6 @@ let series: string
 let sourceInstances: string[]
 let lateInstance: string
 const SOP = { MR: '1.2.840.10008.5.1.4.1.1.4', SEG: '1.2.840.10008.5.1.4.1.1.66.4', PM: '1.2.840.10008.5.1.4.1.1.30' }
-
-async function run(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number; stdout: string; stderr: string; lines: Record<string, any>[] }> {
-  let stdout = ''
-  let stderr = ''
-  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]))
-  Object.assign(process.env, env)
-  for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k]
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true))
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true))
-  try {
-    const code = await main(args)
-    const lines = stdout.trim() ? stdout.trim().split('\n').map((l) => JSON.parse(l)) : []
-    return { code, stdout, stderr, lines }
-  } finally {
-    o.mockRestore()
-    e.mockRestore()
-    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]
-    else process.env[k] = v
-  }
-}
 
 const CREDS = { RADDIFF_DICOMWEB_USER: USER, RADDIFF_DICOMWEB_PASSWORD: PASSWORD, RADDIFF_DICOMWEB_RETRIES: '1' }
 const common = () => ['--models-dir', models.dir, '--steps', '2', '--seed', '3', '--json']
