@@ -2,35 +2,12 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import yauzl from 'yauzl'
 import { readImageFile } from '../../src/io/image/index.js'
 import { writeDicomSeg } from '../../src/io/writers/write-dicom-seg.js'
-import { createVolume, toFloat32, VolumeMetadata, type Mat3, type Vec3 } from '../../src/volume/index.js'
+import { createVolume, toFloat32, VolumeMetadata, type Mat3 } from '../../src/volume/index.js'
 import { runTask } from '../e2e/stub-task.js'
 import { fixture, postJob, repoRoot, startTestServer, upload, waitForState, type TestServer } from './helpers.js'
-
-/** The viewer's wire format: u32 header length, JSON header, float32 voxels. */
-function decodeRaw(buf: ArrayBuffer): { header: { size: Vec3; spacing: Vec3; origin: Vec3; direction: number[]; role: string; range: number[] }; data: Float32Array } {
-  const n = new DataView(buf).getUint32(0, true)
-  return { header: JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 4, n))), data: new Float32Array(buf, 4 + n) }
-}
-
-/** The one file of a zipped SEG series. */
-function unzipOne(buf: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) =>
-    yauzl.fromBuffer(buf, { lazyEntries: true }, (err, zip) => {
-      if (err) return reject(err)
-      zip.on('entry', (e) =>
-        zip.openReadStream(e, (e2, s) => {
-          if (e2) return reject(e2)
-          const chunks: Buffer[] = []
-          s.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks)))
-        }),
-      )
-      zip.readEntry()
-    }),
-  )
-}
+import { decodeRaw, ones, unzipOne } from './seg-helpers.js'
 
 let srv: TestServer
 let tmp: string
@@ -41,7 +18,6 @@ async function finishedJob(file: string): Promise<string> {
   return job.id
 }
 const postSeg = (id: string, body: Uint8Array, type = 'application/dicom') => fetch(`${srv.url}/v1/jobs/${id}/seg-mask`, { method: 'POST', body, headers: { 'content-type': type } })
-const ones = (m: ArrayLike<number>) => Array.from(m, (x, n) => (x === 1 ? n : -1)).filter((n) => n >= 0)
 
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(tmpdir(), 'raddiff-segsvc-'))
