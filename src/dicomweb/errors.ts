@@ -4,7 +4,8 @@
  */
 export const DICOMWEB_ERROR_CODES = {
   DICOMWEB_BAD_URL: 'the DICOMweb URL is not dicomweb+http(s)://host/…/studies/UID[/series/UID]',
-  DICOMWEB_UNREACHABLE: 'the DICOMweb server cannot be reached (refused, reset, DNS or TLS failure)',
+  DICOMWEB_UNREACHABLE: 'the DICOMweb server cannot be reached (refused, reset, DNS or TLS handshake failure)',
+  DICOMWEB_TLS: "the DICOMweb server's TLS certificate is not trusted or does not match its name (give its CA: RADDIFF_DICOMWEB_CA or the servers file's caFile)",
   DICOMWEB_TIMEOUT: 'the DICOMweb server did not answer in time',
   DICOMWEB_UNAUTHORIZED: 'the DICOMweb server refused the credentials (401 / 403)',
   DICOMWEB_NOT_FOUND: 'the DICOMweb server has no such study, series or endpoint (404)',

@@ -1,5 +1,6 @@
 import http, { type IncomingMessage } from 'node:http'
 import https from 'node:https'
+import { rootCertificates } from 'node:tls'
 import type { Readable } from 'node:stream'
 import { DicomwebError, errorForStatus } from './errors.js'
 
@@ -31,6 +32,34 @@ export interface RequestSpec {
 }
 
 const RETRY_STATUS = new Set([429, 502, 503, 504])
+
+/**
+ * OpenSSL's certificate verification failures (X509_V_ERR_* names) and Node's host-name check:
+ * a configuration problem that retrying cannot fix, and one the user fixes by naming the CA.
+ */
+const TLS_CERT_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'CERT_SIGNATURE_FAILURE',
+  'INVALID_CA',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+])
+
+/**
+ * Node's `ca` option replaces the bundled Mozilla roots instead of adding to them: a run that
+ * reads from a private PACS and pushes to a publicly certified one would lose the latter. The
+ * configured CA is therefore added to the roots, as the option's documentation here promises.
+ */
+export function trustedCas(ca: string | Buffer): string[] {
+  return [...rootCertificates, ca.toString()]
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 function authHeader(auth: DicomwebAuth | undefined): Record<string, string> {
@@ -50,7 +79,7 @@ function once(spec: RequestSpec, conn: ConnectionOptions): Promise<IncomingMessa
       {
         method: spec.method,
         headers: { ...spec.headers, ...authHeader(conn.auth) },
-        ...(u.protocol === 'https:' && conn.ca ? { ca: conn.ca } : {}),
+        ...(u.protocol === 'https:' && conn.ca ? { ca: trustedCas(conn.ca) } : {}),
       },
       (res) => {
         response = res
@@ -66,6 +95,11 @@ function once(spec: RequestSpec, conn: ConnectionOptions): Promise<IncomingMessa
     })
     req.on('error', (cause) => {
       if (cause instanceof DicomwebError) return reject(cause)
+      const code = (cause as NodeJS.ErrnoException).code
+      if (code && TLS_CERT_CODES.has(code)) {
+        // The OpenSSL code names the failure; the message text stays out (it can quote the certificate's names).
+        return reject(new DicomwebError('DICOMWEB_TLS', `${spec.what}: the server's TLS certificate was refused (${code}); if it is signed by a private CA, give that CA's PEM file (RADDIFF_DICOMWEB_CA, or caFile in the service's servers file)`, { cause }))
+      }
       reject(new DicomwebError('DICOMWEB_UNREACHABLE', `${spec.what}: the server cannot be reached (${(cause as NodeJS.ErrnoException).code ?? 'network error'})`, { cause }))
     })
     const body = spec.body?.()

@@ -23,6 +23,8 @@ export const ERROR_CODES = {
   UNSUPPORTED_OUTPUT: 'the output path has an unsupported extension',
   WRITE_FAILED: 'the output could not be written',
   NO_USABLE_INPUT: 'none of the inputs held a readable image series',
+  NOT_A_SEGMENTATION: 'the file is not a DICOM Segmentation (SEG) that can be read as a mask',
+  SEG_MISMATCH: "the segmentation's frame of reference or geometry does not match the scan",
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

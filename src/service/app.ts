@@ -15,6 +15,7 @@ import { pacsPlugin } from './plugins/pacs.js'
 import { resolveServers, serversFromEnv } from './dicomweb-servers.js'
 import { resultsPlugin } from './plugins/results.js'
 import { scansPlugin } from './plugins/scans.js'
+import { segMaskPlugin } from './plugins/seg-mask.js'
 import { viewerPlugin } from './plugins/viewer.js'
 import { RedisJobQueue } from './queue-redis.js'
 import { Readiness } from './readiness.js'
@@ -121,6 +122,7 @@ export async function buildApp(opts: ServiceOptions): Promise<FastifyInstance> {
   await app.register(scansPlugin(ctx))
   await app.register(jobsPlugin(ctx))
   await app.register(resultsPlugin(ctx))
+  await app.register(segMaskPlugin(ctx))
   await app.register(pacsPlugin(ctx, opts.dicomwebServers ? resolveServers(opts.dicomwebServers) : serversFromEnv()))
   await pool.start()
   return app

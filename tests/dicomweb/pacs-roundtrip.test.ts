@@ -1,18 +1,21 @@
 import { execFile, spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { main } from '../../src/cli/main.js'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DicomwebClient } from '../../src/dicomweb/index.js'
 import { releaseSessions } from '../../src/engine/index.js'
 import { writeDicomSeries } from '../../src/io/writers/write-dicom.js'
 import { runTask } from '../../src/pipelines/index.js'
 import { postJob, startTestServer, waitForState, type TestServer } from '../service/helpers.js'
+import { decodeRaw, ones } from '../service/seg-helpers.js'
+import { readImageFile } from '../../src/io/image/index.js'
+import { toFloat32 } from '../../src/volume/index.js'
 import { croppedFixture, makeModelsDir, repoRoot } from '../pipelines/helpers.js'
+import { run } from './cli-run.js'
 import { hasOrthanc, PASSWORD, startOrthanc, USER, type OrthancInstance } from './orthanc.js'
 
 const exec = promisify(execFile)
@@ -28,26 +31,6 @@ let series: string
 let sourceInstances: string[]
 let lateInstance: string
 const SOP = { MR: '1.2.840.10008.5.1.4.1.1.4', SEG: '1.2.840.10008.5.1.4.1.1.66.4', PM: '1.2.840.10008.5.1.4.1.1.30' }
-
-async function run(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number; stdout: string; stderr: string; lines: Record<string, any>[] }> {
-  let stdout = ''
-  let stderr = ''
-  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]))
-  Object.assign(process.env, env)
-  for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k]
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true))
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true))
-  try {
-    const code = await main(args)
-    const lines = stdout.trim() ? stdout.trim().split('\n').map((l) => JSON.parse(l)) : []
-    return { code, stdout, stderr, lines }
-  } finally {
-    o.mockRestore()
-    e.mockRestore()
-    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]
-    else process.env[k] = v
-  }
-}
 
 const CREDS = { RADDIFF_DICOMWEB_USER: USER, RADDIFF_DICOMWEB_PASSWORD: PASSWORD, RADDIFF_DICOMWEB_RETRIES: '1' }
 const common = () => ['--models-dir', models.dir, '--steps', '2', '--seed', '3', '--json']
@@ -194,7 +177,7 @@ describe.skipIf(!hasOrthanc)('PACS round trip against a real Orthanc with DICOMw
     }
   }, 240_000)
 
-  it('service: import → anomaly job → push files the SEG, map and healed series in the scan\'s study; only configured servers', async () => {
+  it('service: import → anomaly job → push files the SEG, map and healed series in the scan\'s study, and the SEG read back from the PACS is the job\'s mask; only configured servers', async () => {
     const srv: TestServer = await startTestServer({
       runTask,
       modelsDir: models.dir,
@@ -227,6 +210,20 @@ describe.skipIf(!hasOrthanc)('PACS round trip against a real Orthanc with DICOMw
       const after = await qidoSeries()
       const added = after.filter((s) => !before.some((b) => b.uid === s.uid))
       expect(added.map((s) => s.sopClasses[0]).sort()).toEqual([SOP.PM, SOP.MR, SOP.SEG].sort())
+
+      // The round trip of the mask: the SEG as the PACS stores it, retrieved and read back onto the
+      // scan (Frame of Reference and geometry checked), is the mask the job wrote, voxel by voxel.
+      const segSeries = added.find((s) => s.sopClasses[0] === SOP.SEG)!.uid
+      const [segFile] = await new DicomwebClient(orthanc.dicomweb, { auth: { kind: 'basic', user: USER, password: PASSWORD } }).retrieve(path.join(tmp, 'service-seg-from-pacs'), study, segSeries)
+      const back = await fetch(`${srv.url}/v1/jobs/${job.id}/seg-mask`, { method: 'POST', headers: { 'content-type': 'application/dicom' }, body: await readFile(segFile) })
+      expect(back.status).toBe(200)
+      const maskNii = path.join(tmp, 'job-mask.nii.gz')
+      await writeFile(maskNii, Buffer.from(await (await fetch(`${srv.url}/v1/jobs/${job.id}/results/mask`)).arrayBuffer()))
+      const written = toFloat32(await readImageFile(maskNii, 'job-mask.nii.gz'))
+      const decoded = decodeRaw(await back.arrayBuffer()).data
+      expect(decoded).toHaveLength(written.length)
+      expect(ones(written).length).toBeGreaterThan(0)
+      expect(ones(decoded)).toEqual(ones(written))
 
       // The zipped DICOM download is filed in the same study too (not a new one).
       const zip = await fetch(`${srv.url}/v1/jobs/${job.id}/results/healed?format=dicom`)

@@ -13,7 +13,7 @@ export const setToken = (t: string): void => {
 }
 const headers = (extra: Record<string, string> = {}): Record<string, string> => (token ? { authorization: `Bearer ${token}`, ...extra } : extra)
 
-async function call(url: string, init: RequestInit = {}): Promise<Response> {
+export async function call(url: string, init: RequestInit = {}): Promise<Response> {
   let res: Response
   try {
     res = await fetch(url, { ...init, headers: headers(init.headers as Record<string, string>) })
@@ -126,7 +126,11 @@ export interface RawVolume extends RawVolumeHeader {
 
 /** The viewer route: u32 header length, JSON header, float32 voxels. */
 export async function fetchVolume(jobId: string, role: string): Promise<RawVolume> {
-  const buf = await (await call(`/v1/jobs/${jobId}/volumes/${role}`)).arrayBuffer()
+  return decodeRawVolume(await (await call(`/v1/jobs/${jobId}/volumes/${role}`)).arrayBuffer())
+}
+
+/** The raw volume format of the viewer routes (raw-volume-format.ts). */
+export function decodeRawVolume(buf: ArrayBuffer): RawVolume {
   const n = new DataView(buf).getUint32(0, true)
   const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 4, n)))
   return { ...header, data: new Float32Array(buf, 4 + n) }

@@ -1,5 +1,6 @@
 import { ApiError, cancelJob, fetchVolume, followJob, getJob, getScan, listOutputs, setToken, startJob, uploadFiles, type Job, type Output, type RawVolume, type Scan } from './api.js'
 import { ResultViewer, type MaskMode, type Plane, type ViewerVolumes } from './viewports.js'
+import { initSegLoader } from './seg-loader.js'
 import { TASK_OUTPUTS, type TaskOutputs } from '../../src/pipelines/task-outputs.js'
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T
@@ -353,5 +354,7 @@ async function openFromHash(): Promise<void> {
     showError(e)
   }
 }
+initSegLoader({ viewer: () => state.viewer, showError, clearError })
+
 window.addEventListener('hashchange', () => void openFromHash())
 void openFromHash()

@@ -9,10 +9,16 @@ interface TagEntry {
   name: string
 }
 
-/** The slice of dcmjs the writer uses; dcmjs ships no type declarations. */
+/** The slice of dcmjs the writers and the SEG reader use; dcmjs ships no type declarations. */
 interface DcmjsData {
   DicomDict: new (meta: Record<string, unknown>) => { dict: Record<string, unknown>; write(): ArrayBuffer }
+  DicomMessage: {
+    readFile(buffer: ArrayBuffer, options?: Record<string, unknown>): { meta: Record<string, unknown>; dict: Record<string, unknown> }
+  }
+  /** PS3.5 8.1.1 1-bit data: LSB first, one byte (0 or 255) out per bit in. */
+  BitArray: { unpack(packed: ArrayBuffer | Uint8Array): Uint8Array }
   DicomMetaDictionary: {
+    naturalizeDataset(dataset: Record<string, unknown>): NaturalDataset
     denaturalizeDataset(dataset: NaturalDataset): Record<string, unknown>
     nameMap: Record<string, TagEntry>
     dictionary: Record<string, TagEntry>
