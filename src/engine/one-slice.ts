@@ -1,6 +1,6 @@
-import type { Vec3 } from '../volume/volume.js'
+import type { Vec3 } from '../volume/geometry-types.js'
 import type { ModelCard } from './model-card.js'
-import type { ModelFn } from './model-fn.js'
+import { tiledModelFn, type ModelFn } from './model-fn.js'
 import type { NoiseScheduler } from './schedulers/scheduler.js'
 import { paddingFor, padIndex, readSlice, sliceLayout, writeSlice, type Padding, type SliceLayout, type SliceSource } from './slicing.js'
 
@@ -33,6 +33,12 @@ export function clipUnit(x: Float32Array): Float32Array {
   return x
 }
 
+/** The network tiled as the card says (tile_size; overlap a quarter tile, at least size_multiple). */
+export function cardTiled(fn: ModelFn, card: Pick<ModelCard, 'tile_size' | 'size_multiple' | 'cond_channels'>, tileOverlap?: number): ModelFn {
+  if (!card.tile_size) return fn
+  return tiledModelFn(fn, card.tile_size, tileOverlap ?? Math.max(card.size_multiple, Math.floor(card.tile_size / 4)), card.cond_channels)
+}
+
 export type OneSliceCard = Pick<ModelCard, 'plane' | 'size_multiple' | 'channels' | 'cond_channels' | 'context_slices'>
 
 /** The slice geometry of a volume for a card: the layout, its padding and the channels of x. */
@@ -45,7 +51,7 @@ export function sliceGeometry(card: OneSliceCard, size: Vec3): { layout: SliceLa
 /**
  * The volume sampler's oneStepX0 for slice s alone (x̂₀ at t from x_t = √ᾱ_t y, clipped to
  * [-1, 1], before any correction), from that slice and its 2.5D neighbours: what the viewer's
- * in-browser preview runs. `fn` is the network, already tiled as the card says (tiledModelFn).
+ * in-browser preview runs. `fn` is the network, already tiled as the card says (cardTiled).
  * Returns the slice's H×W values, rows of its layout (sliceLayout), in normalised units.
  */
 export async function oneStepX0Slice(fn: ModelFn, card: OneSliceCard, sch: Pick<NoiseScheduler, 'abar' | 'x0FromOutput'>, y: Float32Array, size: Vec3, s: number, t: number): Promise<Float32Array> {

@@ -1,11 +1,13 @@
-import type { Volume } from '../volume/index.js'
 import type { SlicePlane } from './model-card.js'
 
 /**
  * What readSlice reads: a Volume, or plain voxels with a rescale (the browser preview has no
  * Volume class: its metadata module needs node:util).
  */
-export type SliceSource = Pick<Volume, 'data'> & { meta: Pick<Volume['meta'], 'rescaleSlope' | 'rescaleIntercept'> }
+export interface SliceSource {
+  data: ArrayLike<number>
+  meta: { rescaleSlope: number; rescaleIntercept: number }
+}
 
 /**
  * Slice geometry relative to the voxel axes (i fastest, then j, then k):

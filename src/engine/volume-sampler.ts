@@ -6,11 +6,11 @@ import type { ModelCard, Normalisation } from './model-card.js'
 import { loadModel } from './model-registry.js'
 import { denormaliseValue, normalisationRange, normaliseValue, type IntensityRange } from './normalise.js'
 import { Rng } from './rng.js'
-import { batchPlan, onnxModelFn, runLanes, tiledModelFn, type ModelFn } from './model-fn.js'
+import { batchPlan, onnxModelFn, runLanes, type ModelFn } from './model-fn.js'
 import { createScheduler, type SamplerKind } from './schedulers/index.js'
 import type { NoiseScheduler } from './schedulers/scheduler.js'
 import type { Device, ResolvedDevice } from './session.js'
-import { clipUnit, readContextSlices, scaledState, sliceGeometry, unscaled } from './one-slice.js'
+import { cardTiled, clipUnit, readContextSlices, scaledState, sliceGeometry, unscaled } from './one-slice.js'
 import { readSlice, writeSlice } from './slicing.js'
 
 /**
@@ -33,8 +33,7 @@ export interface PreparedModel extends VolumeModel {
 
 /** Wraps a network as a VolumeModel (tiling per the card). Tests and benches pass their own ModelFn. */
 export function volumeModel(fn: ModelFn, card: VolumeModel['card'], plan: VolumeModel['plan'] = { batch: 8, inFlight: 1 }, tileOverlap?: number): VolumeModel {
-  const tiled = card.tile_size ? tiledModelFn(fn, card.tile_size, tileOverlap ?? Math.max(card.size_multiple, Math.floor(card.tile_size / 4)), card.cond_channels) : fn
-  return { card, fn: tiled, plan }
+  return { card, fn: cardTiled(fn, card, tileOverlap), plan }
 }
 
 export async function prepareModel(cardPath: string, device: Device = 'auto', threads?: number): Promise<PreparedModel> {

@@ -1,7 +1,7 @@
 import type { ModelCard } from '../engine/model-card.js'
 import { denormaliseValue, normalisationRange, normaliseValue, type IntensityRange } from '../engine/normalise.js'
 import { createScheduler, timestepForAbar } from '../engine/schedulers/index.js'
-import type { Vec3 } from '../volume/volume.js'
+import type { Vec3 } from '../volume/geometry-types.js'
 import { estimateNoise, type NoiseEstimate } from './noise-estimate.js'
 
 // Browser-safe on purpose (no node imports, no sessions): the viewer's in-browser preview runs the
