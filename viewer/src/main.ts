@@ -316,9 +316,25 @@ function scanVolume(id: string): Promise<RawVolume> {
 }
 
 const AXIS: Record<Plane, number> = { sagittal: 0, coronal: 1, axial: 2 }
+const ANATOMICAL: Plane[] = ['sagittal', 'coronal', 'axial']
+
+/**
+ * The viewer plane that shows slices across voxel axis `axis`: the LPS axis its direction runs
+ * closest to. The denoise task slices the voxel grid, which need not be stored axially.
+ */
+function anatomicalPlane(vol: RawVolume, axis: number): Plane {
+  const c = [0, 1, 2].map((r) => Math.abs(vol.direction[3 * r + axis]))
+  return ANATOMICAL[c.indexOf(Math.max(...c))]
+}
+
+interface ShownPreview extends PreviewResult {
+  /** The viewer plane showing the previewed slice, and whether it is the one in view now. */
+  shows: Plane
+  inView: boolean
+}
 
 /** Input | preview side by side, one grey window (the input slice's 1st–99th percentile). */
-function drawPreview(r: PreviewResult): void {
+function drawPreview(r: ShownPreview): void {
   const c = $<HTMLCanvasElement>('preview-canvas')
   c.width = 2 * r.W
   c.height = r.H
@@ -336,7 +352,7 @@ function drawPreview(r: PreviewResult): void {
     }
   c.getContext('2d')!.putImageData(img, 0, 0)
   $('preview-caption').textContent =
-    `PREVIEW · NOT FOR CLINICAL USE\ninput | denoised (mean) · ${r.model} · ${r.plane} slice ${r.slice} of the voxel grid · t* ${r.tStar.toFixed(1)} · ${r.backend} · ${r.sliceMs.toFixed(0)} ms per slice`
+    `PREVIEW · NOT FOR CLINICAL USE\ninput | denoised (mean) · ${r.model} · ${r.plane} slice ${r.slice} of the voxel grid = a ${r.shows} slice${r.inView ? ', the one in view' : ` (the view is not ${r.shows}: switch to see it)`} · t* ${r.tStar.toFixed(1)} · ${r.backend} · ${r.sliceMs.toFixed(0)} ms per slice`
   $('preview-figure').hidden = false
 }
 
@@ -365,9 +381,10 @@ $('preview').addEventListener('click', async () => {
     const slice = centre ? Math.round(worldToIndex(vol, centre)[axis]) : vol.size[axis] >> 1
     setStatus('preview: running the model in the browser…')
     const { previewDenoiseSlice } = await import('./preview.js')
-    const r = await previewDenoiseSlice(vol, m, slice, $<HTMLSelectElement>('preview-backend').value as PreviewBackend)
+    const shows = anatomicalPlane(vol, axis)
+    const r: ShownPreview = { ...(await previewDenoiseSlice(vol, m, slice, $<HTMLSelectElement>('preview-backend').value as PreviewBackend)), shows, inView: shows === v.viewPlane }
     drawPreview(r)
-    ;(window as unknown as { raddiffPreview: PreviewResult }).raddiffPreview = r
+    ;(window as unknown as { raddiffPreview: ShownPreview }).raddiffPreview = r
     // Tests wait for this mark, not for time.
     document.body.dataset.preview = `${scan.id}:${r.slice}`
     setStatus(`preview: ${r.backend} · ${r.sliceMs.toFixed(0)} ms`)

@@ -231,6 +231,10 @@ export class ResultViewer {
     return this.vols ? ([...this.vp('original').getCamera().focalPoint!] as Vec3) : undefined
   }
 
+  get viewPlane(): Plane {
+    return this.plane
+  }
+
   setPlane(plane: Plane, render = true): void {
     this.plane = plane
     for (const name of NAMES) {
