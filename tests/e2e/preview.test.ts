@@ -39,6 +39,13 @@ interface BrowserPreview {
   output: number[]
 }
 
+const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  expect(a.length).toBe(b.length)
+  let m = 0
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]))
+  return m
+}
+
 async function runPreview(s: Session, backend: 'wasm' | 'webgpu' | 'auto'): Promise<BrowserPreview> {
   await s.page.selectOption('#preview-model', MODEL)
   await s.page.selectOption('#preview-backend', backend)
@@ -104,12 +111,8 @@ describe.skipIf(!hasChromium)('in-browser preview (onnxruntime-web in headless C
     expect(r.sigma).toBeCloseTo(server.sigma, 6)
     expect(r.tStar).toBeCloseTo(server.tStar, 9)
     const ref = server.slice(r.slice)
-    let maxDiff = 0
-    let maxChange = 0
-    for (let i = 0; i < ref.length; i++) {
-      maxDiff = Math.max(maxDiff, Math.abs(r.output[i] - ref[i]))
-      maxChange = Math.max(maxChange, Math.abs(ref[i] - r.input[i]))
-    }
+    const maxDiff = maxAbsDiff(r.output, ref)
+    const maxChange = maxAbsDiff(ref, r.input)
     console.log(`preview wasm: max |browser − server| ${maxDiff.toExponential(3)} (${(maxDiff / server.range).toExponential(2)} of the range ${server.range.toFixed(1)}), max change by the denoiser ${maxChange.toFixed(2)}, ${r.sliceMs.toFixed(1)} ms per slice, first call ${r.totalMs.toFixed(0)} ms`)
     expect(maxDiff).toBeLessThan(TOLERANCE * server.range)
     // The comparison is not empty: the model changed the slice far more than the two sides differ.
@@ -124,9 +127,7 @@ describe.skipIf(!hasChromium)('in-browser preview (onnxruntime-web in headless C
   it.runIf(WEBGPU)('runs on WebGPU (SwiftShader) to the same tolerance', async () => {
     const r = await runPreview(s, 'webgpu')
     expect(r.backend).toBe('webgpu')
-    const ref = server.slice(r.slice)
-    let maxDiff = 0
-    for (let i = 0; i < ref.length; i++) maxDiff = Math.max(maxDiff, Math.abs(r.output[i] - ref[i]))
+    const maxDiff = maxAbsDiff(r.output, server.slice(r.slice))
     console.log(`preview webgpu: max |browser − server| ${maxDiff.toExponential(3)} (${(maxDiff / server.range).toExponential(2)} of the range), ${r.sliceMs.toFixed(1)} ms per slice`)
     expect(maxDiff).toBeLessThan(TOLERANCE * server.range)
   }, 600_000)
@@ -145,9 +146,7 @@ describe.skipIf(!hasChromium)('in-browser preview (onnxruntime-web in headless C
     expect(r.inView).toBe(true)
     expect(r.shows).toBe('sagittal')
     expect(Math.abs(r.slice - (input.size[2] >> 1))).toBe(1)
-    const ref = server.slice(r.slice)
-    let maxDiff = 0
-    for (let i = 0; i < ref.length; i++) maxDiff = Math.max(maxDiff, Math.abs(r.output[i] - ref[i]))
+    const maxDiff = maxAbsDiff(r.output, server.slice(r.slice))
     console.log(`preview wasm, second slice: max |browser − server| ${maxDiff.toExponential(3)}, ${r.sliceMs.toFixed(1)} ms per slice (session reused)`)
     expect(maxDiff).toBeLessThan(TOLERANCE * server.range)
     expect(await s.page.textContent('#preview-caption')).toMatch(/a sagittal slice, the one in view/)
