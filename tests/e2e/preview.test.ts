@@ -150,8 +150,7 @@ describe.skipIf(!hasChromium)('in-browser preview (onnxruntime-web in headless C
     console.log(`preview wasm, second slice: max |browser − server| ${maxDiff.toExponential(3)}, ${r.sliceMs.toFixed(1)} ms per slice (session reused)`)
     expect(maxDiff).toBeLessThan(TOLERANCE * server.range)
     expect(await s.page.textContent('#preview-caption')).toMatch(/a sagittal slice, the one in view/)
-  // a loaded 2-core machine took 30 s here: the bound is for a hung browser
-  }, 600_000)
+  }, 600_000) // a loaded 2-core machine took 30 s here: the bound is for a hung browser
 
   it('refuses a model file whose sha256 is not the card’s, before running anything', async () => {
     // Flip one byte on the way: a proxy or a partial download must not run a different network.
