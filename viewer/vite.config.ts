@@ -10,5 +10,7 @@ export default defineConfig({
   resolve: { alias: { events: shim('events'), url: shim('url') } },
   build: { outDir: 'dist', emptyOutDir: true, chunkSizeWarningLimit: 8192, sourcemap: false },
   worker: { format: 'es' },
+  // onnxruntime-web finds its .wasm with new URL(…, import.meta.url); pre-bundling in dev would move the module away from it.
+  optimizeDeps: { exclude: ['onnxruntime-web'] },
   server: { proxy: { '/v1': 'http://127.0.0.1:8080' } },
 })

@@ -1,12 +1,15 @@
-import type { LoadedModel } from './model-registry.js'
-import type { TensorData } from './session-options.js'
+import type { ModelCard } from './model-card.js'
+import type { TensorData } from './tensor-data.js'
 import { accumulateTiles, cropTiles, planTiles, tileWeights } from './tiling.js'
 
 /** One network evaluation: x [B,C,H,W], cond [B,Cc,H,W] → out [B,Co,H,W] (Co < C for a 2.5D model, whose x holds neighbour slices). */
 export type ModelFn = (x: Float32Array, dims: [number, number, number, number], t: number, cond?: Float32Array) => Promise<Float32Array>
 
-/** Wraps a loaded ONNX model as a ModelFn (t as float32 or int64, as its card says). */
-export function onnxModelFn(m: Pick<LoadedModel, 'session' | 'card'>): ModelFn {
+/**
+ * Wraps a loaded ONNX model as a ModelFn (t as float32 or int64, as its card says). Only `run` is
+ * needed, so the browser preview wraps its onnxruntime-web session with the same feeds.
+ */
+export function onnxModelFn(m: { session: { run(feeds: Record<string, TensorData>): Promise<Record<string, TensorData>> }; card: Pick<ModelCard, 'timestep_input' | 'cond_channels'> }): ModelFn {
   const { session, card } = m
   return async (x, dims, t, cond) => {
     const [B, , H, W] = dims
@@ -86,6 +89,6 @@ export const DEFAULT_BATCH_SIZE = 8
 export const CPU_BATCHES_IN_FLIGHT = 2
 
 /** Batch size and batches in flight for a loaded model on its device. */
-export function batchPlan(m: Pick<LoadedModel, 'session' | 'device'>): { batch: number; inFlight: number } {
+export function batchPlan(m: { session: { readonly parallelism: number }; device: string }): { batch: number; inFlight: number } {
   return m.device === 'cpu' ? { batch: m.session.parallelism, inFlight: CPU_BATCHES_IN_FLIGHT } : { batch: DEFAULT_BATCH_SIZE, inFlight: 1 }
 }

@@ -35,12 +35,8 @@ export function sessionOptions(ep: ResolvedDevice, threads: number, o: { profile
   return opts
 }
 
-/** A tensor as plain data: what crosses between threads (an ort.Tensor fits this shape too). */
-export interface TensorData {
-  type: 'float32' | 'int64'
-  data: Float32Array | BigInt64Array
-  dims: readonly number[]
-}
+import type { TensorData } from './tensor-data.js'
+export type { TensorData } from './tensor-data.js'
 
 /** The graph's interface, as ORT reports it (plain objects, so it can come from another thread). */
 export interface GraphInfo {

@@ -1,5 +1,13 @@
-import type { Volume } from '../volume/index.js'
 import type { SlicePlane } from './model-card.js'
+
+/**
+ * What readSlice reads: a Volume, or plain voxels with a rescale (the browser preview has no
+ * Volume class: its metadata module needs node:util).
+ */
+export interface SliceSource {
+  data: ArrayLike<number>
+  meta: { rescaleSlope: number; rescaleIntercept: number }
+}
 
 /**
  * Slice geometry relative to the voxel axes (i fastest, then j, then k):
@@ -56,7 +64,7 @@ export function paddingFor(H: number, W: number, multiple: number): Padding {
  * Reads slice `s` (clamped to the volume, for 2.5D neighbours) into `out` at its padded size,
  * mapping each real value (stored·slope + intercept) through `map`.
  */
-export function readSlice(v: Volume, layout: SliceLayout, s: number, pad: Padding, mode: PadMode, map: (real: number) => number, out: Float32Array, offset = 0): void {
+export function readSlice(v: SliceSource, layout: SliceLayout, s: number, pad: Padding, mode: PadMode, map: (real: number) => number, out: Float32Array, offset = 0): void {
   const sc = Math.min(Math.max(s, 0), layout.count - 1)
   const { rescaleSlope: m, rescaleIntercept: b } = v.meta
   const data = v.data

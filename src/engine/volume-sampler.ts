@@ -6,11 +6,12 @@ import type { ModelCard, Normalisation } from './model-card.js'
 import { loadModel } from './model-registry.js'
 import { denormaliseValue, normalisationRange, normaliseValue, type IntensityRange } from './normalise.js'
 import { Rng } from './rng.js'
-import { batchPlan, onnxModelFn, runLanes, tiledModelFn, type ModelFn } from './model-fn.js'
+import { batchPlan, onnxModelFn, runLanes, type ModelFn } from './model-fn.js'
 import { createScheduler, type SamplerKind } from './schedulers/index.js'
 import type { NoiseScheduler } from './schedulers/scheduler.js'
 import type { Device, ResolvedDevice } from './session.js'
-import { paddingFor, padIndex, readSlice, sliceLayout, writeSlice } from './slicing.js'
+import { cardTiled, clipUnit, readContextSlices, scaledState, sliceGeometry, unscaled } from './one-slice.js'
+import { readSlice, writeSlice } from './slicing.js'
 
 /**
  * A model ready for whole-volume evaluation: its card's geometry and diffusion fields, the network
@@ -32,8 +33,7 @@ export interface PreparedModel extends VolumeModel {
 
 /** Wraps a network as a VolumeModel (tiling per the card). Tests and benches pass their own ModelFn. */
 export function volumeModel(fn: ModelFn, card: VolumeModel['card'], plan: VolumeModel['plan'] = { batch: 8, inFlight: 1 }, tileOverlap?: number): VolumeModel {
-  const tiled = card.tile_size ? tiledModelFn(fn, card.tile_size, tileOverlap ?? Math.max(card.size_multiple, Math.floor(card.tile_size / 4)), card.cond_channels) : fn
-  return { card, fn: tiled, plan }
+  return { card, fn: cardTiled(fn, card, tileOverlap), plan }
 }
 
 export async function prepareModel(cardPath: string, device: Device = 'auto', threads?: number): Promise<PreparedModel> {
@@ -51,14 +51,11 @@ export async function prepareModel(cardPath: string, device: Device = 'auto', th
 export async function evalVolume(vm: VolumeModel, x: Float32Array, size: Vec3, t: number, cond?: Float32Array, signal?: AbortSignal): Promise<Float32Array> {
   const { batch, inFlight } = vm.plan
   const { card } = vm
-  const layout = sliceLayout(size, card.plane)
-  const pad = paddingFor(layout.H, layout.W, card.size_multiple)
+  const { layout, pad, k, C } = sliceGeometry(card, size)
   const plen = pad.H * pad.W
   const Cc = card.cond_channels
-  const k = card.context_slices ?? 0
-  const C = 2 * k + 1
-  const xv = createVolume({ data: x, size })
-  const cv = cond ? createVolume({ data: cond, size }) : undefined
+  const xv = unscaled(x)
+  const cv = cond ? unscaled(cond) : undefined
   if (Cc > 0 && !cv) throw new RangeError('this model needs a conditioning volume')
   const out = new Float32Array(x.length)
   const id = (v: number): number => v
@@ -67,7 +64,7 @@ export async function evalVolume(vm: VolumeModel, x: Float32Array, size: Vec3, t
     const n = Math.min(batch, layout.count - s0)
     const xb = new Float32Array(n * C * plen)
     for (let j = 0; j < n; j++) {
-      for (let c = 0; c < C; c++) readSlice(xv, layout, padIndex(s0 + j + c - k, layout.count, 'reflect'), pad, 'reflect', id, xb, (j * C + c) * plen)
+      readContextSlices(xv, layout, s0 + j, k, pad, xb, j * C * plen)
     }
     let cb: Float32Array | undefined
     if (Cc > 0) {
@@ -154,22 +151,14 @@ export async function sampleVolumeState(vm: VolumeModel, size: Vec3, o: VolumeSt
  */
 export async function oneStepX0(vm: VolumeModel, size: Vec3, y: Float32Array, t: number, correct?: (x0: Float32Array) => void, signal?: AbortSignal, onStep?: () => void): Promise<Float32Array> {
   const sch = schedulerFor(vm.card)
-  const a = Math.sqrt(sch.abar(t))
-  const x = Float32Array.from(y, (v) => a * v)
+  const x = scaledState(sch, y, t)
   const out = await evalVolume(vm, x, size, t, undefined, signal)
-  const x0 = sch.x0FromOutput(out, x, t)
-  for (let i = 0; i < x0.length; i++) x0[i] = x0[i] < -1 ? -1 : x0[i] > 1 ? 1 : x0[i]
+  const x0 = clipUnit(sch.x0FromOutput(out, x, t))
   correct?.(x0)
   onStep?.()
   return x0
 }
 
-/** Largest integer t with ᾱ_t ≥ target (0 when even ᾱ_0 is below it). */
-export function timestepForAbar(sch: Pick<NoiseScheduler, 'abar' | 'schedule'>, target: number): number {
-  let t = 0
-  for (let k = 0; k < sch.schedule.T; k++) if (sch.abar(k) >= target) t = k
-  return t
-}
 
 export interface Progress {
   step: number

@@ -1,4 +1,4 @@
-import type { Vec3 } from '../volume/volume.js'
+import type { Vec3 } from '../volume/geometry-types.js'
 import { percentileOf } from './volume-ops.js'
 
 export interface NoiseEstimate {

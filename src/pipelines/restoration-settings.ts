@@ -28,7 +28,10 @@ export interface SuperresSettings {
   calibration?: string
 }
 
-function block(card: ModelCard, key: string): { get: (k: string) => unknown; bad: (field: string, want: string) => never } | undefined {
+/** The card's name (for errors) and its blocks; browser-safe (the viewer's preview reads the denoise block). */
+type SettingsCard = Pick<ModelCard, 'name'> & { readonly [block: string]: unknown }
+
+function block(card: SettingsCard, key: string): { get: (k: string) => unknown; bad: (field: string, want: string) => never } | undefined {
   const bad = (field: string, want: string): never => {
     throw new EngineError('MODEL_CONTRACT_MISMATCH', `model card field "${key}.${field}" must be ${want}`, { source: card.name })
   }
@@ -40,14 +43,14 @@ function block(card: ModelCard, key: string): { get: (k: string) => unknown; bad
   return { get: (k) => b[k], bad }
 }
 
-const calibrationOf = (card: ModelCard, key: string): { calibration?: string } => {
+const calibrationOf = (card: SettingsCard, key: string): { calibration?: string } => {
   const c = (card[key] as { calibration?: string }).calibration
   return c !== undefined ? { calibration: c } : {}
 }
 
 const inRange = (v: unknown, lo: number, hi: number): v is number => typeof v === 'number' && Number.isFinite(v) && v > lo && v <= hi
 
-export function denoiseSettings(card: ModelCard): DenoiseSettings {
+export function denoiseSettings(card: SettingsCard): DenoiseSettings {
   const b = block(card, 'denoise')
   if (!b) return { sigmaScale: 1 }
   const s = b.get('sigma_scale') ?? 1
@@ -55,7 +58,7 @@ export function denoiseSettings(card: ModelCard): DenoiseSettings {
   return { sigmaScale: s, ...calibrationOf(card, 'denoise') }
 }
 
-export function superresSettings(card: ModelCard): SuperresSettings {
+export function superresSettings(card: SettingsCard): SuperresSettings {
   const b = block(card, 'superres')
   if (!b) return { meanSigma: null }
   const s = b.get('mean_sigma') ?? null

@@ -1,4 +1,4 @@
-import type { Vec3 } from '../volume/volume.js'
+import type { Vec3 } from '../volume/geometry-types.js'
 
 /** Voxel-wise helpers on x-fastest float arrays of a [nx, ny, nz] grid. */
 

@@ -11,6 +11,7 @@ import { registerDocs } from './plugins/docs.js'
 import { errorHandlerPlugin } from './plugins/error-handler.js'
 import { healthPlugin } from './plugins/health.js'
 import { jobsPlugin } from './plugins/jobs.js'
+import { modelsPlugin } from './plugins/models.js'
 import { pacsPlugin } from './plugins/pacs.js'
 import { resolveServers, serversFromEnv } from './dicomweb-servers.js'
 import { resultsPlugin } from './plugins/results.js'
@@ -123,6 +124,7 @@ export async function buildApp(opts: ServiceOptions): Promise<FastifyInstance> {
   await app.register(jobsPlugin(ctx))
   await app.register(resultsPlugin(ctx))
   await app.register(segMaskPlugin(ctx))
+  await app.register(modelsPlugin(ctx))
   await app.register(pacsPlugin(ctx, opts.dicomwebServers ? resolveServers(opts.dicomwebServers) : serversFromEnv()))
   await pool.start()
   return app

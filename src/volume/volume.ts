@@ -2,9 +2,9 @@ import type { VoxelArray, VoxelType } from './voxel-array.js'
 import { voxelTypeOf } from './voxel-array.js'
 import { VolumeMetadata } from './metadata.js'
 
-export type Vec3 = [number, number, number]
+import type { Mat3, Vec3 } from './geometry-types.js'
+export type { Mat3, Vec3 } from './geometry-types.js'
 /** Row-major 3×3 direction cosines, as ITK: column j is the LPS direction of voxel axis j. */
-export type Mat3 = [number, number, number, number, number, number, number, number, number]
 
 export type Modality = 'CT' | 'MR' | 'PT' | 'CR' | 'DX' | 'US' | 'OT' | string
 

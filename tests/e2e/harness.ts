@@ -12,6 +12,9 @@ export const viewerDist = path.join(repoRoot, 'viewer/dist')
 /** Flags for headless Chromium in containers: no sandbox, software WebGL (SwiftShader), no network chatter. */
 export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--enable-unsafe-swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 
+/** WebGPU on SwiftShader (a CPU adapter): without these flags headless Chromium offers no adapter. */
+export const WEBGPU_SWIFTSHADER_ARGS = ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader']
+
 /** The service serves viewer/dist; build it once when the set-up did not. */
 export function ensureViewerBuilt(): void {
   if (existsSync(path.join(viewerDist, 'index.html'))) return
@@ -26,10 +29,10 @@ export interface Session {
 }
 
 /** The real service (stub task runner) on an ephemeral port and one Chromium page on it. */
-export async function openViewer(viewport = { width: 1500, height: 640 }): Promise<Session> {
+export async function openViewer(viewport = { width: 1500, height: 640 }, extraArgs: string[] = []): Promise<Session> {
   ensureViewerBuilt()
   const server = await startTestServer({ runTask, modelsDir: path.join(repoRoot, 'fixtures/models') })
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, ...extraArgs] })
   const page = await browser.newPage({ viewport, deviceScaleFactor: 1 })
   // No clock of Playwright's own on any wait (its default gives up after 30 s): on a loaded 2-core
   // machine a wait for a render, a response or a selector is only slower. The 8 MB bundle loads

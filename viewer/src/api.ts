@@ -1,3 +1,4 @@
+import type { ModelCard } from '../../src/engine/model-card.js'
 import type { RawVolumeHeader } from '../../src/service/raw-volume-format.js'
 /** The service's public API as the viewer uses it. Errors become ApiError with the service's own code and message. */
 
@@ -125,8 +126,13 @@ export interface RawVolume extends RawVolumeHeader {
 }
 
 /** The viewer route: u32 header length, JSON header, float32 voxels. */
-export async function fetchVolume(jobId: string, role: string): Promise<RawVolume> {
-  return decodeRawVolume(await (await call(`/v1/jobs/${jobId}/volumes/${role}`)).arrayBuffer())
+export const fetchVolume = (jobId: string, role: string): Promise<RawVolume> => rawVolume(`/v1/jobs/${jobId}/volumes/${role}`)
+
+/** An uploaded scan in the same format, for the in-browser preview (no job needed). */
+export const fetchScanVolume = (scanId: string): Promise<RawVolume> => rawVolume(`/v1/scans/${scanId}/volume`)
+
+async function rawVolume(url: string): Promise<RawVolume> {
+  return decodeRawVolume(await (await call(url)).arrayBuffer())
 }
 
 /** The raw volume format of the viewer routes (raw-volume-format.ts). */
@@ -135,3 +141,21 @@ export function decodeRawVolume(buf: ArrayBuffer): RawVolume {
   const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 4, n)))
   return { ...header, data: new Float32Array(buf, 4 + n) }
 }
+
+/** An installed model as GET /v1/models lists it: its card and the sha256 of its ONNX file. */
+export interface ModelInfo {
+  name: string
+  version: string
+  tasks: string[]
+  modality: string
+  sha256: string
+  bytes: number
+  verified: boolean
+  href: string
+  card: ModelCard
+}
+
+export const listModels = async (): Promise<ModelInfo[]> => ((await (await call('/v1/models')).json()) as { models: ModelInfo[] }).models
+
+/** A model's ONNX bytes (the caller checks them against the sha256 before using them). */
+export const fetchModelFile = async (m: Pick<ModelInfo, 'href'>): Promise<ArrayBuffer> => (await call(m.href)).arrayBuffer()

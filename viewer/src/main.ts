@@ -1,11 +1,13 @@
-import { ApiError, cancelJob, fetchVolume, followJob, getJob, getScan, listOutputs, setToken, startJob, uploadFiles, type Job, type Output, type RawVolume, type Scan } from './api.js'
+import { ApiError, cancelJob, fetchScanVolume, fetchVolume, followJob, getJob, getScan, listModels, listOutputs, setToken, startJob, uploadFiles, type Job, type ModelInfo, type Output, type RawVolume, type Scan } from './api.js'
+import { worldToIndex } from './geometry.js'
 import { ResultViewer, type MaskMode, type Plane, type ViewerVolumes } from './viewports.js'
 import { initSegLoader } from './seg-loader.js'
+import type { PreviewBackend, PreviewResult } from './preview.js'
 import { TASK_OUTPUTS, type TaskOutputs } from '../../src/pipelines/task-outputs.js'
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T
 
-const state: { scans: Scan[]; scan?: Scan; job?: Job; stream?: { close(): void }; viewer?: ResultViewer } = { scans: [] }
+const state: { scans: Scan[]; scan?: Scan; job?: Job; stream?: { close(): void }; viewer?: ResultViewer; shownScan?: string } = { scans: [] }
 
 function showError(e: unknown): void {
   const box = $('error')
@@ -74,6 +76,7 @@ function selectScan(s: Scan | undefined): void {
   state.scan = s
   for (const li of $('series-list').querySelectorAll('li[data-scan]')) li.classList.toggle('selected', (li as HTMLElement).dataset.scan === s?.id)
   $<HTMLButtonElement>('start').disabled = !s
+  $<HTMLButtonElement>('preview').disabled = !s
 }
 
 const withName = (f: File) => ({ file: f, name: (f as File & { webkitRelativePath?: string }).webkitRelativePath || f.name })
@@ -246,6 +249,7 @@ async function showResults(job: Job, requested: number, early = prefetch(job.id)
   // |enhanced − original| is speckle where a denoiser worked: an outline of it is clutter.
   if (!got.heatmap) $<HTMLSelectElement>('mask-mode').value = 'none'
   const v = await viewer()
+  state.shownScan = job.scanId
   v.timing = { requested }
   v.setOverlay({ mask: $<HTMLSelectElement>('mask-mode').value as MaskMode }, false)
   await v.show(job.id, vols)
@@ -285,6 +289,114 @@ function viewer(): Promise<ResultViewer> {
   })
   return viewerPromise
 }
+
+// ── in-browser preview ────────────────────────────────────────────────────────────────────────
+let models: ModelInfo[] = []
+/** Models the preview can run: verified files of single-channel unconditional models, denoisers first. */
+async function loadPreviewModels(): Promise<void> {
+  models = (await listModels()).filter((m) => m.verified && m.card.channels === 1 && m.card.cond_channels === 0)
+  models.sort((a, b) => Number(b.tasks.includes('denoise')) - Number(a.tasks.includes('denoise')))
+  const sel = $<HTMLSelectElement>('preview-model')
+  const keep = sel.value
+  sel.innerHTML = ''
+  for (const m of models) sel.add(new Option(`${m.name} v${m.version} (${m.tasks.join('/')}, ${m.modality})`, m.name))
+  if (models.some((m) => m.name === keep)) sel.value = keep
+  if (models.length === 0) sel.add(new Option('(no model the preview can run)', ''))
+}
+// Listing needs the token when the service has them: a failure here is retried on the first preview.
+void loadPreviewModels().catch(() => undefined)
+
+const scanVolumes = new Map<string, Promise<RawVolume>>()
+function scanVolume(id: string): Promise<RawVolume> {
+  let p = scanVolumes.get(id)
+  if (!p) {
+    scanVolumes.set(id, (p = fetchScanVolume(id)))
+    p.catch(() => scanVolumes.delete(id))
+  }
+  return p
+}
+
+const AXIS: Record<Plane, number> = { sagittal: 0, coronal: 1, axial: 2 }
+const ANATOMICAL: Plane[] = ['sagittal', 'coronal', 'axial']
+
+/**
+ * The viewer plane that shows slices across voxel axis `axis`: the LPS axis its direction runs
+ * closest to. The denoise task slices the voxel grid, which need not be stored axially.
+ */
+function anatomicalPlane(vol: RawVolume, axis: number): Plane {
+  const c = [0, 1, 2].map((r) => Math.abs(vol.direction[3 * r + axis]))
+  return ANATOMICAL[c.indexOf(Math.max(...c))]
+}
+
+interface ShownPreview extends PreviewResult {
+  /** The viewer plane showing the previewed slice, and whether it is the one in view now. */
+  shows: Plane
+  inView: boolean
+}
+
+/** Input | preview side by side, one grey window (the input slice's 1st–99th percentile). */
+function drawPreview(r: ShownPreview): void {
+  const c = $<HTMLCanvasElement>('preview-canvas')
+  c.width = 2 * r.W
+  c.height = r.H
+  const sorted = Float32Array.from(r.input).sort()
+  const lo = sorted[Math.floor(0.01 * (sorted.length - 1))]
+  const hi = Math.max(sorted[Math.floor(0.99 * (sorted.length - 1))], lo + 1e-6)
+  const img = new ImageData(2 * r.W, r.H)
+  for (let y = 0; y < r.H; y++)
+    for (let x = 0; x < 2 * r.W; x++) {
+      const v = x < r.W ? r.input[y * r.W + x] : r.output[y * r.W + x - r.W]
+      const g = Math.round(255 * Math.min(1, Math.max(0, (v - lo) / (hi - lo))))
+      const o = 4 * (y * 2 * r.W + x)
+      img.data[o] = img.data[o + 1] = img.data[o + 2] = g
+      img.data[o + 3] = 255
+    }
+  c.getContext('2d')!.putImageData(img, 0, 0)
+  $('preview-caption').textContent =
+    `PREVIEW · NOT FOR CLINICAL USE\ninput | denoised (mean) · ${r.model} · ${r.plane} slice ${r.slice} of the voxel grid = a ${r.shows} slice${r.inView ? ', the one in view' : ` (the view is not ${r.shows}: switch to see it)`} · t* ${r.tStar.toFixed(1)} · ${r.backend} · ${r.sliceMs.toFixed(0)} ms per slice`
+  $('preview-figure').hidden = false
+}
+
+$('preview').addEventListener('click', async () => {
+  const scan = state.scan
+  if (!scan) return
+  clearError()
+  const btn = $<HTMLButtonElement>('preview')
+  btn.disabled = true
+  delete document.body.dataset.preview
+  try {
+    if (models.length === 0) await loadPreviewModels()
+    const m = models.find((x) => x.name === $<HTMLSelectElement>('preview-model').value)
+    if (!m) throw new ApiError('MODEL_NOT_FOUND', 'no installed model the preview can run (single-channel, unconditional, verified)', 0)
+    setStatus('preview: loading the scan…')
+    const vol = await scanVolume(scan.id)
+    const v = await viewer()
+    // Without a job on this scan in view, show the scan itself: the preview runs on the slice in view.
+    if (state.shownScan !== scan.id) {
+      await v.show(`scan-${scan.id}`, { original: vol, heatmapKind: 'difference', labels: { original: 'Original', enhanced: 'Original (no job run yet)', overlay: 'Original' } })
+      state.shownScan = scan.id
+      for (const n of document.querySelectorAll('.vp-notice')) n.textContent = 'NOT FOR CLINICAL USE'
+    }
+    const centre = v.viewCentre()
+    const axis = AXIS[m.card.plane]
+    const slice = centre ? Math.round(worldToIndex(vol, centre)[axis]) : vol.size[axis] >> 1
+    setStatus('preview: running the model in the browser…')
+    const { previewDenoiseSlice } = await import('./preview.js')
+    const shows = anatomicalPlane(vol, axis)
+    const r: ShownPreview = { ...(await previewDenoiseSlice(vol, m, slice, $<HTMLSelectElement>('preview-backend').value as PreviewBackend)), shows, inView: shows === v.viewPlane }
+    drawPreview(r)
+    ;(window as unknown as { raddiffPreview: ShownPreview }).raddiffPreview = r
+    // Tests wait for this mark, not for time.
+    document.body.dataset.preview = `${scan.id}:${r.slice}`
+    setStatus(`preview: ${r.backend} · ${r.sliceMs.toFixed(0)} ms`)
+  } catch (e) {
+    setStatus('preview failed')
+    document.body.dataset.preview = 'error'
+    showError(e)
+  } finally {
+    btn.disabled = !state.scan
+  }
+})
 
 // ── toolbar ───────────────────────────────────────────────────────────────────────────────────
 const withViewer = (f: (v: ResultViewer) => void) => () => state.viewer && f(state.viewer)

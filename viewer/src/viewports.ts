@@ -226,6 +226,15 @@ export class ResultViewer {
     this.engine.render()
   }
 
+  /** The world point (LPS, mm) at the centre of the view: its slice is the one in view. */
+  viewCentre(): Vec3 | undefined {
+    return this.vols ? ([...this.vp('original').getCamera().focalPoint!] as Vec3) : undefined
+  }
+
+  get viewPlane(): Plane {
+    return this.plane
+  }
+
   setPlane(plane: Plane, render = true): void {
     this.plane = plane
     for (const name of NAMES) {

@@ -17,3 +17,11 @@ export function createScheduler(kind: SamplerKind, schedule: ScheduleSpec, opts:
   if (kind === 'dpmpp2m' || kind === 'dpmpp') return new DPMSolverPP2MScheduler(schedule, opts)
   throw new RangeError(`unknown sampler ${String(kind)}`)
 }
+
+// Here rather than in volume-sampler.ts so the browser preview (which cannot load that file) shares it.
+/** Largest integer t with ᾱ_t ≥ target (0 when even ᾱ_0 is below it). */
+export function timestepForAbar(sch: Pick<NoiseScheduler, 'abar' | 'schedule'>, target: number): number {
+  let t = 0
+  for (let k = 0; k < sch.schedule.T; k++) if (sch.abar(k) >= target) t = k
+  return t
+}

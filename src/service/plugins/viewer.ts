@@ -9,7 +9,7 @@ import { readImageFile } from '../../io/image/index.js'
 import { toFloat32, type Volume } from '../../volume/volume.js'
 import type { ServiceContext } from '../context.js'
 import { notFound } from '../errors.js'
-import { errors, roleParams } from '../schemas.js'
+import { errors, idParams, roleParams } from '../schemas.js'
 import { homePlugin } from './home.js'
 import { finishedJob } from './results.js'
 import { PromiseLru } from '../promise-lru.js'
@@ -55,8 +55,9 @@ export function encodeRawVolume(role: string, v: Volume): Buffer {
 
 /**
  * The web viewer at / (the Vite build in viewer/dist; the placeholder page when it was not built)
- * and the one route it needs beyond the public API: a job's original scan and outputs as raw
- * float32 volumes, under the same ownership checks as the results routes.
+ * and the routes it needs beyond the public API: a job's original scan and outputs, and an uploaded
+ * scan (for the in-browser preview), as raw float32 volumes, under the same ownership checks as the
+ * results routes.
  */
 export function viewerPlugin(ctx: ServiceContext, viewerDir = defaultViewerDir()) {
   // A few encoded volumes: the viewer asks for the original of a job once per viewport reload.
@@ -126,6 +127,24 @@ export function viewerPlugin(ctx: ServiceContext, viewerDir = defaultViewerDir()
           buf = output(role, out.file)
         }
         return reply.type('application/octet-stream').header('cache-control', 'private, no-store').send(await buf)
+      },
+    )
+
+    app.get(
+      '/v1/scans/:id/volume',
+      {
+        schema: {
+          tags: ['scans'],
+          summary: "For the viewer's in-browser preview: an uploaded scan as a raw float32 volume (same format as the job volumes)",
+          params: idParams,
+          produces: ['application/octet-stream'],
+          response: { 200: { description: 'u32 header length, JSON header, float32 voxels', type: 'string', format: 'binary' }, ...errors(401, 404, 422, 429) },
+        },
+      },
+      async (req, reply) => {
+        const scan = await ctx.store.getScan(req.user, req.params.id)
+        if (!scan) throw notFound('scan')
+        return reply.type('application/octet-stream').header('cache-control', 'private, no-store').send(await original(scan))
       },
     )
   }
