@@ -2,7 +2,7 @@
  * Calibrates a model card's restoration settings on TRAINING subjects only (validation subjects are
  * never read): `denoise.sigma_scale` (the multiple of the estimated noise σ the model is told) and
  * `superres.mean_sigma` (the noise level at which its one call reads the consistent cubic start).
- * It runs the pipelines' own pieces (noise estimate, normalisation, one-call x̂₀, projection) and
+ * It runs the pipelines' own pieces (canonical grid, noise estimate, normalisation, one-call x̂₀, projection) and
  * prints PSNR in the brain mask for each candidate; --write stores the best values in the card.
  *
  *   npx tsx scripts/calibrate-restoration.ts --data ../shared/data [--model brain-t1] [--subjects 2]
@@ -19,7 +19,8 @@ import { loadVolumes } from '../src/io/load.js'
 import { psnr } from '../src/metrics/index.js'
 import { denormalise, normaliseVolume } from '../src/pipelines/common.js'
 import { estimateNoise } from '../src/pipelines/noise-estimate.js'
-import { superresInputAxes } from '../src/pipelines/superres.js'
+import { superresAxes } from '../src/pipelines/superres.js'
+import { toCanonical } from '../src/engine/canonical.js'
 import { averagePool, cubicUpsample, percentileOf, replicateUpsample } from '../src/pipelines/volume-ops.js'
 import { toFloat32, type Vec3 } from '../src/volume/index.js'
 
@@ -47,11 +48,13 @@ const ratios: number[] = []
 const push = (m: Map<number, number[]>, k: number, v: number): void => void m.set(k, [...(m.get(k) ?? []), v])
 
 for (const [si, subj] of train.entries()) {
-  const [{ volume }] = await loadVolumes([path.join(data, 'mri/ixi-t1', `${subj}_T1.nii.gz`)])
+  // the tasks run on the canonical LPS grid, where the card's plane is anatomical (pipelines/index.ts)
+  const [{ volume: raw }] = await loadVolumes([path.join(data, 'mri/ixi-t1', `${subj}_T1.nii.gz`)])
+  const volume = toCanonical(raw).volume
   const clean = toFloat32(volume)
   const size = [...volume.size] as Vec3
   const [{ volume: lv }] = await loadVolumes([path.join(data, 'mri/ixi-t1-labels', `${subj}_T1_DLMUSE.nii.gz`)])
-  const mask = Uint8Array.from(toFloat32(lv), (v) => (v > 0 ? 1 : 0))
+  const mask = Uint8Array.from(toFloat32(toCanonical(lv).volume), (v) => (v > 0 ? 1 : 0))
   const P = percentileOf(clean, 99.5, mask)
   // denoise: Rician noise as in scripts/eval.ts, the model told scale × the true σ
   for (const level of levels) {
@@ -74,7 +77,7 @@ for (const [si, subj] of train.entries()) {
   }
   // superres: in-plane average pooling, the pipeline's consistent cubic start, one call per σ
   for (const f of factors) {
-    const axes = superresInputAxes(volume, pm.card.plane, 'inplane')
+    const axes = superresAxes(pm.card.plane, 'inplane')
     const low = averagePool(clean, size, f, axes)
     const y = normaliseVolume(low.data, pm.card.normalisation)
     const project = (x: Float32Array | Float64Array, target: Float32Array): void => {
