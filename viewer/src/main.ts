@@ -238,7 +238,7 @@ async function showResults(job: Job, requested: number, early = prefetch(job.id)
     heatmapKind: got.heatmap ? 'heatmap' : 'difference',
     labels: {
       original: got.original.modality && got.original.modality !== 'OT' ? `Original ${got.original.modality}` : 'Original',
-      enhanced: !got[enhRole] && job.task === 'anomaly' ? 'No pseudo-healthy image (the intensity method heals nothing)' : got[enhRole] ? `${enhLabel}${job.task === 'superres' ? ` ×${(job.provenance as { params?: { scale?: number } })?.params?.scale ?? ''}` : ''}` : 'Original (no enhanced output)',
+      enhanced: !got[enhRole] && job.task === 'anomaly' ? 'No pseudo-healthy image (intensity method)' : got[enhRole] ? `${enhLabel}${job.task === 'superres' ? ` ×${(job.provenance as { params?: { scale?: number } })?.params?.scale ?? ''}` : ''}` : 'Original (no enhanced output)',
       overlay: got.heatmap ? 'Original + anomaly heatmap' : heat ? 'Original + |enhanced − original|' : 'Original (no heatmap)',
     },
   }
