@@ -11,7 +11,7 @@ export * from './task.js'
 export { PipelineError, describeTaskFailure, type FailureKind, type TaskFailure } from './errors.js'
 export { selectModel } from './select-model.js'
 export { upsampledGeometry, superresAxes, superresInputAxes } from './superres.js'
-export { estimateNoise, immerkaer } from './noise-estimate.js'
+export { estimateNoise, immerkaer, waveletMad } from './noise-estimate.js'
 
 type Runner = (v: Volume, p: TaskParams, c?: TaskContext) => Promise<TaskResult>
 
