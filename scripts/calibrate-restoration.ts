@@ -10,8 +10,12 @@
  *
  * The best scale is the one with the highest PSNR averaged over subjects and levels (each level
  * weighs the same); the best σ likewise over subjects and factors. Minutes per subject on 2 cores.
+ *
+ * A CT model (card modality CT, e.g. --model head-ct --levels 25,50 --scales 0.5,0.7,1): its training
+ * CTs (ct/NAME.nii.gz) with additive Gaussian noise of those HU, PSNR (range 400 HU) inside the body
+ * (> −500 HU), each scale run through the denoise task itself (a card copy per scale); no superres.
  */
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { oneStepX0, prepareModel, Rng, schedulerFor } from '../src/engine/index.js'
@@ -22,7 +26,10 @@ import { estimateNoise } from '../src/pipelines/noise-estimate.js'
 import { superresAxes } from '../src/pipelines/superres.js'
 import { toCanonical } from '../src/engine/canonical.js'
 import { averagePool, cubicUpsample, percentileOf, replicateUpsample } from '../src/pipelines/volume-ops.js'
-import { toFloat32, type Vec3 } from '../src/volume/index.js'
+import { createVolume, toFloat32, type Vec3 } from '../src/volume/index.js'
+import { runTask } from '../src/pipelines/index.js'
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
+import os from 'node:os'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const arg = (k: string, d: string): string => {
@@ -37,6 +44,12 @@ const pm = await prepareModel(cardPath, 'cpu')
 const sch = schedulerFor(pm.card)
 const train = ((pm.card.training_data as { train_subjects?: string[] } | undefined)?.train_subjects ?? []).slice(0, Number(arg('--subjects', '2')))
 if (train.length === 0) throw new Error(`the card of ${model} names no training subjects`)
+const push = (m: Map<number, number[]>, k: number, v: number): void => void m.set(k, [...(m.get(k) ?? []), v])
+const best = (m: Map<number, number[]>): [number, number] => [...m].map(([k, v]) => [k, v.reduce((a, b) => a + b, 0) / v.length] as [number, number]).sort((a, b) => b[1] - a[1])[0]
+if (pm.card.modality.toUpperCase() === 'CT') {
+  await calibrateCt()
+  process.exit(0)
+}
 const levels = nums('--levels', '0.03,0.05,0.1')
 const scales = nums('--scales', '0.55,0.65,0.75,0.85,1')
 const factors = nums('--factors', '2,4')
@@ -45,7 +58,6 @@ const sigmas = nums('--sigmas', '0.1,0.15,0.2,0.3')
 const denoiseRows = new Map<number, number[]>()
 const srRows = new Map<number, number[]>()
 const ratios: number[] = []
-const push = (m: Map<number, number[]>, k: number, v: number): void => void m.set(k, [...(m.get(k) ?? []), v])
 
 for (const [si, subj] of train.entries()) {
   // the tasks run on the canonical LPS grid, where the card's plane is anatomical (pipelines/index.ts)
@@ -99,7 +111,6 @@ for (const [si, subj] of train.entries()) {
     console.log(`superres ${subj} ×${f} ${line.join(' · ')}`)
   }
 }
-const best = (m: Map<number, number[]>): [number, number] => [...m].map(([k, v]) => [k, v.reduce((a, b) => a + b, 0) / v.length] as [number, number]).sort((a, b) => b[1] - a[1])[0]
 const [scale, dPsnr] = best(denoiseRows)
 const [sigma, sPsnr] = best(srRows)
 const ratio = ratios.reduce((a, b) => a + b, 0) / ratios.length
@@ -111,4 +122,49 @@ if (process.argv.includes('--write')) {
   card.superres = { mean_sigma: sigma, calibration: `mean_sigma ${sigma}: best mean PSNR in the brain mask over sigma ${sigmas.join('/')}, in-plane x${factors.join('/x')}, measured with ${who}; scripts/calibrate-restoration.ts` }
   writeFileSync(cardPath, JSON.stringify(card, null, 2) + '\n')
   console.log(`wrote ${path.relative(root, cardPath)}`)
+}
+
+async function calibrateCt(): Promise<void> {
+  const levels = nums('--levels', '25,50')
+  const scales = nums('--scales', '0.5,0.7,1')
+  const rows = new Map<number, number[]>()
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'raddiff-calib-'))
+  try {
+    for (const [si, subj] of train.entries()) {
+      const [{ volume }] = await loadVolumes([path.join(data, 'ct', `${subj}.nii.gz`)])
+      const clean = toFloat32(volume)
+      const body = Uint8Array.from(clean, (v) => (v > -500 ? 1 : 0))
+      for (const sigma of levels) {
+        const rng = new Rng(9000 + si, sigma)
+        const noisy = Float32Array.from(clean, (v) => v + sigma * rng.normal())
+        const input = createVolume({ data: noisy, size: volume.size, spacing: volume.spacing, origin: volume.origin, direction: volume.direction, modality: 'CT', meta: volume.meta.clone({ rescaleSlope: 1, rescaleIntercept: 0 }) })
+        const line: string[] = []
+        for (const sc of scales) {
+          // the task itself, with a copy of the card that differs only in its scale
+          const dir = path.join(tmp, `s${sc}`)
+          rmSync(dir, { recursive: true, force: true })
+          mkdirSync(dir)
+          const card = JSON.parse(readFileSync(cardPath, 'utf8'))
+          card.denoise = { sigma_scale: sc }
+          writeFileSync(path.join(dir, `${model}.json`), JSON.stringify(card))
+          symlinkSync(path.resolve(path.dirname(cardPath), card.file), path.join(dir, card.file))
+          const r = await runTask('denoise', input, { model, seed: 0, mode: 'mean', device: 'cpu' }, { modelsDir: dir })
+          const p = psnr(clean, toFloat32(r.outputs[0].volume), 400, body)
+          push(rows, sc, p)
+          line.push(`${sc}: ${p.toFixed(3)}`)
+        }
+        console.log(`denoise ${subj} ${sigma} HU ${line.join(' · ')}`)
+      }
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true })
+  }
+  const [scale, p] = best(rows)
+  console.log(`best denoise.sigma_scale ${scale} (mean ${p.toFixed(3)} dB)`)
+  if (process.argv.includes('--write')) {
+    const card = JSON.parse(readFileSync(cardPath, 'utf8'))
+    card.denoise = { sigma_scale: scale, calibration: `sigma_scale ${scale}: best mean PSNR (range 400 HU, inside the body) over ${scales.join('/')} x the estimated σ, additive Gaussian ${levels.join('/')} HU, the denoise task in mean mode, measured with ${pm.card.name} ${pm.card.version} on training CT ${train.join(', ')}; scripts/calibrate-restoration.ts` }
+    writeFileSync(cardPath, JSON.stringify(card, null, 2) + '\n')
+    console.log(`wrote ${path.relative(root, cardPath)}`)
+  }
 }
