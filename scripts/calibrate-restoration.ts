@@ -25,8 +25,9 @@ import { denormalise, normaliseVolume } from '../src/pipelines/common.js'
 import { estimateNoise } from '../src/pipelines/noise-estimate.js'
 import { superresAxes } from '../src/pipelines/superres.js'
 import { toCanonical } from '../src/engine/canonical.js'
-import { averagePool, cubicUpsample, percentileOf, replicateUpsample } from '../src/pipelines/volume-ops.js'
+import { averagePool, cubicUpsample, percentileOf, projectOntoMeasurement } from '../src/pipelines/volume-ops.js'
 import { createVolume, toFloat32, type Vec3 } from '../src/volume/index.js'
+import { rician } from './synthetic-noise.js'
 import { runTask } from '../src/pipelines/index.js'
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import os from 'node:os'
@@ -71,8 +72,7 @@ for (const [si, subj] of train.entries()) {
   // denoise: Rician noise as in scripts/eval.ts, the model told scale × the true σ
   for (const level of levels) {
     const sigma = level * P
-    const r = new Rng(7000 + 1000 * si + Math.round(level * 100))
-    const noisy = Float32Array.from(clean, (v) => Math.hypot(v + sigma * r.normal(), sigma * r.normal()))
+    const noisy = rician(clean, sigma, 7000 + 1000 * si + Math.round(level * 100))
     const est = estimateNoise(noisy, size, 'MR')
     ratios.push(est.sigma / sigma)
     const y = normaliseVolume(noisy, pm.card.normalisation)
@@ -92,12 +92,7 @@ for (const [si, subj] of train.entries()) {
     const axes = superresAxes(pm.card.plane, 'inplane')
     const low = averagePool(clean, size, f, axes)
     const y = normaliseVolume(low.data, pm.card.normalisation)
-    const project = (x: Float32Array | Float64Array, target: Float32Array): void => {
-      const d = averagePool(x, size, f, axes).data
-      for (let i = 0; i < d.length; i++) d[i] = target[i] - d[i]
-      const back = replicateUpsample(d, low.size, f, axes).data
-      for (let i = 0; i < x.length; i++) x[i] += back[i]
-    }
+    const project = (x: Float32Array | Float64Array, target: Float32Array): void => projectOntoMeasurement(x, size, target, f, axes)
     const up = cubicUpsample(y.data, low.size, f, axes).data
     project(up, y.data)
     const line: string[] = []

@@ -26,6 +26,7 @@ import { createVolume, toFloat32, type Vec3, type Volume } from '../src/volume/i
 import { RADDIFF_VERSION } from '../src/version.js'
 import { ANOMALY_METHODS, type AnomalyMethod } from '../src/pipelines/anomaly-settings.js'
 import { anomalyEvalSection } from './eval-anomaly.js'
+import { rician } from './synthetic-noise.js'
 
 const SECTIONS = ['denoise', 'denoise-ct', 'superres', 'anomaly', 'translate'] as const
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -98,11 +99,6 @@ function like(v: Volume, data: Float32Array, size: Vec3 = v.size, spacing: Vec3 
   return createVolume({ data, size, spacing, origin: v.origin, direction: v.direction, modality: 'MR', meta: v.meta.clone({ rescaleSlope: 1, rescaleIntercept: 0 }) })
 }
 
-/** Rician magnitude: |x + σ(n₁ + i n₂)|, seeded. */
-function rician(x: Float32Array, sigma: number, seed: number): Float32Array {
-  const r = new Rng(seed)
-  return Float32Array.from(x, (v) => Math.hypot(v + sigma * r.normal(), sigma * r.normal()))
-}
 
 /** Runs the skimage baselines on raw float32 files (see scripts/reference/eval_baselines.py). */
 function python(a: Args, tmp: string, args: string[]): Record<string, any> {

@@ -31,7 +31,8 @@ export interface SuperresSettings {
 /** The card's name (for errors) and its blocks; browser-safe (the viewer's preview reads the denoise block). */
 type SettingsCard = Pick<ModelCard, 'name'> & { readonly [block: string]: unknown }
 
-function block(card: SettingsCard, key: string): { get: (k: string) => unknown; bad: (field: string, want: string) => never } | undefined {
+/** A card block as a getter plus its validated calibration note; undefined when the card has none. */
+function block(card: SettingsCard, key: string): { get: (k: string) => unknown; bad: (field: string, want: string) => never; note: { calibration?: string } } | undefined {
   const bad = (field: string, want: string): never => {
     throw new EngineError('MODEL_CONTRACT_MISMATCH', `model card field "${key}.${field}" must be ${want}`, { source: card.name })
   }
@@ -40,12 +41,7 @@ function block(card: SettingsCard, key: string): { get: (k: string) => unknown; 
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return bad('(block)', 'a JSON object')
   const b = raw as Record<string, unknown>
   if (b.calibration !== undefined && typeof b.calibration !== 'string') bad('calibration', 'a string')
-  return { get: (k) => b[k], bad }
-}
-
-const calibrationOf = (card: SettingsCard, key: string): { calibration?: string } => {
-  const c = (card[key] as { calibration?: string }).calibration
-  return c !== undefined ? { calibration: c } : {}
+  return { get: (k) => b[k], bad, note: b.calibration !== undefined ? { calibration: b.calibration as string } : {} }
 }
 
 const inRange = (v: unknown, lo: number, hi: number): v is number => typeof v === 'number' && Number.isFinite(v) && v > lo && v <= hi
@@ -55,7 +51,7 @@ export function denoiseSettings(card: SettingsCard): DenoiseSettings {
   if (!b) return { sigmaScale: 1 }
   const s = b.get('sigma_scale') ?? 1
   if (!inRange(s, 0, 2)) return b.bad('sigma_scale', 'a number in (0, 2]')
-  return { sigmaScale: s, ...calibrationOf(card, 'denoise') }
+  return { sigmaScale: s, ...b.note }
 }
 
 export function superresSettings(card: SettingsCard): SuperresSettings {
@@ -63,5 +59,5 @@ export function superresSettings(card: SettingsCard): SuperresSettings {
   if (!b) return { meanSigma: null }
   const s = b.get('mean_sigma') ?? null
   if (s !== null && !inRange(s, 0, 1)) return b.bad('mean_sigma', 'a number in (0, 1] or null')
-  return { meanSigma: s, ...calibrationOf(card, 'superres') }
+  return { meanSigma: s, ...b.note }
 }

@@ -1,7 +1,7 @@
 import { oneStepX0, orientationTowards, sampleVolumeState, schedulerFor, type SlicePlane } from '../engine/index.js'
 import type { Vec3, Volume } from '../volume/volume.js'
 import { denormalise, derivedVolume, normaliseVolume, provenance, sampleMany, setupTask } from './common.js'
-import { averagePool, cubicUpsample, replicateUpsample, type Axes } from './volume-ops.js'
+import { cubicUpsample, projectOntoMeasurement, type Axes } from './volume-ops.js'
 import type { TaskContext, TaskOutput, TaskParams, TaskResult } from './task.js'
 import { PipelineError } from './errors.js'
 import { superresSettings } from './restoration-settings.js'
@@ -76,12 +76,7 @@ export async function superres(input: Volume, params: TaskParams, ctx: TaskConte
   const oneCall = mode === 'mean' && card.prediction === 'x0' && settings.meanSigma !== null && params.depth === undefined
   const startT = oneCall ? schedulerFor(card).timestepForNoise(settings.meanSigma!) : (params.depth ?? Math.round(SUPERRES_START_FRACTION * card.schedule.T) - 1)
   const steps = mode === 'mean' ? 1 : Math.min(s.steps, startT + 1)
-  const project = (x: Float32Array | Float64Array, target: Float32Array): void => {
-    const r = averagePool(x, geom.size, f, axes).data
-    for (let i = 0; i < r.length; i++) r[i] = target[i] - r[i]
-    const back = replicateUpsample(r, s.size, f, axes).data
-    for (let i = 0; i < x.length; i++) x[i] += back[i]
-  }
+  const project = (x: Float32Array | Float64Array, target: Float32Array): void => projectOntoMeasurement(x, geom.size, target, f, axes)
   const up = cubicUpsample(y.data, s.size, f, axes).data
   project(up, y.data)
   const onStep = s.stepper('superres', steps)

@@ -23,6 +23,19 @@ export function averagePool(x: ArrayLike<number>, size: Vec3, f: number, axes: A
   return { data: Float32Array.from(data, (v) => v * inv), size: out }
 }
 
+/**
+ * DDNM's range-space correction, in place: x ← x + A†(y − A x) with A = average-pool by f over
+ * `axes` and A† = replication, so that A x = y afterwards. `size` is x's (fine) grid, y is on the
+ * coarse grid A gives.
+ */
+export function projectOntoMeasurement(x: Float32Array | Float64Array, size: Vec3, y: ArrayLike<number>, f: number, axes: Axes): void {
+  const ax = averagePool(x, size, f, axes)
+  const r = ax.data
+  for (let i = 0; i < r.length; i++) r[i] = y[i] - r[i]
+  const back = replicateUpsample(r, ax.size, f, axes).data
+  for (let i = 0; i < x.length; i++) x[i] += back[i]
+}
+
 /** Replicates each voxel f times along the chosen axes (A†: A(A† y) = y). */
 export function replicateUpsample(y: Float32Array, size: Vec3, f: number, axes: Axes): { data: Float32Array; size: Vec3 } {
   const fs = axes.map((a) => (a ? f : 1)) as Vec3
