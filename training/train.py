@@ -49,6 +49,8 @@ def parse(argv):
     p.add_argument("--lr", type=float)
     p.add_argument("--objective", choices=["edm", "epsilon"], help="default: the recipe's")
     p.add_argument("--version", help="card version (default: the recipe's)")
+    p.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",
+                   help="EDM recipes on CPU: bf16 autocast (auto: on where the CPU has AVX-512 BF16 or AMX)")
     p.add_argument("--minutes", type=float, help="EDM recipes: stop training after this many minutes (then evaluate and export)")
     return p.parse_args(argv)
 

@@ -39,6 +39,26 @@ for n, axes in enumerate([(0, 1, 2), (1, 2)]):
     aniso = ndi.binary_erosion(aniso, structure=s, border_value=0)
 erosion["aniso"] = aniso
 
+# dilation (border_value 0), the same isotropic and anisotropic diamonds as the erosion
+dilation = {"iso2": ndi.binary_dilation(islands, structure=cross, iterations=2, border_value=0)}
+dil = islands.copy()
+for n, axes in enumerate([(0, 1, 2), (1, 2)]):
+    s = np.zeros((3, 3, 3), bool)
+    s[1, 1, 1] = True
+    for ax in axes:
+        idx = [1, 1, 1]
+        for v in (0, 2):
+            idx[ax] = v
+            s[tuple(idx)] = True
+    dil = ndi.binary_dilation(dil, structure=s, border_value=0)
+dilation["aniso"] = dil
+# hole filling (3D, 6-connected background): a hollow ball, a shell open to one face, and the islands
+zz, yy, xx = np.meshgrid(np.arange(nz), np.arange(ny), np.arange(nx), indexing="ij")
+r = np.sqrt((zz - 6) ** 2 + (yy - 8) ** 2 + (xx - 6) ** 2)
+hollow = ((r > 2.2) & (r < 4.5)) | islands
+hollow[:, :, 14:] |= (np.abs(yy - 8) <= 3)[:, :, 14:] & ~((np.abs(yy - 8) <= 1) & (np.abs(zz - 6) <= 1))[:, :, 14:]
+filled = ndi.binary_fill_holes(hollow)
+
 x = rng.standard_normal(shape).astype(np.float32) * 3 + np.linspace(0, 5, nx, dtype=np.float32)[None, None, :]
 med3 = ndi.median_filter(x, size=3, mode="reflect")
 med5 = ndi.median_filter(x, size=5, mode="reflect")
@@ -66,6 +86,10 @@ out = {
     "median3": flat(med3),
     "median5": flat(med5),
     "islands": flat(islands.astype(np.uint8)),
+    "dilation_iso2": flat(dilation["iso2"].astype(np.uint8)),
+    "dilation_aniso": flat(dilation["aniso"].astype(np.uint8)),
+    "hollow": flat(hollow.astype(np.uint8)),
+    "filled": flat(filled.astype(np.uint8)),
     "labels": flat(labels.astype(np.int32)),
     "counts": counts.tolist(),
     "y": flat(y),
@@ -75,4 +99,5 @@ out = {
 }
 with open(os.path.join(ROOT, "tests", "reference", "anomaly-refs.json"), "w") as f:
     json.dump(out, f)
+print("filled adds", int(filled.sum() - hollow.sum()), "dilated", int(dilation["iso2"].sum()), int(dil.sum()), "of", int(islands.sum()))
 print("labels", n, "counts", counts.tolist(), "6-conn", ndi.label(islands)[1], "eroded", int(erosion["iso2"].sum()), int(aniso.sum()), "of", int(blob.sum()))

@@ -37,6 +37,21 @@ export function robustZ(x: Float32Array, m: Uint8Array, polarity: Polarity): { z
 }
 
 /**
+ * The residual as a z-score: its own robust z (full healing), or, given a scale (inpainting healing,
+ * whose residual is 0 outside the re-sampled region), residual / scale, signed by polarity.
+ */
+function residualZ(r: Float32Array, m: Uint8Array, polarity: Polarity, scale?: number): Float32Array {
+  if (scale === undefined) return robustZ(r, m, polarity).z
+  const z = new Float32Array(r.length)
+  for (let i = 0; i < r.length; i++) {
+    if (!m[i]) continue
+    const v = r[i] / scale
+    z[i] = polarity === 'bright' ? v : polarity === 'dark' ? -v : Math.abs(v)
+  }
+  return z
+}
+
+/**
  * The anomaly score a method gives, in healthy-spread units, median-filtered inside m:
  * - intensity: robust z of the input (the scan's own healthy-tissue spread; Meissen et al. 2021's
  *   hard baseline on FLAIR),
@@ -45,17 +60,17 @@ export function robustZ(x: Float32Array, m: Uint8Array, polarity: Polarity): { z
  *   the calibration patients here were partly seen in training, where residuals run low,
  * - combined: the mean of the two z maps: a voxel must be bright and unexplained by the prior.
  */
-export function anomalyScore(method: AnomalyMethod, parts: { intensity?: Float32Array; residual?: Float32Array }, m: Uint8Array, size: Vec3, polarity: Polarity, medianWidth: number): Float32Array {
+export function anomalyScore(method: AnomalyMethod, parts: { intensity?: Float32Array; residual?: Float32Array; residualScale?: number }, m: Uint8Array, size: Vec3, polarity: Polarity, medianWidth: number): Float32Array {
   const need = (x: Float32Array | undefined, what: string): Float32Array => {
     if (!x) throw new RangeError(`the ${method} score needs the ${what}`)
     return x
   }
   let raw: Float32Array
   if (method === 'intensity') raw = robustZ(need(parts.intensity, 'input intensities'), m, polarity).z
-  else if (method === 'diffusion') raw = robustZ(need(parts.residual, 'healing residual'), m, polarity).z
+  else if (method === 'diffusion') raw = residualZ(need(parts.residual, 'healing residual'), m, polarity, parts.residualScale)
   else {
     const a = robustZ(need(parts.intensity, 'input intensities'), m, polarity).z
-    const b = robustZ(need(parts.residual, 'healing residual'), m, polarity).z
+    const b = residualZ(need(parts.residual, 'healing residual'), m, polarity, parts.residualScale)
     raw = new Float32Array(a.length)
     for (let i = 0; i < a.length; i++) raw[i] = (a[i] + b[i]) / 2
   }

@@ -7,6 +7,8 @@ export const POLARITIES = ['bright', 'dark', 'both'] as const
 export type Polarity = (typeof POLARITIES)[number]
 export const NOISES = ['gaussian', 'simplex'] as const
 export type NoiseKind = (typeof NOISES)[number]
+export const HEALINGS = ['full', 'inpaint'] as const
+export type Healing = (typeof HEALINGS)[number]
 
 /**
  * The anomaly defaults of a model card (its `anomaly` block), validated. Every score is in units of
@@ -17,6 +19,15 @@ export type NoiseKind = (typeof NOISES)[number]
 export interface AnomalySettings {
   method: AnomalyMethod
   polarity: Polarity
+  /**
+   * full: AnoDDPM (noise the whole brain to t*, denoise back). inpaint: mask, stitch, re-sample
+   * (AutoDDPM-like): only a candidate region (intensity score > candidateZ, holes filled, dilated
+   * candidateDilateMm) is re-sampled, every other voxel is held to the input through the x̂₀ of each
+   * step, so healthy tissue is kept exactly and the residual lives in the candidates only.
+   */
+  healing: Healing
+  candidateZ: number
+  candidateDilateMm: number
   /** Healing: noise kind, depth t* of T, sampler steps, K averaged healings. */
   noise: NoiseKind
   depth: number
@@ -37,6 +48,9 @@ export interface AnomalySettings {
 export const ANOMALY_DEFAULTS: Omit<AnomalySettings, 'thresholds' | 'calibration'> = {
   method: 'diffusion',
   polarity: 'both',
+  healing: 'full',
+  candidateZ: 1.5,
+  candidateDilateMm: 2,
   noise: 'gaussian',
   depth: 350,
   steps: 10,
@@ -79,6 +93,9 @@ export function anomalySettings(card: ModelCard): AnomalySettings {
   const s: AnomalySettings = {
     method: oneOf('method', ANOMALY_METHODS, ANOMALY_DEFAULTS.method),
     polarity: oneOf('polarity', POLARITIES, ANOMALY_DEFAULTS.polarity),
+    healing: oneOf('healing', HEALINGS, ANOMALY_DEFAULTS.healing),
+    candidateZ: num('candidate_z', ANOMALY_DEFAULTS.candidateZ, (v) => v > 0 && v <= 20, 'a number in (0, 20]'),
+    candidateDilateMm: num('candidate_dilate_mm', ANOMALY_DEFAULTS.candidateDilateMm, (v) => v >= 0 && v <= 20, 'a number of mm in [0, 20]'),
     noise: oneOf('noise', NOISES, trained),
     depth: num('depth', Math.min(ANOMALY_DEFAULTS.depth, T - 1), (v) => Number.isInteger(v) && v >= 1 && v < T, `an integer in [1, ${T - 1}]`),
     steps: num('steps', ANOMALY_DEFAULTS.steps, (v) => Number.isInteger(v) && v >= 1 && v <= 1000, 'an integer in [1, 1000]'),

@@ -1,11 +1,11 @@
 import { sampleVolumeState } from '../engine/index.js'
 import type { Vec3, Volume } from '../volume/volume.js'
-import { anomalyScore } from './anomaly-score.js'
+import { anomalyScore, robustStats } from './anomaly-score.js'
 import { normaliseValue } from '../engine/normalise.js'
 import { anomalySettings, type AnomalyMethod, type AnomalySettings, type Polarity } from './anomaly-settings.js'
 import { denormalise, derivedVolume, normaliseVolume, provenance, sampleMany, setupTask, type Normalised } from './common.js'
 import { lowFrequencyNoise } from './low-frequency-noise.js'
-import { dropSmallComponents, erodeMask } from './mask-ops.js'
+import { dilateMask, dropSmallComponents, erodeMask, fillHoles } from './mask-ops.js'
 import { boxSize, cropBox, foregroundMask, gaussianBlur, maskBox, pasteBox, percentileOf } from './volume-ops.js'
 import type { TaskContext, TaskOutput, TaskParams, TaskResult } from './task.js'
 import { PipelineError } from './errors.js'
@@ -61,7 +61,33 @@ export async function anomaly(input: Volume, params: TaskParams, ctx: TaskContex
   const box = maskBox(brain, s.size, BOX_MARGIN) ?? { lo: [0, 0, 0] as Vec3, hi: [...s.size] as Vec3 }
   let healedMean: Float32Array | undefined
   let healedStd: Float32Array | undefined
-  if (heals) {
+  let candidateVoxels: number | undefined
+  if (heals && a.healing === 'inpaint') {
+    const cand = candidateRegion({ settings: a, polarity, real: s.real, brain, size: s.size, spacing: input.spacing })
+    candidateVoxels = cand.voxels
+    const cbox = maskBox(cand.mask, s.size, BOX_MARGIN)
+    if (!cbox) healedMean = Float32Array.from(s.real)
+    else {
+      const sub = boxSize(cbox)
+      const xs = cropBox(x.data, s.size, cbox)
+      const ms = cropBox(Float32Array.from(cand.mask), s.size, cbox)
+      const keep = (x0: Float64Array): void => {
+        for (let i = 0; i < x0.length; i++) if (!ms[i]) x0[i] = xs[i]
+      }
+      const onStep = s.stepper('anomaly', steps)
+      const res = await sampleMany(s.samples, s.seed, async (seed) => {
+        const healed = await sampleVolumeState(s.pm, sub, { sampler: params.sampler, steps, seed, y: xs, startT: depth, correctX0: keep, signal: ctx.signal, onStep })
+        const full = Float32Array.from(x.data)
+        pasteBox(full, s.size, cbox, healed)
+        const out = denormalise(full, x.range)
+        // the input itself outside the candidates, not its normalised copy, which is clipped
+        for (let i = 0; i < out.length; i++) if (!cand.mask[i]) out[i] = s.real[i]
+        return out
+      })
+      healedMean = res.mean
+      healedStd = res.std
+    }
+  } else if (heals) {
     const sub = boxSize(box)
     const xs = cropBox(x.data, s.size, box)
     const onStep = s.stepper('anomaly', steps)
@@ -101,7 +127,7 @@ export async function anomaly(input: Volume, params: TaskParams, ctx: TaskContex
     erosionMm: a.erosionMm,
     medianWidth: a.medianWidth,
     minComponentMm3: a.minComponentMm3,
-    ...(heals ? { depth, noise } : {}),
+    ...(heals ? { depth, noise, healing: a.healing, ...(a.healing === 'inpaint' ? { candidateZ: a.candidateZ, candidateDilateMm: a.candidateDilateMm, candidateVoxels } : {}) } : {}),
   }
   const prov = provenance('anomaly', s, heals ? steps : 0, { ...chosen, mask: params.mask ? 'given' : 'computed' })
   if (!heals) prov.samples = 1
@@ -145,6 +171,7 @@ export function scoreAnomaly(o: {
   const sub = boxSize(box)
   const mBox = Uint8Array.from(cropBox(Float32Array.from(scored), size, box), (v) => (v ? 1 : 0))
   let residual: Float32Array | undefined
+  let residualScale: number | undefined
   if (method !== 'intensity') {
     if (!o.healed || !o.normalised) throw new PipelineError('UNSUITABLE_INPUT', `the ${method} anomaly score needs the healed image and the normalised input`)
     // the signed residual in normalised units (polarity is applied to its z-score); the blur is
@@ -154,12 +181,15 @@ export function scoreAnomaly(o: {
     const hs = cropBox(o.healed, size, box)
     const d = Float32Array.from(hs, (v, i) => xs[i] - normaliseValue(v, range))
     residual = gaussianBlur(d, sub, [HEATMAP_SIGMA, HEATMAP_SIGMA, HEATMAP_SIGMA])
+    // inpainting's residual is 0 outside the candidates, so its own spread (the full healing's unit)
+    // would be 0: it is measured in the input's healthy-tissue spread instead
+    if (a.healing === 'inpaint') residualScale = robustStats(data, o.brain).scale
   }
   // Raw intensities, not the normalised copy: normalisation clips at the volume's 99.5th percentile,
   // which on a skull-stripped scan falls inside the lesion and would tie its brightest voxels.
   const intensity = method === 'diffusion' ? undefined : cropBox(o.real, size, box)
   const heatmap = new Float32Array(o.real.length)
-  pasteBox(heatmap, size, box, anomalyScore(method, { intensity, residual }, mBox, sub, o.polarity, a.medianWidth))
+  pasteBox(heatmap, size, box, anomalyScore(method, { intensity, residual, residualScale }, mBox, sub, o.polarity, a.medianWidth))
   const warnings: string[] = []
   let threshold = a.thresholds[method]
   let thresholdSource: 'card' | 'scan-p99' = 'card'
@@ -176,4 +206,24 @@ export function scoreAnomaly(o: {
 export function maskOf(heatmap: Float32Array, threshold: number, size: Vec3, spacing: Vec3, minComponentMm3: number): { mask: Uint8Array; dropped: number; kept: number } {
   const minVoxels = Math.ceil(minComponentMm3 / (spacing[0] * spacing[1] * spacing[2]))
   return dropSmallComponents(Uint8Array.from(heatmap, (v) => (v > threshold ? 1 : 0)), size, minVoxels)
+}
+
+/**
+ * The region inpainting healing re-samples: the intensity score (the card's post-processing) above
+ * candidateZ, components under min_component_mm3 dropped, holes filled (a necrotic core inside
+ * bright oedema is FLAIR-dark and would be missed by the intensity score alone), dilated by
+ * candidateDilateMm, inside the brain.
+ */
+export function candidateRegion(o: { settings: AnomalySettings; polarity: Polarity; real: Float32Array; brain: Uint8Array; size: Vec3; spacing: Vec3 }): { mask: Uint8Array; voxels: number } {
+  const a = o.settings
+  const { heatmap } = scoreAnomaly({ method: 'intensity', polarity: o.polarity, settings: a, real: o.real, brain: o.brain, size: o.size, spacing: o.spacing })
+  let m = maskOf(heatmap, a.candidateZ, o.size, o.spacing, a.minComponentMm3).mask
+  m = fillHoles(m, o.size)
+  if (a.candidateDilateMm > 0) m = dilateMask(m, o.size, o.spacing, a.candidateDilateMm)
+  let voxels = 0
+  for (let i = 0; i < m.length; i++) {
+    m[i] = m[i] && o.brain[i] ? 1 : 0
+    voxels += m[i]
+  }
+  return { mask: m, voxels }
 }

@@ -161,3 +161,67 @@ export function dropSmallComponents(m: Uint8Array, size: Vec3, minVoxels: number
   const kept = keep.slice(1).filter(Boolean).length
   return { mask, dropped: counts.length - 1 - kept, kept }
 }
+
+/**
+ * Dilation by the same axis-aligned diamond erodeMask uses (radius round(mm / spacing) voxels per
+ * axis): scipy.ndimage.binary_dilation(m, iterations=r) with equal radii (border_value 0).
+ */
+export function dilateMask(m: Uint8Array, size: Vec3, spacing: Vec3, mm: number): Uint8Array {
+  const r = spacing.map((s) => Math.round(mm / s))
+  const it = Math.max(...r)
+  const [nx, ny, nz] = size
+  const strides = [1, nx, nx * ny]
+  let cur = Uint8Array.from(m, (v) => (v ? 1 : 0))
+  for (let n = 0; n < it; n++) {
+    const next = Uint8Array.from(cur)
+    for (let k = 0; k < nz; k++)
+      for (let j = 0; j < ny; j++)
+        for (let i = 0; i < nx; i++) {
+          const o = (k * ny + j) * nx + i
+          if (cur[o]) continue
+          const c = [i, j, k]
+          for (let d = 0; d < 3; d++) {
+            if (n >= r[d]) continue
+            if ((c[d] > 0 && cur[o - strides[d]]) || (c[d] < size[d] - 1 && cur[o + strides[d]])) {
+              next[o] = 1
+              break
+            }
+          }
+        }
+    cur = next
+  }
+  return cur
+}
+
+/**
+ * The mask with its holes filled: background voxels not 6-connected to the volume's border become
+ * foreground (scipy.ndimage.binary_fill_holes in 3D).
+ */
+export function fillHoles(m: Uint8Array, size: Vec3): Uint8Array {
+  const [nx, ny, nz] = size
+  const outside = new Uint8Array(m.length)
+  const stack = new Int32Array(m.length)
+  let top = 0
+  const push = (o: number): void => {
+    if (m[o] || outside[o]) return
+    outside[o] = 1
+    stack[top++] = o
+  }
+  for (let k = 0; k < nz; k++)
+    for (let j = 0; j < ny; j++)
+      for (let i = 0; i < nx; i++)
+        if (i === 0 || j === 0 || k === 0 || i === nx - 1 || j === ny - 1 || k === nz - 1) push((k * ny + j) * nx + i)
+  while (top > 0) {
+    const o = stack[--top]
+    const i = o % nx
+    const j = Math.floor(o / nx) % ny
+    const k = Math.floor(o / (nx * ny))
+    if (i > 0) push(o - 1)
+    if (i < nx - 1) push(o + 1)
+    if (j > 0) push(o - nx)
+    if (j < ny - 1) push(o + nx)
+    if (k > 0) push(o - nx * ny)
+    if (k < nz - 1) push(o + nx * ny)
+  }
+  return Uint8Array.from(outside, (v) => (v ? 0 : 1))
+}

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { EngineError, type ModelCard } from '../../src/engine/index.js'
 import { anomalyScore, robustZ } from '../../src/pipelines/anomaly-score.js'
 import { anomalySettings } from '../../src/pipelines/anomaly-settings.js'
-import { dropSmallComponents, erodeMask, labelComponents, medianFilter } from '../../src/pipelines/mask-ops.js'
+import { dilateMask, dropSmallComponents, erodeMask, fillHoles, labelComponents, medianFilter } from '../../src/pipelines/mask-ops.js'
 import type { Vec3 } from '../../src/volume/index.js'
 import { repoRoot } from './helpers.js'
 
@@ -27,6 +27,22 @@ describe('mask operations match scipy.ndimage', () => {
     const aniso = erodeMask(m, size, ref.aniso_spacing, ref.aniso_mm)
     expect(mismatches(aniso, ref.erosion_aniso)).toBe(0)
     expect(mismatches(iso, aniso)).toBeGreaterThan(0) // the references differ, so each test has teeth
+  })
+
+  it('dilation: 2 mm isotropic = binary_dilation(iterations=2, border_value=0); anisotropic spacing grows z once', () => {
+    const m = u8(ref.islands)
+    const iso = dilateMask(m, size, [1, 1, 1], 2)
+    expect(mismatches(iso, ref.dilation_iso2)).toBe(0)
+    const aniso = dilateMask(m, size, ref.aniso_spacing, ref.aniso_mm)
+    expect(mismatches(aniso, ref.dilation_aniso)).toBe(0)
+    expect(mismatches(iso, aniso)).toBeGreaterThan(0)
+  })
+
+  it('hole filling = binary_fill_holes in 3D: a closed cavity fills, a shell open to the volume edge does not', () => {
+    const m = u8(ref.hollow)
+    const got = fillHoles(m, size)
+    expect(mismatches(got, ref.filled)).toBe(0)
+    expect(mismatches(got, m)).toBeGreaterThan(0)
   })
 
   it('median filter, widths 3 and 5, reflect edges = median_filter(mode="reflect")', () => {
@@ -95,7 +111,7 @@ describe('card anomaly block', () => {
   })
   it('defaults without a block; a wrong type or range names the field', () => {
     const { anomaly: _, ...bare } = base
-    expect(anomalySettings(bare as ModelCard)).toMatchObject({ method: 'diffusion', polarity: 'both', noise: 'gaussian', medianWidth: 1, thresholds: {} })
+    expect(anomalySettings(bare as ModelCard)).toMatchObject({ method: 'diffusion', polarity: 'both', healing: 'full', noise: 'gaussian', medianWidth: 1, thresholds: {} })
     const bad = (block: unknown): unknown => {
       try {
         anomalySettings({ ...base, anomaly: block } as ModelCard)
@@ -108,6 +124,9 @@ describe('card anomaly block', () => {
       [{ method: 'magic' }, 'anomaly.method'],
       [{ depth: 1000 }, 'anomaly.depth'],
       [{ median_width: 4 }, 'anomaly.median_width'],
+      [{ healing: 'thor' }, 'anomaly.healing'],
+      [{ candidate_z: -1 }, 'anomaly.candidate_z'],
+      [{ candidate_dilate_mm: '2' }, 'anomaly.candidate_dilate_mm'],
       [{ thresholds: { intensity: 'high' } }, 'anomaly.thresholds.intensity'],
       [{ thresholds: { other: 1 } }, 'anomaly.thresholds.other'],
       [[1, 2], 'anomaly.(block)'],

@@ -283,6 +283,54 @@ describe('anomaly', () => {
   })
 })
 
+describe('anomaly: inpainting healing (mask, stitch, re-sample)', () => {
+  it('keeps every voxel outside the candidate region exactly, re-samples inside it, and scores the residual in the input spread', async () => {
+    const { candidateRegion } = await import('../../src/pipelines/anomaly.js')
+    const { anomalySettings } = await import('../../src/pipelines/anomaly-settings.js')
+    // a bright cube in the fixture: the candidate region must cover it
+    const x = toFloat32(vol)
+    const [nx, ny, nz] = vol.size
+    const lesion = new Uint8Array(x.length)
+    let hi = 0
+    for (const v of x) hi = Math.max(hi, v)
+    const bright = Float32Array.from(x)
+    for (let k = Math.floor(nz / 2) - 2; k < Math.floor(nz / 2) + 2; k++)
+      for (let j = 10; j < 16; j++)
+        for (let i = 10; i < 16; i++) {
+          bright[(k * ny + j) * nx + i] = hi * 1.5
+          lesion[(k * ny + j) * nx + i] = 1
+        }
+    const v2 = { ...vol, data: bright, meta: vol.meta.clone() }
+    const block = { healing: 'inpaint', candidate_z: 3, candidate_dilate_mm: 0, depth: 150, steps: 2, samples: 1, polarity: 'bright', thresholds: { combined: 2 } }
+    const m2 = await makeModelsDir({ prior: { anomaly: block } })
+    try {
+      const brain = Uint8Array.from(bright, () => 1)
+      const r = await runTask('anomaly', v2, { seed: 1, method: 'combined', mask: { ...vol, data: brain, meta: vol.meta.clone() } }, { modelsDir: m2.dir })
+      const healed = out(r, 'healed').data as Float32Array
+      const settings = anomalySettings({ ...JSON.parse(readFileSync(path.join(m2.dir, 'a-prior.json'), 'utf8')) })
+      const cand = candidateRegion({ settings, polarity: 'bright', real: bright, brain, size: vol.size, spacing: vol.spacing })
+      let inCube = 0
+      let changedOutside = 0
+      let changedInside = 0
+      for (let i = 0; i < bright.length; i++) {
+        if (lesion[i] && cand.mask[i]) inCube++
+        if (!cand.mask[i] && Math.abs(healed[i] - bright[i]) > 1e-3 * hi) changedOutside++
+        if (cand.mask[i] && Math.abs(healed[i] - bright[i]) > 1e-3 * hi) changedInside++
+      }
+      expect(inCube).toBe(lesion.reduce((a, b) => a + b, 0))
+      expect(cand.voxels).toBeLessThan(bright.length / 4)
+      expect(changedOutside).toBe(0)
+      expect(changedInside).toBeGreaterThan(cand.voxels / 2)
+      expect(r.report).toMatchObject({ healing: 'inpaint', candidateZ: 3, candidateVoxels: cand.voxels, threshold: 2, thresholdSource: 'card' })
+      // the residual is zero outside the candidates: the combined score there is half the intensity z
+      const heat = out(r, 'heatmap').data as Float32Array
+      expect(Math.max(...heat.filter((_, i) => lesion[i]))).toBeGreaterThan(2)
+    } finally {
+      await m2.cleanup()
+    }
+  })
+})
+
 describe('--sampler: every task runs each scheduler through the one volume sampler', () => {
   const cases: [Parameters<typeof runTask>[0], Parameters<typeof runTask>[2], string][] = [
     ['denoise', { mode: 'sample' }, 'denoised'],

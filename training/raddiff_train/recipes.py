@@ -39,13 +39,17 @@ RECIPES = {
         licence="CC-BY-SA-3.0 (weights derived from IXI data)"),
     "brain-flair": dict(
         tasks=["anomaly"], modality="MR", contrast="FLAIR",
-        folder="lesion", norm=MRI_NORM, plane="axial", size=128, tile_size=256,
-        steps=2000, batch=8, lr=2e-4, flip_axes=(3,), tumour_free_max=0.02,
-        data_note="No healthy FLAIR set exists here: FLAIR of glioma patients (BraTS 2013 training patients "
-                  "0005/0006, TCGA-FG-6692) with the tumour labels dilated 3 voxels masked out of the loss and "
-                  "slices with >2% tumour dropped; BraTS 2013 validation patients 0003/0004 held out. "
-                  "240x240 axial slices, random 128² crops.",
-        licence="CC-BY-NC-SA-3.0 (weights derived from BraTS 2013 data)"),
+        folder="lesion", norm=MRI_NORM, plane="axial", size=64, tile_size=256,
+        steps=20000, batch=16, lr=2e-4, flip_axes=(3,), tumour_free_max=0.05,
+        **dict(EDM_RESTORE, uniform_frac=0.35),
+        data_note="No healthy FLAIR set exists here: FLAIR of glioma patients with the expert tumour labels "
+                  "dilated 3 voxels masked out of the loss and centre slices with >5% tumour (of the brain) "
+                  "dropped. Train: BraTS 2018 train cases (splits.txt) except its two re-released 2013 patients (they may be the 2013 validation patients), BraTS 2013 training patients "
+                  "0005/0006, TCGA-FG-6692 (automatic fused segmentation); held out: BraTS 2018 val (4) and "
+                  "BraTS 2013 0003/0004. 240x240 axial 1 mm slices, 2.5D (one neighbour on each side), random "
+                  "64x64 crops. EDM x0 objective with 35% of samples at t uniform over the schedule (healing "
+                  "starts deep).",
+        licence="CC-BY-NC-SA-3.0 (weights derived from BraTS 2013 data; BraTS 2018 data terms: research use)"),
     "head-ct": dict(
         tasks=["denoise"], modality="CT", contrast=None,
         folder="ct", norm=CT_NORM, plane="axial", size=128, tile_size=256,
@@ -101,6 +105,14 @@ def sources(r: dict, data: str):
                           "mask": os.path.join(b, p, "brainmask.nii.gz"), "lesion": os.path.join(b, p, "OTMultiClass.nii.gz")}
         train = [case(p) for p, s in sorted(split.items()) if s == "train"]
         val = [case(p) for p, s in sorted(split.items()) if s != "train"]
+        b18 = os.path.join(folder, "brats2018")
+        if os.path.isdir(b18):  # raw int16 FLAIR, skull-stripped: the head mask is the brain
+            split18 = dict(line.split() for line in open(os.path.join(b18, "splits.txt")) if line.strip())
+            case18 = lambda p: {"id": p, "image": os.path.join(b18, p, f"{p}_flair.nii.gz"),
+                                "lesion": os.path.join(b18, p, f"{p}_seg.nii.gz")}
+            # Brats18_2013_* re-release BraTS 2013 patients, possibly the 2013 validation ones: left out
+            train += [case18(p) for p, s in sorted(split18.items()) if s == "train" and "_2013_" not in p]
+            val += [case18(p) for p, s in sorted(split18.items()) if s != "train"]
         fg = os.path.join(folder, "tcga-fg-6692")
         if os.path.isdir(fg):
             train.append({"id": "tcga-fg-6692", "image": os.path.join(fg, "OtherEXampleFromTCIA_fla_bet.nii.gz"),

@@ -79,8 +79,12 @@ def main_edm(a, r, device):
     multiple = 2 ** (len(arch["mults"]) - 1)
     kw = dict(norm=r["norm"], plane=r["plane"], size=max(size, multiple), multiple=multiple,
               max_centres=4 if a.smoke else None, tumour_free_max=r.get("tumour_free_max", 1.0), log=log)
+    # bf16 autocast on CPUs with AVX-512 BF16 / AMX: 18.5 -> 25.9 samples/s (64², batch 16, 1 thread,
+    # Xeon with AMX; channels_last added another 5 % with bf16 and nothing without, so it is left out)
+    use_bf16 = device.type == "cpu" and (a.bf16 == "on" or (a.bf16 == "auto" and bf16_ok()))
     log(f"{name}: EDM, context ±{k} slices, crops {size}², batch {batch}, device {device}, "
-        f"threads {torch.get_num_threads()}, bf16 {'yes' if r.get('bf16') else 'no'}")
+        f"threads {torch.get_num_threads()}, bf16 autocast {'on' if use_bf16 else 'off'} "
+        f"(CPU has AVX-512 BF16/AMX: {'yes' if bf16_ok() else 'no'})")
     train, val = Stack(train_specs, **kw), Stack(val_specs, **kw)
     torch.manual_seed(a.seed)
     net = UNet(in_ch=2 * k + 1, out_ch=1, cond_ch=0, **arch)
@@ -94,7 +98,6 @@ def main_edm(a, r, device):
             edm.load_state_dict(st["ema"])
             log(f"warm start from checkpoint {a.init} (EMA weights, step {st.get('step')})")
     t_train = time.time()
-    use_bf16 = bool(r.get("bf16")) and bf16_ok()
     ema = fit_edm(edm, train, val, r, steps=steps, work=work, device=device, seed=a.seed, resume=a.resume, log=log,
                   val_every=steps if a.smoke else 500, ckpt_every=steps if a.smoke else 250,
                   log_every=max(steps // 4, 1) if a.smoke else 25, size=size, batch=batch, bf16=use_bf16,

@@ -19,8 +19,17 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([torch.cos(args), torch.sin(args)], dim=1)
 
 
+class GroupNorm32(nn.GroupNorm):
+    """GroupNorm computed in float32: under CPU bf16 autocast (torch 1.13) a convolution hands it bf16
+    activations, which plain GroupNorm rejects against its float32 affine parameters. Exports
+    unchanged (the cast is a no-op on float32 input)."""
+
+    def forward(self, x):
+        return super().forward(x.float())
+
+
 def norm(ch: int, groups: int) -> nn.GroupNorm:
-    return nn.GroupNorm(min(groups, ch), ch)
+    return GroupNorm32(min(groups, ch), ch)
 
 
 class ResBlock(nn.Module):
