@@ -91,6 +91,8 @@ card.anomaly = { ...card.anomaly, thresholds: { ...card.anomaly?.thresholds } }
 for (const m of methods) card.anomaly.thresholds[m] = result[m].threshold
 if (setDefault) card.anomaly.method = best
 const ids = cases.map((c) => c.id).join(', ')
-card.anomaly.calibration = `Thresholds: the value (grid 0.5-8, step 0.05) maximising the mean per-case Dice of heatmap > threshold with the expert tumour label on ${cases.length} TRAINING cases (${ids}; BraTS 2018's re-released 2013 patients left out: they may be the 2013 validation patients). ${methods.map((m) => `${m}: ${result[m].threshold} (mean Dice ${result[m].meanDice.toFixed(3)})`).join('; ')}. ${setDefault ? `Default method ${best}: the best mean Dice among those calibrated on these cases.` : ''} Validation cases never used. scripts/calibrate-anomaly.ts`.trim()
+const seen = cases.filter((c) => ((card.training_data?.train_subjects ?? []) as string[]).includes(c.id)).length
+const seenNote = seen && methods.some((m) => m !== 'intensity') ? ` ${seen} of these ${cases.length} cases are patients the prior was trained on (lesions masked out of its loss): healing residuals there may run lower than on new patients.` : ''
+card.anomaly.calibration = `Thresholds: the value (grid 0.5-8, step 0.05) maximising the mean per-case Dice of heatmap > threshold with the expert tumour label on ${cases.length} TRAINING cases (${ids}; BraTS 2018's re-released 2013 patients left out: they may be the 2013 validation patients). ${methods.map((m) => `${m}: ${result[m].threshold} (mean Dice ${result[m].meanDice.toFixed(3)})`).join('; ')}. ${setDefault ? `Default method ${best}: the best mean Dice among those calibrated on these cases.` : ''}${seenNote} Validation cases never used. scripts/calibrate-anomaly.ts`.trim()
 writeFileSync(cardPath, JSON.stringify(card, null, 2) + '\n')
 console.log(JSON.stringify({ model, cases: cases.map((c) => c.id), result, best }))

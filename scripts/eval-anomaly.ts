@@ -38,6 +38,8 @@ export interface Timing {
 
 /** The issue's baseline: robust z of the FLAIR inside the brain, mask at z > 2.5, no post-processing. */
 const BASELINE_Z = 2.5
+/** brain-flair 0.1.0 (full healing) on the six validation cases, measured with this script before 0.2.0 replaced it. */
+const REF_01 = { healthy: 0.2225, bestDice: 0.536, auprc: 0.447, seconds: '200–288', when: '2026-12-02, eval --sections anomaly --anomaly-methods diffusion --models-dir (0.1.0 copy)' }
 /** True lesions: 26-connected label components of at least this many voxels (crumbs of the label are not lesions). */
 const MIN_LESION_VOXELS = 30
 
@@ -104,6 +106,7 @@ export async function anomalyEvalSection(a: AnomalyEvalArgs, md: string[], timin
   if (left.length) md.push(`**Subset: ${left.map((c) => c.id).join(', ')} not measured in this run** (validation cases left out by --anomaly-cases or --quick).`, '')
   md.push(`Cases: ${cases.map((c) => c.id).join(', ')} — validation cases, all 155 slices; none was used to train ${sel?.card.name ?? 'the model'} or to calibrate its thresholds. Tumour = any label class > 0. Brain: the BraTS 2013 brainmask; BraTS 2018 is skull-stripped (FLAIR > 0). AUROC / AUPRC of the heatmap over the brain; Dice of the mask the job writes (the card's threshold for the method, components < the card's minimum volume dropped); best Dice = over all thresholds of the heatmap (optimistic: an oracle threshold per case). Lesion detection: true lesions = 26-connected label components ≥ ${MIN_LESION_VOXELS} voxels, detected when the mask touches them.`)
   md.push(`Baseline (issue 14): robust z-score of the FLAIR inside the brain ((x − median) / (1.4826·MAD) of this scan), mask z > ${BASELINE_Z}, no post-processing.`, '')
+  md.push(`Healing reference (issue 14's target for mean |input − healed| in lesion-free brain is half of brain-flair 0.1.0's): brain-flair 0.1.0 with its full healing (depth 600, 5 steps, K = 3) measured ${REF_01.healthy} (normalised units) on these six cases, and its diffusion score best Dice ${REF_01.bestDice}, AUPRC ${REF_01.auprc}, ${REF_01.seconds} s per volume (${REF_01.when}; the same code path, a copy of that card).`, '')
   if (sel && settings) {
     md.push(`raddiff model: ${sel.card.name} ${sel.card.version}; card default method **${settings.method}**, polarity ${settings.polarity}, median filter ${settings.medianWidth}, brain mask eroded ${settings.erosionMm} mm.`, '')
   }

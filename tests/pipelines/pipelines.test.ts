@@ -331,6 +331,23 @@ describe('anomaly: inpainting healing (mask, stitch, re-sample)', () => {
   })
 })
 
+describe('anomaly: the inpainting box', () => {
+  it('keeps BOX_MARGIN voxels of in-plane context and only the 2.5D neighbours along the slice axis', async () => {
+    const { candidateBox } = await import('../../src/pipelines/anomaly.js')
+    const size: [number, number, number] = [100, 90, 80]
+    const m = new Uint8Array(size[0] * size[1] * size[2])
+    // two candidate voxels: (50, 40, 30) and (60, 45, 33)
+    m[(30 * 90 + 40) * 100 + 50] = 1
+    m[(33 * 90 + 45) * 100 + 60] = 1
+    expect(candidateBox(m, size, 'axial', 1)).toEqual({ lo: [34, 24, 29], hi: [77, 62, 35] })
+    expect(candidateBox(m, size, 'axial', 2)).toEqual({ lo: [34, 24, 28], hi: [77, 62, 36] })
+    // a 2D model (no neighbours) still keeps one slice each side; sagittal slices run along x
+    expect(candidateBox(m, size, 'sagittal', 0)).toEqual({ lo: [49, 24, 14], hi: [62, 62, 50] })
+    expect(candidateBox(m, size, 'coronal', 1)).toEqual({ lo: [34, 39, 14], hi: [77, 47, 50] })
+    expect(candidateBox(new Uint8Array(m.length), size, 'axial', 1)).toBeUndefined()
+  })
+})
+
 describe('--sampler: every task runs each scheduler through the one volume sampler', () => {
   const cases: [Parameters<typeof runTask>[0], Parameters<typeof runTask>[2], string][] = [
     ['denoise', { mode: 'sample' }, 'denoised'],
