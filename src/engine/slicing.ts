@@ -27,6 +27,11 @@ export interface SliceLayout {
   colStride: number
 }
 
+/** The voxel axis a plane's slices run along on the canonical grid (sliceLayout's `count` axis). */
+export function sliceAxis(plane: SlicePlane): 0 | 1 | 2 {
+  return plane === 'axial' ? 2 : plane === 'coronal' ? 1 : 0
+}
+
 export function sliceLayout(size: [number, number, number], plane: SlicePlane): SliceLayout {
   const [nx, ny, nz] = size
   if (plane === 'axial') return { count: nz, H: ny, W: nx, sliceStride: nx * ny, rowStride: nx, colStride: 1 }

@@ -1,4 +1,4 @@
-import { sampleVolumeState } from '../engine/index.js'
+import { sampleVolumeState, sliceAxis, type SlicePlane } from '../engine/index.js'
 import type { Vec3, Volume } from '../volume/volume.js'
 import { anomalyScore, robustStats } from './anomaly-score.js'
 import { normaliseValue } from '../engine/normalise.js'
@@ -214,15 +214,10 @@ export function maskOf(heatmap: Float32Array, threshold: number, size: Vec3, spa
  * no candidate have x̂₀ held to the input at every step, so their states never depend on the model:
  * the slices they would add beyond that change nothing but the time (about a fifth on BraTS).
  */
-export function candidateBox(mask: Uint8Array, size: Vec3, plane: string, contextSlices: number): Box | undefined {
-  const box = maskBox(mask, size, BOX_MARGIN)
-  const tight = maskBox(mask, size, 0)
-  if (!box || !tight) return undefined
-  const ax = plane === 'axial' ? 2 : plane === 'coronal' ? 1 : 0
-  const m = Math.max(1, contextSlices)
-  box.lo[ax] = Math.max(0, tight.lo[ax] - m)
-  box.hi[ax] = Math.min(size[ax], tight.hi[ax] + m)
-  return box
+export function candidateBox(mask: Uint8Array, size: Vec3, plane: SlicePlane, contextSlices: number): Box | undefined {
+  const margin: Vec3 = [BOX_MARGIN, BOX_MARGIN, BOX_MARGIN]
+  margin[sliceAxis(plane)] = Math.max(1, contextSlices)
+  return maskBox(mask, size, margin)
 }
 
 /**

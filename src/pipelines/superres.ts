@@ -1,4 +1,4 @@
-import { oneStepX0, orientationTowards, sampleVolumeState, schedulerFor, type SlicePlane } from '../engine/index.js'
+import { oneStepX0, orientationTowards, sampleVolumeState, schedulerFor, sliceAxis, type SlicePlane } from '../engine/index.js'
 import type { Vec3, Volume } from '../volume/volume.js'
 import { denormalise, derivedVolume, normaliseVolume, provenance, sampleMany, setupTask } from './common.js'
 import { cubicUpsample, projectOntoMeasurement, type Axes } from './volume-ops.js'
@@ -21,9 +21,9 @@ export const SUPERRES_START_FRACTION = 0.01
 
 /** Voxel axes upsampled: in-plane = the two axes of the model's slice plane, through = the slice axis. */
 export function superresAxes(plane: SlicePlane, which: 'inplane' | 'through' | 'all' = 'inplane'): Axes {
-  const sliceAxis = plane === 'axial' ? 2 : plane === 'coronal' ? 1 : 0
   if (which === 'all') return [true, true, true]
-  return [0, 1, 2].map((d) => (which === 'through' ? d === sliceAxis : d !== sliceAxis)) as Axes
+  const ax = sliceAxis(plane)
+  return [0, 1, 2].map((d) => (which === 'through' ? d === ax : d !== ax)) as Axes
 }
 
 /**

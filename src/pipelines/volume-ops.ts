@@ -226,8 +226,8 @@ export interface Box {
   hi: Vec3
 }
 
-/** Bounding box of the non-zero voxels grown by `margin` (clamped); undefined when the mask is empty. */
-export function maskBox(mask: Uint8Array, size: Vec3, margin: number): Box | undefined {
+/** Bounding box of the non-zero voxels grown by `margin` (per axis, or one for all; clamped); undefined when the mask is empty. */
+export function maskBox(mask: Uint8Array, size: Vec3, margin: number | Vec3): Box | undefined {
   const [nx, ny] = size
   const lo: Vec3 = [Infinity, Infinity, Infinity]
   const hi: Vec3 = [-1, -1, -1]
@@ -240,7 +240,8 @@ export function maskBox(mask: Uint8Array, size: Vec3, margin: number): Box | und
     }
   }
   if (hi[0] < 0) return undefined
-  return { lo: lo.map((v) => Math.max(0, v - margin)) as Vec3, hi: hi.map((v, d) => Math.min(size[d], v + 1 + margin)) as Vec3 }
+  const m = typeof margin === 'number' ? [margin, margin, margin] : margin
+  return { lo: lo.map((v, d) => Math.max(0, v - m[d])) as Vec3, hi: hi.map((v, d) => Math.min(size[d], v + 1 + m[d])) as Vec3 }
 }
 
 export function boxSize(b: Box): Vec3 {
