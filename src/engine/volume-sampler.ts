@@ -11,7 +11,7 @@ import { createScheduler, type SamplerKind } from './schedulers/index.js'
 import type { NoiseScheduler } from './schedulers/scheduler.js'
 import type { Device, ResolvedDevice } from './session.js'
 import { cardTiled, clipUnit, readContextSlices, scaledState, sliceGeometry, unscaled } from './one-slice.js'
-import { readSlice, writeSlice } from './slicing.js'
+import { padIndex, readSlice, writeSlice } from './slicing.js'
 
 /**
  * A model ready for whole-volume evaluation: its card's geometry and diffusion fields, the network
@@ -46,7 +46,7 @@ export async function prepareModel(cardPath: string, device: Device = 'auto', th
  * The model on every slice (the card's plane) of a normalised volume-shaped state at timestep t.
  * A 2.5D model (card context_slices = k) gets each slice with its k neighbours on each side as
  * channels, reflected (no edge repeat) at the volume's ends as in training; cond is a normalised
- * volume on the same grid (Cc = 2r+1 neighbour slices, clamped at the ends). Batches per the plan.
+ * volume on the same grid (Cc = 2r+1 neighbour slices, reflected at the ends). Batches per the plan.
  */
 export async function evalVolume(vm: VolumeModel, x: Float32Array, size: Vec3, t: number, cond?: Float32Array, signal?: AbortSignal): Promise<Float32Array> {
   const { batch, inFlight } = vm.plan
@@ -70,7 +70,8 @@ export async function evalVolume(vm: VolumeModel, x: Float32Array, size: Vec3, t
     if (Cc > 0) {
       cb = new Float32Array(n * Cc * plen)
       const r = (Cc - 1) >> 1
-      for (let j = 0; j < n; j++) for (let c = 0; c < Cc; c++) readSlice(cv!, layout, s0 + j + c - r, pad, 'reflect', id, cb, (j * Cc + c) * plen)
+      // neighbours reflected at the volume's ends like x's context slices (and training's)
+      for (let j = 0; j < n; j++) for (let c = 0; c < Cc; c++) readSlice(cv!, layout, padIndex(s0 + j + c - r, layout.count, 'reflect'), pad, 'reflect', id, cb, (j * Cc + c) * plen)
     }
     const res = await vm.fn(xb, [n, C, pad.H, pad.W], t, cb)
     throwIfAborted(signal)
@@ -149,10 +150,10 @@ export async function sampleVolumeState(vm: VolumeModel, size: Vec3, o: VolumeSt
  * added noise (the noise already in y plays that part), one model call per slice, clipped to the
  * normalised range, then `correct`ed.
  */
-export async function oneStepX0(vm: VolumeModel, size: Vec3, y: Float32Array, t: number, correct?: (x0: Float32Array) => void, signal?: AbortSignal, onStep?: () => void): Promise<Float32Array> {
+export async function oneStepX0(vm: VolumeModel, size: Vec3, y: Float32Array, t: number, correct?: (x0: Float32Array) => void, signal?: AbortSignal, onStep?: () => void, cond?: Float32Array): Promise<Float32Array> {
   const sch = schedulerFor(vm.card)
   const x = scaledState(sch, y, t)
-  const out = await evalVolume(vm, x, size, t, undefined, signal)
+  const out = await evalVolume(vm, x, size, t, cond, signal)
   const x0 = clipUnit(sch.x0FromOutput(out, x, t))
   correct?.(x0)
   onStep?.()

@@ -25,6 +25,13 @@ export interface SuperresSettings {
    * the pipeline's default start (SUPERRES_START_FRACTION, noised).
    */
   meanSigma: number | null
+  /**
+   * 'consistent-cubic': the model is conditioned on the consistent cubic upsampling of the input
+   * (card `cond_channels` = its 2.5D slices) and trained so that one call reading that volume as the
+   * state at mean_sigma is the posterior mean E[x₀ | cond]; sampling starts from pure noise. null:
+   * an unconditioned prior (DDNM from the cubic start).
+   */
+  conditioning: 'consistent-cubic' | null
   calibration?: string
 }
 
@@ -56,8 +63,10 @@ export function denoiseSettings(card: SettingsCard): DenoiseSettings {
 
 export function superresSettings(card: SettingsCard): SuperresSettings {
   const b = block(card, 'superres')
-  if (!b) return { meanSigma: null }
+  if (!b) return { meanSigma: null, conditioning: null }
   const s = b.get('mean_sigma') ?? null
   if (s !== null && !inRange(s, 0, 1)) return b.bad('mean_sigma', 'a number in (0, 1] or null')
-  return { meanSigma: s, ...b.note }
+  const c = b.get('conditioning') ?? null
+  if (c !== null && c !== 'consistent-cubic') return b.bad('conditioning', '"consistent-cubic" or null')
+  return { meanSigma: s, conditioning: c, ...b.note }
 }

@@ -42,9 +42,16 @@ export async function selectModel(task: TaskName, input: Pick<Volume, 'modality'
   }
   const want = TASK_ALIASES[task]
   const serving = usable.filter((e) => e.card.tasks.some((t) => want.includes(t)) && modalityMatches(inputModalityOf(e.card, task), input.modality))
+  // a model trained for the task itself (conditioned super-resolution) before a prior that also serves it
+  if (task === 'superres') serving.sort((a, b) => Number(isConditionedSuperres(b.card)) - Number(isConditionedSuperres(a.card)))
   // A contrast hint (e.g. FLAIR) prefers the card trained on it; without a match any serving card will do.
   const c = opts.contrast?.toUpperCase()
   const hit = (c && serving.find((e) => typeof e.card.contrast === 'string' && e.card.contrast.toUpperCase() === c)) || serving[0]
   if (!hit) throw new EngineError('MODEL_NOT_FOUND', `no installed model serves ${task} for ${input.modality} input; ${listing}`, { source: modelsDir })
   return { card: hit.card, cardPath: hit.cardPath }
+}
+
+function isConditionedSuperres(card: ModelCard): boolean {
+  const b = (card as unknown as Record<string, unknown>).superres
+  return typeof b === 'object' && b !== null && (b as Record<string, unknown>).conditioning === 'consistent-cubic'
 }

@@ -1,4 +1,4 @@
-import { oneStepX0, orientationTowards, sampleVolumeState, schedulerFor, sliceAxis, type SlicePlane } from '../engine/index.js'
+import { EngineError, oneStepX0, orientationTowards, sampleVolumeState, schedulerFor, sliceAxis, type SlicePlane } from '../engine/index.js'
 import type { Vec3, Volume } from '../volume/volume.js'
 import { denormalise, derivedVolume, normaliseVolume, provenance, sampleMany, setupTask } from './common.js'
 import { cubicUpsample, projectOntoMeasurement, type Axes } from './volume-ops.js'
@@ -55,7 +55,10 @@ export function upsampledGeometry(v: Pick<Volume, 'size' | 'spacing' | 'origin' 
 }
 
 /**
- * DDNM super-resolution: A = average-pool by f, A† = replicate-upsample (A A† = I). Each DDIM step
+ * Two kinds of model (the card's `superres.conditioning`). A conditioned model (brain-t1-sr) takes
+ * the consistent cubic upsampling as `cond`; its mean mode is one call reading that same volume as
+ * the state at `superres.mean_sigma` (what it was trained for), its samples start from pure noise.
+ * An unconditioned prior runs DDNM super-resolution: A = average-pool by f, A† = replicate-upsample (A A† = I). Each DDIM step
  * replaces the range-space part of x̂₀ by the measurement: x̂₀ ← x̂₀ + A†(y − A x̂₀). A final
  * projection in real units makes A(output) = input to float precision (the normalisation clips).
  * mode 'mean': one step, the projected Tweedie x̂₀ at the start depth (higher PSNR, less detail).
@@ -73,20 +76,28 @@ export async function superres(input: Volume, params: TaskParams, ctx: TaskConte
   // x0-models in mean mode: one call on the consistent cubic start, read at the card's calibrated
   // noise level without adding noise (the interpolation's missing detail plays the noise's part).
   const settings = superresSettings(card)
+  // a conditioned model reads the consistent cubic upsampling as cond: its posterior mean is one call
+  // from x = 0 at t = T−1 (what it was trained for), its samples start from pure noise
+  const conditioned = settings.conditioning === 'consistent-cubic'
+  if (conditioned && card.cond_channels !== 2 * (card.context_slices ?? 0) + 1) throw new EngineError('MODEL_CONTRACT_MISMATCH', `model card is marked superres.conditioning consistent-cubic but takes ${card.cond_channels} cond channels (its 2.5D context needs ${2 * (card.context_slices ?? 0) + 1})`, { source: card.name })
+  if (conditioned && settings.meanSigma === null) throw new EngineError('MODEL_CONTRACT_MISMATCH', 'model card field "superres.mean_sigma" is required with superres.conditioning', { source: card.name })
   const oneCall = mode === 'mean' && card.prediction === 'x0' && settings.meanSigma !== null && params.depth === undefined
-  const startT = oneCall ? schedulerFor(card).timestepForNoise(settings.meanSigma!) : (params.depth ?? Math.round(SUPERRES_START_FRACTION * card.schedule.T) - 1)
+  const T = card.schedule.T
+  const startT = oneCall ? schedulerFor(card).timestepForNoise(settings.meanSigma!) : conditioned ? (params.depth ?? T - 1) : (params.depth ?? Math.round(SUPERRES_START_FRACTION * T) - 1)
   const steps = mode === 'mean' ? 1 : Math.min(s.steps, startT + 1)
   const project = (x: Float32Array | Float64Array, target: Float32Array): void => projectOntoMeasurement(x, geom.size, target, f, axes)
   const up = cubicUpsample(y.data, s.size, f, axes).data
   project(up, y.data)
+  const cond = conditioned ? up : undefined
   const onStep = s.stepper('superres', steps)
   const res = await sampleMany(s.samples, s.seed, async (seed) => {
-    const x0 = oneCall ? await oneStepX0(s.pm, geom.size, up, startT, (x) => project(x, y.data), ctx.signal, onStep) : await sampleVolumeState(s.pm, geom.size, {
+    const x0 = oneCall ? await oneStepX0(s.pm, geom.size, up, startT, (x) => project(x, y.data), ctx.signal, onStep, cond) : await sampleVolumeState(s.pm, geom.size, {
       sampler: params.sampler,
       steps,
       seed,
-      y: up,
+      ...(conditioned && startT >= T - 1 ? {} : { y: up }),
       startT,
+      cond,
       correctX0: (x) => project(x, y.data),
       signal: ctx.signal,
       onStep,
@@ -100,7 +111,7 @@ export async function superres(input: Volume, params: TaskParams, ctx: TaskConte
   if (res.std) outputs.push({ role: 'std' as const, volume: derivedVolume(input, res.std, g), label: `per-voxel standard deviation over ${s.samples} samples` })
   return {
     outputs,
-    provenance: provenance('superres', s, steps, { scale: f, axes: params.axes ?? 'inplane', startT, mode, ...(oneCall ? { meanSigma: settings.meanSigma } : {}) }),
-    report: { scale: f, axes, startT, steps, mode, ...(oneCall ? { meanSigma: settings.meanSigma, meanSigmaCalibration: settings.calibration } : {}), size: geom.size, seconds: (performance.now() - t0) / 1000 },
+    provenance: provenance('superres', s, steps, { scale: f, axes: params.axes ?? 'inplane', startT, mode, ...(conditioned ? { conditioning: settings.conditioning } : {}), ...(oneCall ? { meanSigma: settings.meanSigma } : {}) }),
+    report: { scale: f, axes, startT, steps, mode, ...(conditioned ? { conditioning: settings.conditioning } : {}), ...(oneCall ? { meanSigma: settings.meanSigma, meanSigmaCalibration: settings.calibration } : {}), size: geom.size, seconds: (performance.now() - t0) / 1000 },
   }
 }

@@ -45,7 +45,13 @@ describe('card superres block', () => {
     expect(superresSettings(base).meanSigma).toBeGreaterThan(0)
     expect(superresSettings(base).calibration).toMatch(/training subject/)
     const { superres: _, ...bare } = base
-    expect(superresSettings(bare as ModelCard)).toEqual({ meanSigma: null })
+    expect(superresSettings(bare as ModelCard)).toEqual({ meanSigma: null, conditioning: null })
+  })
+  it('conditioning is "consistent-cubic" or absent; anything else names the field', () => {
+    expect(superresSettings({ ...base, superres: { conditioning: 'consistent-cubic' } } as ModelCard).conditioning).toBe('consistent-cubic')
+    for (const v of ['cubic', 1, true]) {
+      expect(() => superresSettings({ ...base, superres: { conditioning: v } } as ModelCard)).toThrow(/superres\.conditioning/)
+    }
   })
   it('a level outside (0, 1] names the field', () => {
     for (const v of [0, -0.1, 2, 'high']) {

@@ -85,20 +85,20 @@ class EDM(nn.Module):
         self.register_buffer("one_minus_abar", abar_table(schedule, True))
         self.config = dict(net.config, context_slices=context, sigma_data=sigma_data)
 
-    def denoise(self, x_ve: torch.Tensor, sigma: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def denoise(self, x_ve: torch.Tensor, sigma: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         sd = self.sigma_data
         s = sigma[:, None, None, None]
         c_skip = sd * sd / (s * s + sd * sd)
         c_out = s * sd / (s * s + sd * sd).sqrt()
         c_in = 1.0 / (s * s + sd * sd).sqrt()
-        F = self.net(c_in * x_ve, t)
+        F = self.net(c_in * x_ve, t, cond)
         centre = x_ve[:, self.context:self.context + 1]
         return c_skip * centre + c_out * F
 
-    def forward(self, x_vp: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x_vp: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         a = abar_at(self.abar, t)
         sigma = (abar_at(self.one_minus_abar, t) / a).sqrt()
-        return self.denoise(x_vp / a.sqrt()[:, None, None, None], sigma, t)
+        return self.denoise(x_vp / a.sqrt()[:, None, None, None], sigma, t, cond)
 
 
 def loss_weight(sigma: torch.Tensor, sigma_data: float = SIGMA_DATA) -> torch.Tensor:
@@ -124,6 +124,14 @@ def widen_input(net: nn.Module, state: dict, in_ch: int, centre: int) -> dict:
     if w.shape[1] == in_ch:
         return state
     new = torch.zeros(w.shape[0], in_ch, *w.shape[2:])
+    x_ch = net.config["in_ch"]
+    if w.shape[1] == x_ch and in_ch > x_ch:
+        # a conditioned model from an unconditioned prior: the image channels keep their weights and
+        # each cond channel (an image estimate of the same slices) starts as a copy of them
+        new[:, :x_ch] = w
+        for c in range(x_ch, in_ch):
+            new[:, c] = w[:, (c - x_ch) % x_ch]
+        return dict(state, **{"inp.weight": new})
     new[:, centre:centre + 1] = w[:, :1]
     out = dict(state)
     out["inp.weight"] = new

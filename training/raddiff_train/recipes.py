@@ -37,6 +37,22 @@ RECIPES = {
                   "2.5D: each centre slice with its neighbour on each side (reflected at the volume's ends). "
                   "Trained on random 64x64 crops, then fine-tuned on whole 128x128 slices.",
         licence="CC-BY-SA-3.0 (weights derived from IXI data)"),
+    "brain-t1-sr": dict(
+        tasks=["super-resolution"], modality="MR", contrast="T1",
+        folder="mri/ixi-t1", norm=MRI_NORM, plane="sagittal", size=64, tile_size=256,
+        steps=20000, batch=16, lr=2e-4, flip_axes=(2, 3),
+        objective="edm", context=1, p_mean=-1.2, p_std=1.2, uniform_frac=0.2, mean_frac=0.5, mean_sigma=0.2, version="0.1.0",
+        superres=dict(train=[(2, "inplane"), (2, "through"), (4, "inplane")], val=[(2, "inplane"), (2, "through")]),
+        data_note="IXI T1 (Hammersmith 3T, healthy adults), 2 mm NiChart copies, the fixed split 130 train / 10 val "
+                  "subjects (participants.csv). Pairs made as the engine makes its input: each training volume "
+                  "mean-pooled x2 in-plane (sagittal S and P), x2 through-plane (L-R, thick slices) and x4 in-plane; "
+                  "the low-resolution volume normalised by its own 0.5/99.5 percentiles; cond = its cell-centred "
+                  "Keys cubic upsampling made consistent with the measurement (A x = y), target = the original "
+                  "volume in the same normalisation. Sagittal 120x120 slices, 2.5D (one neighbour each side for "
+                  "both x and cond), random 64x64 crops, flips only (a warp would break the pooling relation). "
+                  "Half of the samples train the posterior-mean call (the cond read as x at sigma 0.2), half the EDM denoiser "
+                  "(ln sigma ~ N(-1.2, 1.2^2), 20% t uniform) so that --mode sample works.",
+        licence="CC-BY-SA-3.0 (weights derived from IXI data)"),
     "brain-flair": dict(
         tasks=["anomaly"], modality="MR", contrast="FLAIR",
         folder="lesion", norm=MRI_NORM, plane="axial", size=64, tile_size=256,
@@ -92,7 +108,7 @@ def sources(r: dict, data: str):
     """(train specs, val specs). `data` is the shared data root, or a user's folder of volumes /
     cases (then split deterministically by subject)."""
     name, folder = r["name"], os.path.join(data, r["folder"])
-    if name == "brain-t1":
+    if name in ("brain-t1", "brain-t1-sr"):
         if os.path.exists(os.path.join(folder, "participants.csv")):
             return _ixi(folder, os.path.join(data, "mri", "ixi-t1-labels"))
         return _generic(data)

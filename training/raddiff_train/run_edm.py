@@ -10,7 +10,7 @@ from .edm import EDM, SigmaMap
 from .export import sha256_file
 from .recipes import ARCH, SMOKE_ARCH, run_sources
 from .run_dir import open_run
-from .train_edm import Stack, fit_edm, grid_png_edm, load_onnx_init, val_denoise
+from .train_edm import Stack, fit_edm, grid_png_edm, grid_png_superres, load_onnx_init, val_denoise, val_superres
 from .unet import UNet, count_params
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -48,12 +48,22 @@ def gflop_per_slice(net: torch.nn.Module, in_ch: int, size: int = 128) -> float:
 
 def export_edm(edm: EDM, path: str, size: int = 64) -> None:
     edm = edm.cpu().eval()
-    cin = edm.config["in_ch"]
-    x, t = torch.zeros(1, cin, size, size), torch.full((1,), 10.0)
+    cin, cc = edm.config["in_ch"], edm.config["cond_ch"]
+    args, names = (torch.zeros(1, cin, size, size), torch.full((1,), 10.0)), ["x", "t"]
     axes = {"x": {0: "B", 2: "H", 3: "W"}, "t": {0: "B"}, "out": {0: "B", 2: "H", 3: "W"}}
+    if cc:
+        args, names = args + (torch.zeros(1, cc, size, size),), names + ["cond"]
+        axes["cond"] = {0: "B", 2: "H", 3: "W"}
     with torch.no_grad():
-        torch.onnx.export(edm, (x, t), path, opset_version=17, input_names=["x", "t"], output_names=["out"],
+        torch.onnx.export(edm, args, path, opset_version=17, input_names=names, output_names=["out"],
                           dynamic_axes=axes, do_constant_folding=True)
+
+
+def superres_variants(r: dict, which: list):
+    """Stack variants for a conditioned super-resolution recipe: one (target, cond, crop) per
+    degradation in `which` ([factor, 'inplane' | 'through'] pairs)."""
+    from .superres_data import degradation_axes, superres_pair
+    return lambda real: [superres_pair(real, r["norm"], f, degradation_axes(r["plane"], w)) for f, w in which]
 
 
 def bf16_ok() -> bool:
@@ -85,11 +95,17 @@ def main_edm(a, r, device):
     log(f"{name}: EDM, context ±{k} slices, crops {size}², batch {batch}, device {device}, "
         f"threads {torch.get_num_threads()}, bf16 autocast {'on' if use_bf16 else 'off'} "
         f"(CPU has AVX-512 BF16/AMX: {'yes' if bf16_ok() else 'no'})")
-    train, val = Stack(train_specs, **kw), Stack(val_specs, **kw)
+    sr = r.get("superres")
+    if sr:  # conditioned super-resolution: pairs made as the engine makes them; one val stack per degradation
+        train = Stack(train_specs, variants=superres_variants(r, sr["train"]), **kw)
+        val = {f"x{f}_{w}": Stack(val_specs, variants=superres_variants(r, [(f, w)]), **kw) for f, w in sr["val"]}
+    else:
+        train, val = Stack(train_specs, **kw), Stack(val_specs, **kw)
+    cond_ch = 2 * k + 1 if sr else 0
     torch.manual_seed(a.seed)
-    net = UNet(in_ch=2 * k + 1, out_ch=1, cond_ch=0, **arch)
+    net = UNet(in_ch=2 * k + 1, out_ch=1, cond_ch=cond_ch, **arch)
     edm = EDM(net, r["schedule"], context=k)
-    log(f"UNet {count_params(net)} parameters, {gflop_per_slice(net, 2 * k + 1):.2f} GFLOP per 128² slice, {net.config}")
+    log(f"UNet {count_params(net)} parameters, {gflop_per_slice(net, 2 * k + 1 + cond_ch):.2f} GFLOP per 128² slice, {net.config}")
     if a.init and not a.resume:
         if a.init.endswith(".onnx"):
             load_onnx_init(net, a.init, log)
@@ -106,15 +122,19 @@ def main_edm(a, r, device):
     train_s = time.time() - t_train
     ema = ema.cpu().eval()
     smap = SigmaMap(r["schedule"])
-    metrics = {"one_call_denoise": val_denoise(ema, val, smap, max_slices=8 if a.smoke else 96)}
-    log("held-out one-call denoise: " + json.dumps(metrics["one_call_denoise"]))
-
     png = a.png or (os.path.join(a.out, f"{name}.png") if a.smoke else os.path.join(ROOT, "docs", "models", f"{a.model}.png"))
     os.makedirs(os.path.dirname(png), exist_ok=True)
-    grid_png_edm(ema, val, smap, png)
+    if sr:
+        metrics = {"one_call_superres": val_superres(ema, val, smap, r["mean_sigma"], max_slices=8 if a.smoke else 96)}
+        log("held-out posterior-mean super-resolution: " + json.dumps(metrics["one_call_superres"]))
+        grid_png_superres(ema, val, smap, png, r["mean_sigma"])
+    else:
+        metrics = {"one_call_denoise": val_denoise(ema, val, smap, max_slices=8 if a.smoke else 96)}
+        log("held-out one-call denoise: " + json.dumps(metrics["one_call_denoise"]))
+        grid_png_edm(ema, val, smap, png)
     onnx_path = os.path.join(a.out, f"{name}.onnx")
     export_edm(ema, onnx_path)
-    parity = _parity(ema, onnx_path, val, work)
+    parity = _parity(ema, onnx_path, next(iter(val.values())) if sr else val, work)
     card = {
         "name": name, "version": a.version or r.get("version", "0.2.0"), "tasks": r["tasks"],
         "modality": r["modality"], "contrast": r["contrast"],
@@ -126,8 +146,8 @@ def main_edm(a, r, device):
                                           "in [0, T-1] and returns D(x_VE; sigma(t)), the x0 estimate of the centre slice"},
         "schedule": r["schedule"], "normalisation": r["norm"], "plane": r["plane"],
         "size_multiple": multiple, "tile_size": r["tile_size"], "channels": 1, "context_slices": k,
-        "cond_channels": 0, "timestep_input": "float32", "clip_sample": True,
-        "parameters": count_params(ema.net), "gflop_per_128_slice": round(gflop_per_slice(ema.net, 2 * k + 1), 3),
+        "cond_channels": cond_ch, "timestep_input": "float32", "clip_sample": True,
+        "parameters": count_params(ema.net), "gflop_per_128_slice": round(gflop_per_slice(ema.net, 2 * k + 1 + cond_ch), 3),
         "architecture": ema.net.config,
         "training_data": {"description": r["data_note"], "train_subjects": [s["id"] for s in train_specs],
                           "val_subjects": [s["id"] for s in val_specs], "train_centre_slices": len(train),
@@ -140,6 +160,14 @@ def main_edm(a, r, device):
     for key in ("anomaly",):
         if key in r:
             card[key] = r[key]
+    if sr:
+        card["cond_modality"], card["cond_normalisation"] = r["modality"], r["norm"]
+        card["superres"] = {"conditioning": "consistent-cubic", "mean_sigma": r["mean_sigma"],
+                            "trained_degradations": [f"x{f} {w}" for f, w in sr["train"]], "mean_fraction": r["mean_frac"],
+                            "note": "cond = the engine's consistent cubic upsampling of the low-resolution input (normalised by "
+                                    "the input's own percentiles), centre slice and one neighbour each side; mean mode = one "
+                                    "call reading the same volume as x at sigma = mean_sigma, D(cond; mean_sigma, cond), "
+                                    "trained for on mean_fraction of the samples; --mode sample starts from pure noise"}
     with open(os.path.splitext(onnx_path)[0] + ".json", "w") as f:
         json.dump(card, f, indent=2)
         f.write("\n")
@@ -149,19 +177,23 @@ def main_edm(a, r, device):
 
 def _parity(edm: EDM, onnx_path: str, ds: Stack, work: str) -> dict:
     import numpy as np
-    x, _, _ = ds.batch(ds.centres[:1], edm.context, None, None)
+    x, _, _, cond = ds.batch(ds.centres[:1], edm.context, None, None)
     t = torch.tensor([25.0])
     with torch.no_grad():
-        ref = edm(x, t).numpy()
+        ref = edm(x, t, cond).numpy()
     d = os.path.join(work, "parity")
     os.makedirs(d, exist_ok=True)
     x.numpy().astype("<f4").tofile(os.path.join(d, "x.f32"))
     ref.astype("<f4").tofile(os.path.join(d, "out.f32"))
+    if cond is not None:
+        cond.numpy().astype("<f4").tofile(os.path.join(d, "cond.f32"))
     with open(os.path.join(d, "sample.json"), "w") as f:
-        json.dump({"onnx": os.path.abspath(onnx_path), "shape": list(x.shape), "t": 25.0, "cond_shape": None}, f)
+        json.dump({"onnx": os.path.abspath(onnx_path), "shape": list(x.shape), "t": 25.0,
+                   "cond_shape": list(cond.shape) if cond is not None else None}, f)
     try:
         import onnxruntime as ort
     except ImportError:
         return {"checked": False, "note": "python onnxruntime missing; sample saved for the onnxruntime-node check"}
-    got = ort.InferenceSession(onnx_path).run(["out"], {"x": x.numpy(), "t": t.numpy()})[0]
+    feeds = {"x": x.numpy(), "t": t.numpy(), **({"cond": cond.numpy()} if cond is not None else {})}
+    got = ort.InferenceSession(onnx_path).run(["out"], feeds)[0]
     return {"checked": True, "max_abs_diff": float(np.abs(got - ref).max())}

@@ -22,49 +22,70 @@ class Stack:
     per-slice subject start/end (for reflecting neighbours), foreground and loss-weight planes."""
 
     def __init__(self, specs, norm, plane, size, multiple, min_fg=0.05, max_centres=None,
-                 tumour_free_max=1.0, log=print):
-        xs, fgs, ws, starts, ends, centres, subj = [], [], [], [], [], [], []
+                 tumour_free_max=1.0, log=print, variants=None):
+        """variants(real) -> [(target, cond or None, crop)]: normalised canonical volumes per
+        subject (default: the volume normalised by its own range, no cond). Each variant becomes
+        its own run of slices; `crop` (slices of the canonical grid) applies to the masks."""
+        xs, cs, fgs, ws, starts, ends, centres, subj = [], [], [], [], [], [], [], []
         n = 0
         t0 = time.time()
+        variants = variants or (lambda real: [(normalise(real, normalisation_range(real, norm)), None, None)])
         for si, spec in enumerate(specs):
             real, _, order = load_canonical(spec["image"])
-            x = slices(normalise(real, normalisation_range(real, norm)), plane)
             fg_path = spec.get("brain") or spec.get("mask")
-            fg = slices((load_canonical(fg_path, order)[0] > 0) if fg_path else head_mask(real), plane)
-            frac = fg.reshape(len(fg), -1).mean(1)
-            idx = np.nonzero(frac >= min_fg * frac.max())[0]
-            w = np.ones_like(x, dtype=np.float32)
-            if spec.get("lesion"):
-                from scipy import ndimage
-                les = slices(load_canonical(spec["lesion"], order)[0] > 0, plane)
-                lfrac = les.reshape(len(les), -1).sum(1) / np.maximum(fg.reshape(len(fg), -1).sum(1), 1)
-                idx = idx[lfrac[idx] <= tumour_free_max]
-                w = 1.0 - np.stack([ndimage.binary_dilation(l, iterations=3) for l in les]).astype(np.float32)
-            if max_centres and len(idx) > max_centres:
-                idx = idx[np.linspace(0, len(idx) - 1, max_centres).round().astype(int)]
-            xs.append(_fit(x, size, multiple, "reflect"))
-            fgs.append(_fit(fg.astype(np.float32), size, multiple, "constant") > 0)
-            ws.append(_fit(w, size, multiple, "edge"))
-            starts += [n] * len(x)
-            ends += [n + len(x) - 1] * len(x)
-            centres += (idx + n).tolist()
-            subj += [spec.get("id", str(si))] * len(x)
-            n += len(x)
+            fg_full = (load_canonical(fg_path, order)[0] > 0) if fg_path else head_mask(real)
+            for target, cond, crop in variants(real):
+                n = self._add(spec, si, order, target, cond, fg_full if crop is None else fg_full[crop], crop, plane, size,
+                              multiple, min_fg, max_centres, tumour_free_max, n, xs, cs, fgs, ws, starts, ends, centres, subj)
+        self._finish(xs, cs, fgs, ws, starts, ends, centres, subj)
+        log(f"  {len(specs)} subjects, {len(self.x)} slices ({len(self.centres)} centres) "
+            f"{tuple(self.x.shape[-2:])} in {time.time() - t0:.0f} s")
+
+    def _add(self, spec, si, order, target, cond, fg_vol, crop, plane, size, multiple, min_fg, max_centres,
+             tumour_free_max, n, xs, cs, fgs, ws, starts, ends, centres, subj):
+        x = slices(target, plane)
+        fg = slices(fg_vol, plane)
+        frac = fg.reshape(len(fg), -1).mean(1)
+        idx = np.nonzero(frac >= min_fg * frac.max())[0]
+        w = None  # loss weight planes only where a lesion is masked out (all ones otherwise: not stored)
+        if spec.get("lesion"):
+            from scipy import ndimage
+            lv = load_canonical(spec["lesion"], order)[0] > 0
+            les = slices(lv if crop is None else lv[crop], plane)
+            lfrac = les.reshape(len(les), -1).sum(1) / np.maximum(fg.reshape(len(fg), -1).sum(1), 1)
+            idx = idx[lfrac[idx] <= tumour_free_max]
+            w = 1.0 - np.stack([ndimage.binary_dilation(l, iterations=3) for l in les]).astype(np.float32)
+        if max_centres and len(idx) > max_centres:
+            idx = idx[np.linspace(0, len(idx) - 1, max_centres).round().astype(int)]
+        xs.append(_fit(x, size, multiple, "reflect"))
+        cs.append(_fit(slices(cond, plane), size, multiple, "reflect") if cond is not None else None)
+        fgs.append(_fit(fg.astype(np.float32), size, multiple, "constant") > 0)
+        ws.append(_fit(w, size, multiple, "edge") if w is not None else None)
+        starts += [n] * len(x)
+        ends += [n + len(x) - 1] * len(x)
+        centres += (idx + n).tolist()
+        subj += [spec.get("id", str(si))] * len(x)
+        return n + len(x)
+
+    def _finish(self, xs, cs, fgs, ws, starts, ends, centres, subj):
         shapes = {a.shape[-2:] for a in xs}
         if len(shapes) > 1:
             from .data import pad_to
             H, W = max(h for h, _ in shapes), max(w for _, w in shapes)
             xs = [pad_to(a, H, W, "constant") for a in xs]
+            cs = [pad_to(a, H, W, "constant") if a is not None else None for a in cs]
             fgs = [pad_to(a.astype(np.float32), H, W, "constant") > 0 for a in fgs]
-            ws = [pad_to(a, H, W, "edge") for a in ws]
+            ws = [pad_to(a, H, W, "edge") if a is not None else None for a in ws]
         self.x = torch.from_numpy(np.concatenate(xs))
+        self.cond = torch.from_numpy(np.concatenate(cs)) if cs and cs[0] is not None else None
         self.fg = torch.from_numpy(np.concatenate(fgs))
-        self.w = torch.from_numpy(np.concatenate(ws))
+        if all(a is None for a in ws):
+            self.w = None
+        else:
+            self.w = torch.from_numpy(np.concatenate([a if a is not None else np.ones(xa.shape, np.float32) for a, xa in zip(ws, xs)]))
         self.start, self.end = torch.tensor(starts), torch.tensor(ends)
         self.centres = torch.tensor(centres)
         self.subject = subj
-        log(f"  {len(specs)} subjects, {len(self.x)} slices ({len(self.centres)} centres) "
-            f"{tuple(self.x.shape[-2:])} in {time.time() - t0:.0f} s")
 
     def __len__(self):
         return len(self.centres)
@@ -79,18 +100,25 @@ class Stack:
         return i.clamp(s, e)
 
     def batch(self, centres: torch.Tensor, k: int, size: int | None, g: torch.Generator | None):
+        """(x [B, 2k+1, H, W], fg, w [B, 1, H, W], cond [B, 2k+1, H, W] or None), one random crop
+        per item when `size` and `g` are given. cond's neighbours are x's (the engine reads both the
+        same way)."""
         idx = self.neighbours(centres, k)
-        x, fg, w = self.x[idx], self.fg[centres][:, None], self.w[centres][:, None]
+        x, fg = self.x[idx], self.fg[centres][:, None]
+        w = self.w[centres][:, None] if self.w is not None else torch.ones(fg.shape)
+        cond = self.cond[idx] if self.cond is not None else None
         H, W = x.shape[-2:]
         if size and (H > size or W > size) and g is not None:
             out = []
             for b in range(len(x)):
                 y0 = int(torch.randint(0, H - size + 1, (1,), generator=g))
                 x0 = int(torch.randint(0, W - size + 1, (1,), generator=g))
-                out.append((x[b, :, y0:y0 + size, x0:x0 + size], fg[b, :, y0:y0 + size, x0:x0 + size],
-                            w[b, :, y0:y0 + size, x0:x0 + size]))
-            x, fg, w = (torch.stack(v) for v in zip(*out))
-        return x, fg, w
+                win = lambda a: a[b, :, y0:y0 + size, x0:x0 + size]
+                out.append((win(x), win(fg), win(w)) + ((win(cond),) if cond is not None else ()))
+            parts = [torch.stack(v) for v in zip(*out)]
+            x, fg, w = parts[:3]
+            cond = parts[3] if cond is not None else None
+        return x, fg, w, cond
 
 
 def load_onnx_init(model: torch.nn.Module, onnx_path: str, log=print) -> int:
@@ -148,7 +176,7 @@ def val_denoise(edm: EDM, ds: Stack, smap: SigmaMap, sigmas=(0.06, 0.1, 0.2), ma
         num, den, noisy_num = 0.0, 0.0, 0.0
         for b in range(0, n, batch):
             c = pick[b:b + batch]
-            x, fg, _ = ds.batch(c, edm.context, None, None)
+            x, fg, _, _ = ds.batch(c, edm.context, None, None)
             noisy = x + s * torch.randn(x.shape, generator=g)
             sig = torch.full((len(c),), s)
             d = edm.denoise(noisy, sig, smap.t_of_sigma(sig)).clamp(-1, 1)
@@ -164,12 +192,42 @@ def val_denoise(edm: EDM, ds: Stack, smap: SigmaMap, sigmas=(0.06, 0.1, 0.2), ma
 
 
 @torch.no_grad()
+def val_superres(edm: EDM, stacks: dict, smap: SigmaMap, mean_sigma: float, max_slices=48, batch=8):
+    """Per degradation: the posterior-mean call D(cond; σ_sr, cond) on fixed val slices, PSNR inside
+    the foreground, with the cond's (consistent cubic) PSNR for scale."""
+    out = {}
+    edm.eval()
+    for name, ds in stacks.items():
+        n = min(len(ds), max_slices)
+        pick = ds.centres[torch.linspace(0, len(ds) - 1, n).round().long()]
+        num, den, cnum = 0.0, 0.0, 0.0
+        for b in range(0, n, batch):
+            c = pick[b:b + batch]
+            x, fg, _, cond = ds.batch(c, edm.context, None, None)
+            d = mean_call(edm, cond, smap, mean_sigma).clamp(-1, 1)
+            centre = x[:, edm.context:edm.context + 1]
+            m = fg.float()
+            num += float(((d - centre) ** 2 * m).sum())
+            cnum += float(((cond[:, edm.context:edm.context + 1] - centre) ** 2 * m).sum())
+            den += float(m.sum())
+        to_db = lambda mse: round(10 * np.log10(4.0 / max(mse, 1e-12)), 3)
+        out[name] = {"psnr_fg": to_db(num / den), "cubic_psnr_fg": to_db(cnum / den)}
+    edm.train()
+    return out
+
+
+def mean_call(edm: EDM, cond: torch.Tensor, smap: SigmaMap, mean_sigma: float) -> torch.Tensor:
+    s = torch.full((len(cond),), mean_sigma)
+    return edm.denoise(cond, s, smap.t_of_sigma(s), cond)
+
+
+@torch.no_grad()
 def grid_png_edm(edm: EDM, ds: Stack, smap: SigmaMap, path: str, rows: int = 4, sigmas=(0.1, 0.2, 0.5), seed: int = 3) -> None:
     """Rows: val centre slices. Columns: clean, then noisy / one-call D per σ (row axis flipped for display)."""
     from .evaluate import _png
     edm.eval()
     c = ds.centres[torch.linspace(0, len(ds) - 1, rows + 2)[1:-1].round().long()]
-    x, _, _ = ds.batch(c, edm.context, None, None)
+    x, _, _, _ = ds.batch(c, edm.context, None, None)
     k = edm.context
     cols = [x[:, k:k + 1]]
     g = torch.Generator().manual_seed(seed)
@@ -221,17 +279,31 @@ def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: st
         for pg in opt.param_groups:
             pg["lr"] = r["lr"] * min(1.0, (step + 1 - start) / warm)
         c = train.centres[torch.randint(len(train), (batch,), generator=g)]
-        x0, _, w = train.batch(c, k, size, g)
+        x0, _, w, cond = train.batch(c, k, size, g)
         if torch.rand(1, generator=g) < 0.5:  # mirror through the slice axis: neighbours swap sides
             x0 = x0.flip(1)
-        # flips / small rotation and scale / gamma on all 2k+1 slices at once (weight warps alike)
-        x0, _, w = augment(x0, None, w, g, flip_axes=r.get("flip_axes", (3,)))
+            cond = cond.flip(1) if cond is not None else None
+        # flips / small rotation and scale / gamma on all 2k+1 slices at once (weight and cond warp alike;
+        # a super-resolution pair takes flips only: a warp or gamma would break its pooling relation)
+        if cond is None:
+            x0, _, w = augment(x0, None, w, g, flip_axes=r.get("flip_axes", (3,)))
+        else:
+            x0, cond, w = augment(x0, cond, w, g, flip_axes=r.get("flip_axes", (3,)), rot_deg=0.0, scale=0.0, gamma=0.0)
         sigma = sample_sigma(len(x0), smap, g, r["p_mean"], r["p_std"], r["uniform_frac"])
         t = smap.t_of_sigma(sigma)
         noisy = x0 + sigma[:, None, None, None] * torch.randn(x0.shape, generator=g)
+        if r.get("mean_frac"):
+            # the posterior-mean call (card superres.mean_sigma): the cond itself read as a noisy image at
+            # σ_sr, D(cond; σ_sr, cond) ≈ E[x0 | cond]. c_skip ≈ 0.86 at σ_sr = 0.2 keeps it a residual
+            # (a first try with x = 0 at σ_max had to rebuild the whole image and stayed below cubic)
+            m = torch.rand(len(x0), generator=g) < r["mean_frac"]
+            s_sr = torch.full_like(sigma, r["mean_sigma"])
+            sigma, t = torch.where(m, s_sr, sigma), torch.where(m, smap.t_of_sigma(s_sr), t)
+            noisy = torch.where(m[:, None, None, None], cond, noisy)
         x0, noisy, sigma, t, w = (v.to(device) for v in (x0, noisy, sigma, t, w))
+        cond = cond.to(device) if cond is not None else None
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            d = edm.denoise(noisy, sigma, t)
+            d = edm.denoise(noisy, sigma, t, cond)
         target = x0[:, k:k + 1]
         per = ((d.float() - target) ** 2 * w).flatten(1).sum(1) / w.flatten(1).sum(1).clamp_min(1.0)
         loss = (loss_weight(sigma) * per).mean()
@@ -252,7 +324,25 @@ def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: st
         if done % ckpt_every == 0 or done == steps:
             save(done)
         if val is not None and (done % val_every == 0 or done == steps):
-            log(f"step {done} val denoise (ema): {val_denoise(ema, val, smap)}")
+            if isinstance(val, dict):
+                log(f"step {done} val superres (ema): {val_superres(ema, val, smap, r['mean_sigma'])}")
+            else:
+                log(f"step {done} val denoise (ema): {val_denoise(ema, val, smap)}")
             t0 = time.time()
     ema.trained_steps = steps
     return ema
+
+
+@torch.no_grad()
+def grid_png_superres(edm: EDM, stacks: dict, smap: SigmaMap, path: str, mean_sigma: float, rows: int = 2) -> None:
+    """Rows: val centre slices per degradation. Columns: clean, consistent cubic (cond), posterior mean."""
+    from .evaluate import _png
+    edm.eval()
+    tiles = []
+    for ds in stacks.values():
+        c = ds.centres[torch.linspace(0, len(ds) - 1, rows + 2)[1:-1].round().long()]
+        x, _, _, cond = ds.batch(c, edm.context, None, None)
+        k = edm.context
+        cols = [x[:, k:k + 1], cond[:, k:k + 1], mean_call(edm, cond, smap, mean_sigma).clamp(-1, 1)]
+        tiles += [torch.cat([col[r, 0].flip(0) for col in cols], dim=1) for r in range(len(c))]
+    _png(path, ((torch.cat(tiles, dim=0).numpy() + 1) * 127.5).clip(0, 255).round().astype(np.uint8))
