@@ -6,6 +6,7 @@
  *                           [--out docs/RESULTS.md] [--pairs DIR] [--python /usr/bin/python3]
  *                           [--sections denoise,denoise-ct,superres,anomaly,translate] [--assemble]
  *                           [--anomaly-methods intensity,diffusion,combined] [--anomaly-cases ID,…]
+ *                           [--superres-also MODEL,…]  (more models side by side in the superres section)
  *
  * A task whose model is not installed gets a section saying so (baselines are still measured).
  * --quick: one subject, 5% noise only, ×2 only, 24 central slices of one BraTS patient.
@@ -48,10 +49,12 @@ interface Args {
   noSample?: boolean
   anomalyMethods: AnomalyMethod[]
   anomalyCases?: string[]
+  /** Models run by name in the superres section beside the default one (side by side in one run). */
+  superresAlso: string[]
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { data: '', modelsDir: path.join(root, 'models'), quick: false, steps: 10, out: path.join(root, 'docs/RESULTS.md'), python: '/usr/bin/python3', sections: [...SECTIONS], anomalyMethods: [...ANOMALY_METHODS] }
+  const a: Args = { data: '', modelsDir: path.join(root, 'models'), quick: false, steps: 10, out: path.join(root, 'docs/RESULTS.md'), python: '/usr/bin/python3', sections: [...SECTIONS], anomalyMethods: [...ANOMALY_METHODS], superresAlso: [] }
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]
     const v = (): string => {
@@ -72,6 +75,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--sections') a.sections = v().split(',').map((x) => x.trim())
     else if (k === '--anomaly-cases') a.anomalyCases = v().split(',').map((x) => x.trim())
     else if (k === '--anomaly-methods') a.anomalyMethods = v().split(',').map((x) => x.trim()) as AnomalyMethod[]
+    else if (k === '--superres-also') a.superresAlso = v().split(',').map((x) => x.trim()).filter(Boolean)
     else if (k === '--assemble') a.sections = [] // only rebuild RESULTS.md from the fragments present
     else if (k !== '--') throw new Error(`unknown option ${k}`)
   }
@@ -353,8 +357,12 @@ async function superresSection(a: Args, tmp: string, md: string[]): Promise<void
         for (const mode of a.noSample ? [undefined] : ([undefined, 'sample'] as const)) {
           const r = await timed('superres', like(clean.vol, low.data, low.size, spacing), { model: model.name, steps: a.steps, seed: 0, scale: f, axes: which, ...(mode ? { mode } : {}) }, a)
           const x = r.outputs[0].volume.data as Float32Array
-          m(mode ? `raddiff --mode ${mode}` : 'raddiff (default options)', x)
+          m(mode ? `raddiff --mode ${mode}` : `raddiff (default options: ${model.name})`, x)
           imgs.push(x)
+        }
+        for (const other of a.superresAlso.filter((n) => n !== model.name)) {
+          const r = await timed('superres', like(clean.vol, low.data, low.size, spacing), { model: other, steps: a.steps, seed: 0, scale: f, axes: which }, a)
+          m(`raddiff --model ${other}`, r.outputs[0].volume.data as Float32Array)
         }
       }
       if (si === 0) panel(path.join(path.dirname(a.out), `results/superres-x${f}${which === 'through' ? '-through' : ''}.png`), size, imgs, 0, P)

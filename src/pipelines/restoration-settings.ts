@@ -25,6 +25,8 @@ export interface SuperresSettings {
    * the pipeline's default start (SUPERRES_START_FRACTION, noised).
    */
   meanSigma: number | null
+  /** The same for thick slices (`--axes through`), where the input keeps its in-plane detail; null: meanSigma. */
+  meanSigmaThrough: number | null
   /**
    * 'consistent-cubic': the model is conditioned on the consistent cubic upsampling of the input
    * (card `cond_channels` = its 2.5D slices) and trained so that one call reading that volume as the
@@ -63,10 +65,12 @@ export function denoiseSettings(card: SettingsCard): DenoiseSettings {
 
 export function superresSettings(card: SettingsCard): SuperresSettings {
   const b = block(card, 'superres')
-  if (!b) return { meanSigma: null, conditioning: null }
+  if (!b) return { meanSigma: null, meanSigmaThrough: null, conditioning: null }
   const s = b.get('mean_sigma') ?? null
   if (s !== null && !inRange(s, 0, 1)) return b.bad('mean_sigma', 'a number in (0, 1] or null')
+  const st = b.get('mean_sigma_through') ?? null
+  if (st !== null && !inRange(st, 0, 1)) return b.bad('mean_sigma_through', 'a number in (0, 1] or null')
   const c = b.get('conditioning') ?? null
   if (c !== null && c !== 'consistent-cubic') return b.bad('conditioning', '"consistent-cubic" or null')
-  return { meanSigma: s, conditioning: c, ...b.note }
+  return { meanSigma: s, meanSigmaThrough: st, conditioning: c, ...b.note }
 }

@@ -81,9 +81,10 @@ export async function superres(input: Volume, params: TaskParams, ctx: TaskConte
   const conditioned = settings.conditioning === 'consistent-cubic'
   if (conditioned && card.cond_channels !== 2 * (card.context_slices ?? 0) + 1) throw new EngineError('MODEL_CONTRACT_MISMATCH', `model card is marked superres.conditioning consistent-cubic but takes ${card.cond_channels} cond channels (its 2.5D context needs ${2 * (card.context_slices ?? 0) + 1})`, { source: card.name })
   if (conditioned && settings.meanSigma === null) throw new EngineError('MODEL_CONTRACT_MISMATCH', 'model card field "superres.mean_sigma" is required with superres.conditioning', { source: card.name })
-  const oneCall = mode === 'mean' && card.prediction === 'x0' && settings.meanSigma !== null && params.depth === undefined
+  const meanSigma = params.axes === 'through' && settings.meanSigmaThrough !== null ? settings.meanSigmaThrough : settings.meanSigma
+  const oneCall = mode === 'mean' && card.prediction === 'x0' && meanSigma !== null && params.depth === undefined
   const T = card.schedule.T
-  const startT = oneCall ? schedulerFor(card).timestepForNoise(settings.meanSigma!) : conditioned ? (params.depth ?? T - 1) : (params.depth ?? Math.round(SUPERRES_START_FRACTION * T) - 1)
+  const startT = oneCall ? schedulerFor(card).timestepForNoise(meanSigma!) : conditioned ? (params.depth ?? T - 1) : (params.depth ?? Math.round(SUPERRES_START_FRACTION * T) - 1)
   const steps = mode === 'mean' ? 1 : Math.min(s.steps, startT + 1)
   const project = (x: Float32Array | Float64Array, target: Float32Array): void => projectOntoMeasurement(x, geom.size, target, f, axes)
   const up = cubicUpsample(y.data, s.size, f, axes).data
@@ -111,7 +112,7 @@ export async function superres(input: Volume, params: TaskParams, ctx: TaskConte
   if (res.std) outputs.push({ role: 'std' as const, volume: derivedVolume(input, res.std, g), label: `per-voxel standard deviation over ${s.samples} samples` })
   return {
     outputs,
-    provenance: provenance('superres', s, steps, { scale: f, axes: params.axes ?? 'inplane', startT, mode, ...(conditioned ? { conditioning: settings.conditioning } : {}), ...(oneCall ? { meanSigma: settings.meanSigma } : {}) }),
-    report: { scale: f, axes, startT, steps, mode, ...(conditioned ? { conditioning: settings.conditioning } : {}), ...(oneCall ? { meanSigma: settings.meanSigma, meanSigmaCalibration: settings.calibration } : {}), size: geom.size, seconds: (performance.now() - t0) / 1000 },
+    provenance: provenance('superres', s, steps, { scale: f, axes: params.axes ?? 'inplane', startT, mode, ...(conditioned ? { conditioning: settings.conditioning } : {}), ...(oneCall ? { meanSigma } : {}) }),
+    report: { scale: f, axes, startT, steps, mode, ...(conditioned ? { conditioning: settings.conditioning } : {}), ...(oneCall ? { meanSigma, meanSigmaCalibration: settings.calibration } : {}), size: geom.size, seconds: (performance.now() - t0) / 1000 },
   }
 }

@@ -45,7 +45,7 @@ describe('card superres block', () => {
     expect(superresSettings(base).meanSigma).toBeGreaterThan(0)
     expect(superresSettings(base).calibration).toMatch(/training subject/)
     const { superres: _, ...bare } = base
-    expect(superresSettings(bare as ModelCard)).toEqual({ meanSigma: null, conditioning: null })
+    expect(superresSettings(bare as ModelCard)).toEqual({ meanSigma: null, meanSigmaThrough: null, conditioning: null })
   })
   it('conditioning is "consistent-cubic" or absent; anything else names the field', () => {
     expect(superresSettings({ ...base, superres: { conditioning: 'consistent-cubic' } } as ModelCard).conditioning).toBe('consistent-cubic')
@@ -56,6 +56,7 @@ describe('card superres block', () => {
   it('a level outside (0, 1] names the field', () => {
     for (const v of [0, -0.1, 2, 'high']) {
       expect(() => superresSettings({ ...base, superres: { mean_sigma: v } } as ModelCard)).toThrow(/superres\.mean_sigma/)
+      expect(() => superresSettings({ ...base, superres: { mean_sigma_through: v } } as ModelCard)).toThrow(/superres\.mean_sigma_through/)
     }
   })
 })

@@ -22,7 +22,7 @@ beforeAll(async () => {
     modality: 'MR',
     prediction: 'x0',
     normalisation: { kind: 'percentile', params: { low: 0.5, high: 99.5 } },
-    superres: { conditioning: 'consistent-cubic', mean_sigma: 0.2 },
+    superres: { conditioning: 'consistent-cubic', mean_sigma: 0.2, mean_sigma_through: 0.1 },
   }
   // sorts after the unconditioned prior (a-prior.json): selection must still prefer it
   await writeFile(path.join(models.dir, 'z-sr.json'), JSON.stringify(sr))
@@ -58,6 +58,12 @@ describe('conditioned super-resolution', () => {
     expect((r.report as { startT: number }).startT).toBeCloseTo(57.3798, 3)
     expect(r.outputs[0].volume.size).toEqual([64, 32, 8])
     expect(consistency(r, superresInputAxes(vol, 'axial', 'inplane'))).toBeLessThan(1e-5)
+  })
+
+  it('through-plane reads the cubic volume at mean_sigma_through', async () => {
+    const r = await run({ scale: 2, axes: 'through' })
+    expect(r.report).toMatchObject({ conditioning: 'consistent-cubic', steps: 1, meanSigma: 0.1 })
+    expect(consistency(r, superresInputAxes(vol, 'axial', 'through'))).toBeLessThan(1e-5)
   })
 
   it('sample mode starts from pure noise; seeds differ, both consistent', async () => {

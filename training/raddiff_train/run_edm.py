@@ -99,6 +99,9 @@ def main_edm(a, r, device):
     if sr:  # conditioned super-resolution: pairs made as the engine makes them; one val stack per degradation
         train = Stack(train_specs, variants=superres_variants(r, sr["train"]), **kw)
         val = {f"x{f}_{w}": Stack(val_specs, variants=superres_variants(r, [(f, w)]), **kw) for f, w in sr["val"]}
+        # the mean call's σ per degradation (through-plane lower: its slices keep their in-plane detail)
+        r["mean_sigma_of_variant"] = [r["mean_sigma"][w] for _, w in sr["train"]]
+        r["mean_sigma_of_val"] = {f"x{f}_{w}": r["mean_sigma"][w] for f, w in sr["val"]}
     else:
         train, val = Stack(train_specs, **kw), Stack(val_specs, **kw)
     cond_ch = 2 * k + 1 if sr else 0
@@ -125,9 +128,9 @@ def main_edm(a, r, device):
     png = a.png or (os.path.join(a.out, f"{name}.png") if a.smoke else os.path.join(ROOT, "docs", "models", f"{a.model}.png"))
     os.makedirs(os.path.dirname(png), exist_ok=True)
     if sr:
-        metrics = {"one_call_superres": val_superres(ema, val, smap, r["mean_sigma"], max_slices=8 if a.smoke else 96)}
+        metrics = {"one_call_superres": val_superres(ema, val, smap, r["mean_sigma_of_val"], max_slices=8 if a.smoke else 96)}
         log("held-out posterior-mean super-resolution: " + json.dumps(metrics["one_call_superres"]))
-        grid_png_superres(ema, val, smap, png, r["mean_sigma"])
+        grid_png_superres(ema, val, smap, png, r["mean_sigma_of_val"])
     else:
         metrics = {"one_call_denoise": val_denoise(ema, val, smap, max_slices=8 if a.smoke else 96)}
         log("held-out one-call denoise: " + json.dumps(metrics["one_call_denoise"]))
@@ -162,11 +165,12 @@ def main_edm(a, r, device):
             card[key] = r[key]
     if sr:
         card["cond_modality"], card["cond_normalisation"] = r["modality"], r["norm"]
-        card["superres"] = {"conditioning": "consistent-cubic", "mean_sigma": r["mean_sigma"],
+        card["superres"] = {"conditioning": "consistent-cubic", "mean_sigma": r["mean_sigma"]["inplane"],
+                            "mean_sigma_through": r["mean_sigma"]["through"],
                             "trained_degradations": [f"x{f} {w}" for f, w in sr["train"]], "mean_fraction": r["mean_frac"],
                             "note": "cond = the engine's consistent cubic upsampling of the low-resolution input (normalised by "
                                     "the input's own percentiles), centre slice and one neighbour each side; mean mode = one "
-                                    "call reading the same volume as x at sigma = mean_sigma, D(cond; mean_sigma, cond), "
+                                    "call reading the same volume as x at sigma = mean_sigma (mean_sigma_through for thick slices), D(cond; sigma, cond), "
                                     "trained for on mean_fraction of the samples; --mode sample starts from pure noise"}
     with open(os.path.splitext(onnx_path)[0] + ".json", "w") as f:
         json.dump(card, f, indent=2)

@@ -27,6 +27,7 @@ class Stack:
         subject (default: the volume normalised by its own range, no cond). Each variant becomes
         its own run of slices; `crop` (slices of the canonical grid) applies to the masks."""
         xs, cs, fgs, ws, starts, ends, centres, subj = [], [], [], [], [], [], [], []
+        self._variant = []  # per slice: index of the variant it came from
         n = 0
         t0 = time.time()
         variants = variants or (lambda real: [(normalise(real, normalisation_range(real, norm)), None, None)])
@@ -34,7 +35,8 @@ class Stack:
             real, _, order = load_canonical(spec["image"])
             fg_path = spec.get("brain") or spec.get("mask")
             fg_full = (load_canonical(fg_path, order)[0] > 0) if fg_path else head_mask(real)
-            for target, cond, crop in variants(real):
+            for vi, (target, cond, crop) in enumerate(variants(real)):
+                self._variant += [vi] * target.shape[{"axial": 2, "coronal": 1, "sagittal": 0}[plane]]
                 n = self._add(spec, si, order, target, cond, fg_full if crop is None else fg_full[crop], crop, plane, size,
                               multiple, min_fg, max_centres, tumour_free_max, n, xs, cs, fgs, ws, starts, ends, centres, subj)
         self._finish(xs, cs, fgs, ws, starts, ends, centres, subj)
@@ -86,6 +88,7 @@ class Stack:
         self.start, self.end = torch.tensor(starts), torch.tensor(ends)
         self.centres = torch.tensor(centres)
         self.subject = subj
+        self.variant = torch.tensor(self._variant)
 
     def __len__(self):
         return len(self.centres)
@@ -192,8 +195,8 @@ def val_denoise(edm: EDM, ds: Stack, smap: SigmaMap, sigmas=(0.06, 0.1, 0.2), ma
 
 
 @torch.no_grad()
-def val_superres(edm: EDM, stacks: dict, smap: SigmaMap, mean_sigma: float, max_slices=48, batch=8):
-    """Per degradation: the posterior-mean call D(cond; σ_sr, cond) on fixed val slices, PSNR inside
+def val_superres(edm: EDM, stacks: dict, smap: SigmaMap, mean_sigma: dict, max_slices=48, batch=8):
+    """Per degradation (stacks and mean_sigma keyed alike): the posterior-mean call D(cond; σ_sr, cond) on fixed val slices, PSNR inside
     the foreground, with the cond's (consistent cubic) PSNR for scale."""
     out = {}
     edm.eval()
@@ -204,7 +207,7 @@ def val_superres(edm: EDM, stacks: dict, smap: SigmaMap, mean_sigma: float, max_
         for b in range(0, n, batch):
             c = pick[b:b + batch]
             x, fg, _, cond = ds.batch(c, edm.context, None, None)
-            d = mean_call(edm, cond, smap, mean_sigma).clamp(-1, 1)
+            d = mean_call(edm, cond, smap, mean_sigma[name]).clamp(-1, 1)
             centre = x[:, edm.context:edm.context + 1]
             m = fg.float()
             num += float(((d - centre) ** 2 * m).sum())
@@ -297,7 +300,7 @@ def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: st
             # σ_sr, D(cond; σ_sr, cond) ≈ E[x0 | cond]. c_skip ≈ 0.86 at σ_sr = 0.2 keeps it a residual
             # (a first try with x = 0 at σ_max had to rebuild the whole image and stayed below cubic)
             m = torch.rand(len(x0), generator=g) < r["mean_frac"]
-            s_sr = torch.full_like(sigma, r["mean_sigma"])
+            s_sr = torch.tensor(r["mean_sigma_of_variant"])[train.variant[c]]
             sigma, t = torch.where(m, s_sr, sigma), torch.where(m, smap.t_of_sigma(s_sr), t)
             noisy = torch.where(m[:, None, None, None], cond, noisy)
         x0, noisy, sigma, t, w = (v.to(device) for v in (x0, noisy, sigma, t, w))
@@ -325,7 +328,7 @@ def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: st
             save(done)
         if val is not None and (done % val_every == 0 or done == steps):
             if isinstance(val, dict):
-                log(f"step {done} val superres (ema): {val_superres(ema, val, smap, r['mean_sigma'])}")
+                log(f"step {done} val superres (ema): {val_superres(ema, val, smap, r['mean_sigma_of_val'])}")
             else:
                 log(f"step {done} val denoise (ema): {val_denoise(ema, val, smap)}")
             t0 = time.time()
@@ -334,15 +337,15 @@ def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: st
 
 
 @torch.no_grad()
-def grid_png_superres(edm: EDM, stacks: dict, smap: SigmaMap, path: str, mean_sigma: float, rows: int = 2) -> None:
+def grid_png_superres(edm: EDM, stacks: dict, smap: SigmaMap, path: str, mean_sigma: dict, rows: int = 2) -> None:
     """Rows: val centre slices per degradation. Columns: clean, consistent cubic (cond), posterior mean."""
     from .evaluate import _png
     edm.eval()
     tiles = []
-    for ds in stacks.values():
+    for name, ds in stacks.items():
         c = ds.centres[torch.linspace(0, len(ds) - 1, rows + 2)[1:-1].round().long()]
         x, _, _, cond = ds.batch(c, edm.context, None, None)
         k = edm.context
-        cols = [x[:, k:k + 1], cond[:, k:k + 1], mean_call(edm, cond, smap, mean_sigma).clamp(-1, 1)]
+        cols = [x[:, k:k + 1], cond[:, k:k + 1], mean_call(edm, cond, smap, mean_sigma[name]).clamp(-1, 1)]
         tiles += [torch.cat([col[r, 0].flip(0) for col in cols], dim=1) for r in range(len(c))]
     _png(path, ((torch.cat(tiles, dim=0).numpy() + 1) * 127.5).clip(0, 255).round().astype(np.uint8))
