@@ -355,9 +355,11 @@ async function superresSection(a: Args, tmp: string, md: string[]): Promise<void
       if (model.ok) {
         const spacing = clean.vol.spacing.map((s, d) => (axes[d] ? s * f : s)) as Vec3
         for (const mode of a.noSample ? [undefined] : ([undefined, 'sample'] as const)) {
-          const r = await timed('superres', like(clean.vol, low.data, low.size, spacing), { model: model.name, steps: a.steps, seed: 0, scale: f, axes: which, ...(mode ? { mode } : {}) }, a)
+          // no --model: the pipeline picks per axes as the CLI does (a conditioned model may serve only some)
+          const r = await timed('superres', like(clean.vol, low.data, low.size, spacing), { steps: a.steps, seed: 0, scale: f, axes: which, ...(mode ? { mode } : {}) }, a)
           const x = r.outputs[0].volume.data as Float32Array
-          m(mode ? `raddiff --mode ${mode}` : `raddiff (default options: ${model.name})`, x)
+          const used = (r.provenance as { model?: { name?: string } }).model?.name ?? '?'
+          m(mode ? `raddiff --mode ${mode} (${used})` : `raddiff (default options: ${used})`, x)
           imgs.push(x)
         }
         for (const other of a.superresAlso.filter((n) => n !== model.name)) {

@@ -59,7 +59,7 @@ export async function setupTask(task: TaskName, input: Volume, params: TaskParam
   if (input.components !== 1) {
     throw new IoError('UNSUPPORTED_PIXEL_FORMAT', 'the tasks need a grayscale volume: colour images can be converted (raddiff convert) but not processed')
   }
-  const sel = await selectModel(task, input, ctx.modelsDir ?? defaultModelsDir(), params.model)
+  const sel = await selectModel(task, input, ctx.modelsDir ?? defaultModelsDir(), params.model, task === 'superres' ? { superresAxes: params.axes ?? 'inplane' } : {})
   const pm = await prepareModel(sel.cardPath, params.device ?? 'auto')
   // A depth past the card's schedule is the caller's mistake, not the scheduler's RangeError (internal).
   if (params.depth !== undefined && params.depth > pm.card.schedule.T - 1) throw new PipelineError('INVALID_PARAMS', `depth must be at most ${pm.card.schedule.T - 1} for model ${pm.card.name}`)

@@ -34,6 +34,8 @@ export interface SuperresSettings {
    * an unconditioned prior (DDNM from the cubic start).
    */
   conditioning: 'consistent-cubic' | null
+  /** Which `--axes` a conditioned model is chosen for by default (card `superres.axes`; null: all). */
+  axes: ('inplane' | 'through' | 'all')[] | null
   calibration?: string
 }
 
@@ -65,12 +67,15 @@ export function denoiseSettings(card: SettingsCard): DenoiseSettings {
 
 export function superresSettings(card: SettingsCard): SuperresSettings {
   const b = block(card, 'superres')
-  if (!b) return { meanSigma: null, meanSigmaThrough: null, conditioning: null }
+  if (!b) return { meanSigma: null, meanSigmaThrough: null, conditioning: null, axes: null }
   const s = b.get('mean_sigma') ?? null
   if (s !== null && !inRange(s, 0, 1)) return b.bad('mean_sigma', 'a number in (0, 1] or null')
   const st = b.get('mean_sigma_through') ?? null
   if (st !== null && !inRange(st, 0, 1)) return b.bad('mean_sigma_through', 'a number in (0, 1] or null')
   const c = b.get('conditioning') ?? null
   if (c !== null && c !== 'consistent-cubic') return b.bad('conditioning', '"consistent-cubic" or null')
-  return { meanSigma: s, meanSigmaThrough: st, conditioning: c, ...b.note }
+  const ax = b.get('axes') ?? null
+  const AXES = ['inplane', 'through', 'all']
+  if (ax !== null && !(Array.isArray(ax) && ax.every((x) => AXES.includes(x)))) return b.bad('axes', 'a list of "inplane", "through", "all" or null')
+  return { meanSigma: s, meanSigmaThrough: st, conditioning: c, axes: ax as SuperresSettings['axes'], ...b.note }
 }

@@ -30,7 +30,7 @@ function modalityMatches(card: string, input: string): boolean {
  * By name when asked (any task: the user knows best), else the first card (sorted by file name)
  * that lists the task and reads the input's modality (preferring `opts.contrast` when given).
  */
-export async function selectModel(task: TaskName, input: Pick<Volume, 'modality'>, modelsDir: string, name?: string, opts: { contrast?: string } = {}): Promise<SelectedModel> {
+export async function selectModel(task: TaskName, input: Pick<Volume, 'modality'>, modelsDir: string, name?: string, opts: { contrast?: string; superresAxes?: 'inplane' | 'through' | 'all' } = {}): Promise<SelectedModel> {
   const entries = await listModels(modelsDir)
   const usable = entries.filter((e): e is typeof e & { card: ModelCard } => e.card !== undefined)
   const installed = usable.map((e) => `${e.card.name} (${e.card.tasks.join('/') || 'no tasks'}, ${e.card.modality})`)
@@ -43,7 +43,11 @@ export async function selectModel(task: TaskName, input: Pick<Volume, 'modality'
   const want = TASK_ALIASES[task]
   const serving = usable.filter((e) => e.card.tasks.some((t) => want.includes(t)) && modalityMatches(inputModalityOf(e.card, task), input.modality))
   // a model trained for the task itself (conditioned super-resolution) before a prior that also serves it
-  if (task === 'superres') serving.sort((a, b) => Number(isConditionedSuperres(b.card)) - Number(isConditionedSuperres(a.card)))
+  // for the axes it serves (card superres.axes; absent: all): where its held-out numbers lose to the prior's, it does not list them
+  if (task === 'superres') {
+    const pref = (c: ModelCard): number => Number(isConditionedSuperres(c, opts.superresAxes ?? 'inplane'))
+    serving.sort((a, b) => pref(b.card) - pref(a.card))
+  }
   // A contrast hint (e.g. FLAIR) prefers the card trained on it; without a match any serving card will do.
   const c = opts.contrast?.toUpperCase()
   const hit = (c && serving.find((e) => typeof e.card.contrast === 'string' && e.card.contrast.toUpperCase() === c)) || serving[0]
@@ -51,7 +55,9 @@ export async function selectModel(task: TaskName, input: Pick<Volume, 'modality'
   return { card: hit.card, cardPath: hit.cardPath }
 }
 
-function isConditionedSuperres(card: ModelCard): boolean {
+function isConditionedSuperres(card: ModelCard, axes: 'inplane' | 'through' | 'all'): boolean {
   const b = (card as unknown as Record<string, unknown>).superres
-  return typeof b === 'object' && b !== null && (b as Record<string, unknown>).conditioning === 'consistent-cubic'
+  if (typeof b !== 'object' || b === null) return false
+  const r = b as Record<string, unknown>
+  return r.conditioning === 'consistent-cubic' && (!Array.isArray(r.axes) || r.axes.includes(axes))
 }

@@ -45,12 +45,16 @@ describe('card superres block', () => {
     expect(superresSettings(base).meanSigma).toBeGreaterThan(0)
     expect(superresSettings(base).calibration).toMatch(/training subject/)
     const { superres: _, ...bare } = base
-    expect(superresSettings(bare as ModelCard)).toEqual({ meanSigma: null, meanSigmaThrough: null, conditioning: null })
+    expect(superresSettings(bare as ModelCard)).toEqual({ meanSigma: null, meanSigmaThrough: null, conditioning: null, axes: null })
   })
   it('conditioning is "consistent-cubic" or absent; anything else names the field', () => {
     expect(superresSettings({ ...base, superres: { conditioning: 'consistent-cubic' } } as ModelCard).conditioning).toBe('consistent-cubic')
     for (const v of ['cubic', 1, true]) {
       expect(() => superresSettings({ ...base, superres: { conditioning: v } } as ModelCard)).toThrow(/superres\.conditioning/)
+    }
+    expect(superresSettings({ ...base, superres: { axes: ['inplane'] } } as ModelCard).axes).toEqual(['inplane'])
+    for (const v of ['inplane', ['sideways'], 3]) {
+      expect(() => superresSettings({ ...base, superres: { axes: v } } as ModelCard)).toThrow(/superres\.axes/)
     }
   })
   it('a level outside (0, 1] names the field', () => {

@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises'
+import { readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { releaseSessions } from '../../src/engine/index.js'
@@ -26,7 +26,6 @@ beforeAll(async () => {
   }
   // sorts after the unconditioned prior (a-prior.json): selection must still prefer it
   await writeFile(path.join(models.dir, 'z-sr.json'), JSON.stringify(sr))
-  await writeFile(path.join(models.dir, 'zz-bad.json'), JSON.stringify({ ...sr, name: 'tiny-sr-bad', cond_channels: 3 }))
   vol = await croppedFixture()
 })
 afterAll(async () => {
@@ -49,6 +48,19 @@ describe('conditioned super-resolution', () => {
   it('is chosen over an unconditioned prior that also serves superres', async () => {
     expect((await selectModel('superres', { modality: 'MR' }, models.dir)).card.name).toBe('tiny-sr')
     expect((await selectModel('denoise', { modality: 'MR' }, models.dir)).card.name).toBe('tiny-prior')
+  })
+
+  it('is not the default for axes its card does not list (superres.axes)', async () => {
+    const card = JSON.parse(await readFile(path.join(models.dir, 'z-sr.json'), 'utf8'))
+    await writeFile(path.join(models.dir, 'z-sr.json'), JSON.stringify({ ...card, superres: { ...card.superres, axes: ['inplane'] } }))
+    try {
+      expect((await selectModel('superres', { modality: 'MR' }, models.dir, undefined, { superresAxes: 'inplane' })).card.name).toBe('tiny-sr')
+      expect((await selectModel('superres', { modality: 'MR' }, models.dir, undefined, { superresAxes: 'through' })).card.name).toBe('tiny-prior')
+      const r = await run({ scale: 2, axes: 'through' })
+      expect(r.provenance).toMatchObject({ model: { name: 'tiny-prior' } })
+    } finally {
+      await writeFile(path.join(models.dir, 'z-sr.json'), JSON.stringify(card))
+    }
   })
 
   it('mean mode: one call at the card\'s mean_sigma, output consistent with the input', async () => {
@@ -81,6 +93,12 @@ describe('conditioned super-resolution', () => {
   })
 
   it('a card whose cond channels do not match its 2.5D context is refused with a typed error', async () => {
-    await expect(runTask('superres', vol, { scale: 2, model: 'tiny-sr-bad' }, { modelsDir: models.dir })).rejects.toMatchObject({ code: 'MODEL_CONTRACT_MISMATCH' })
+    const sr = JSON.parse(await readFile(path.join(models.dir, 'z-sr.json'), 'utf8'))
+    await writeFile(path.join(models.dir, 'zz-bad.json'), JSON.stringify({ ...sr, name: 'tiny-sr-bad', cond_channels: 3 }))
+    try {
+      await expect(runTask('superres', vol, { scale: 2, model: 'tiny-sr-bad' }, { modelsDir: models.dir })).rejects.toMatchObject({ code: 'MODEL_CONTRACT_MISMATCH' })
+    } finally {
+      await rm(path.join(models.dir, 'zz-bad.json'))
+    }
   })
 })
