@@ -114,7 +114,7 @@ describe('volume slicing, padding, tiling and reassembly', () => {
     expect(maxAbsDiff(a, c)).toBeGreaterThan(1)
   })
 
-  it('feeds 2.5D conditioning slices (Cc = 3, neighbours clamped) on the same grid', async () => {
+  it('feeds 2.5D conditioning slices (Cc = 3, neighbours reflected at the ends as training reads them) on the same grid', async () => {
     const vol = testVolume([9, 7, 4])
     const cond = testVolume([9, 7, 4])
     const cdata = Float32Array.from(cond.data, (v) => v * 2 - 100)
@@ -135,9 +135,11 @@ describe('volume slicing, padding, tiling and reassembly', () => {
     const centre = (await run(1)).data as Float32Array
     expect(maxAbsDiff(centre, cdata)).toBeLessThan(1e-3 * (hi - lo))
     const below = (await run(0)).data as Float32Array
-    // testVolume's k runs toward −S, so the canonical slice below (inferior) is voxel k + 1
+    // testVolume's k runs toward −S, so the canonical slice below (inferior) is voxel k + 1; past the
+    // last slice it reflects without repeating the edge (k = 3 reads k = 2), like Stack.neighbours in training
     const plane = 9 * 7
-    const shifted = Float32Array.from(cdata, (_, i) => cdata[Math.min(3, Math.floor(i / plane) + 1) * plane + (i % plane)])
+    const reflect = (k: number): number => (k > 3 ? 6 - k : k)
+    const shifted = Float32Array.from(cdata, (_, i) => cdata[reflect(Math.floor(i / plane) + 1) * plane + (i % plane)])
     expect(maxAbsDiff(below, shifted)).toBeLessThan(1e-3 * (hi - lo))
   })
 
