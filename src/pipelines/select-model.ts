@@ -2,6 +2,7 @@ import path from 'node:path'
 import { EngineError, listModels, type ModelCard } from '../engine/index.js'
 import type { Volume } from '../volume/volume.js'
 import type { TaskName } from './task.js'
+import { superresSettings, type SuperresSettings } from './restoration-settings.js'
 
 /** Card `tasks` spellings that serve each pipeline (training recipes write the long forms). */
 const TASK_ALIASES: Record<TaskName, string[]> = {
@@ -42,8 +43,8 @@ export async function selectModel(task: TaskName, input: Pick<Volume, 'modality'
   }
   const want = TASK_ALIASES[task]
   const serving = usable.filter((e) => e.card.tasks.some((t) => want.includes(t)) && modalityMatches(inputModalityOf(e.card, task), input.modality))
-  // a model trained for the task itself (conditioned super-resolution) before a prior that also serves it
-  // for the axes it serves (card superres.axes; absent: all): where its held-out numbers lose to the prior's, it does not list them
+  // a model trained for the task itself (conditioned super-resolution) before a prior that also serves it,
+  // for the axes its card lists (superres.axes; absent: all)
   if (task === 'superres') {
     const pref = (c: ModelCard): number => Number(isConditionedSuperres(c, opts.superresAxes ?? 'inplane'))
     serving.sort((a, b) => pref(b.card) - pref(a.card))
@@ -56,8 +57,11 @@ export async function selectModel(task: TaskName, input: Pick<Volume, 'modality'
 }
 
 function isConditionedSuperres(card: ModelCard, axes: 'inplane' | 'through' | 'all'): boolean {
-  const b = (card as unknown as Record<string, unknown>).superres
-  if (typeof b !== 'object' || b === null) return false
-  const r = b as Record<string, unknown>
-  return r.conditioning === 'consistent-cubic' && (!Array.isArray(r.axes) || r.axes.includes(axes))
+  let sr: SuperresSettings
+  try {
+    sr = superresSettings(card)
+  } catch {
+    return false // a malformed block is reported when the model runs, not while ranking
+  }
+  return sr.conditioning !== null && (sr.axes === null || sr.axes.includes(axes))
 }

@@ -76,8 +76,8 @@ export async function superres(input: Volume, params: TaskParams, ctx: TaskConte
   // x0-models in mean mode: one call on the consistent cubic start, read at the card's calibrated
   // noise level without adding noise (the interpolation's missing detail plays the noise's part).
   const settings = superresSettings(card)
-  // a conditioned model reads the consistent cubic upsampling as cond: its posterior mean is one call
-  // from x = 0 at t = T−1 (what it was trained for), its samples start from pure noise
+  // a conditioned model reads the consistent cubic upsampling as cond and, in mean mode, as the state at
+  // its card's mean_sigma (what it was trained for); its samples start from pure noise
   const conditioned = settings.conditioning === 'consistent-cubic'
   if (conditioned && card.cond_channels !== 2 * (card.context_slices ?? 0) + 1) throw new EngineError('MODEL_CONTRACT_MISMATCH', `model card is marked superres.conditioning consistent-cubic but takes ${card.cond_channels} cond channels (its 2.5D context needs ${2 * (card.context_slices ?? 0) + 1})`, { source: card.name })
   if (conditioned && settings.meanSigma === null) throw new EngineError('MODEL_CONTRACT_MISMATCH', 'model card field "superres.mean_sigma" is required with superres.conditioning', { source: card.name })

@@ -36,9 +36,10 @@ class Stack:
             fg_path = spec.get("brain") or spec.get("mask")
             fg_full = (load_canonical(fg_path, order)[0] > 0) if fg_path else head_mask(real)
             for vi, (target, cond, crop) in enumerate(variants(real)):
-                self._variant += [vi] * target.shape[{"axial": 2, "coronal": 1, "sagittal": 0}[plane]]
+                n0 = n
                 n = self._add(spec, si, order, target, cond, fg_full if crop is None else fg_full[crop], crop, plane, size,
                               multiple, min_fg, max_centres, tumour_free_max, n, xs, cs, fgs, ws, starts, ends, centres, subj)
+                self._variant += [vi] * (n - n0)
         self._finish(xs, cs, fgs, ws, starts, ends, centres, subj)
         log(f"  {len(specs)} subjects, {len(self.x)} slices ({len(self.centres)} centres) "
             f"{tuple(self.x.shape[-2:])} in {time.time() - t0:.0f} s")
@@ -270,6 +271,9 @@ def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: st
         save_checkpoint(ckpt, {"model": edm.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
                                "gen": g.get_state(), "step": step, "recipe": r["name"], "config": edm.config})
 
+    if r.get("mean_frac"):  # the mean call's level per training variant, and its timestep
+        s_sr_of_variant = torch.tensor(r["mean_sigma_of_variant"], dtype=torch.float32)
+        t_sr_of_variant = smap.t_of_sigma(s_sr_of_variant)
     warm = min(200, max(1, steps // 20))
     t0, run_loss, run_n = time.time(), 0.0, 0
     t_begin = time.time()
@@ -300,8 +304,8 @@ def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: st
             # σ_sr, D(cond; σ_sr, cond) ≈ E[x0 | cond]. c_skip ≈ 0.86 at σ_sr = 0.2 keeps it a residual
             # (a first try with x = 0 at σ_max had to rebuild the whole image and stayed below cubic)
             m = torch.rand(len(x0), generator=g) < r["mean_frac"]
-            s_sr = torch.tensor(r["mean_sigma_of_variant"])[train.variant[c]]
-            sigma, t = torch.where(m, s_sr, sigma), torch.where(m, smap.t_of_sigma(s_sr), t)
+            v = train.variant[c]
+            sigma, t = torch.where(m, s_sr_of_variant[v], sigma), torch.where(m, t_sr_of_variant[v], t)
             noisy = torch.where(m[:, None, None, None], cond, noisy)
         x0, noisy, sigma, t, w = (v.to(device) for v in (x0, noisy, sigma, t, w))
         cond = cond.to(device) if cond is not None else None
