@@ -5,7 +5,7 @@
  * It runs the pipelines' own pieces (canonical grid, noise estimate, normalisation, one-call x̂₀, projection) and
  * prints PSNR in the brain mask for each candidate; --write stores the best values in the card.
  *
- *   npx tsx scripts/calibrate-restoration.ts --data ../shared/data [--model brain-t1] [--subjects 2]
+ *   npx tsx scripts/calibrate-restoration.ts --data ../shared/data [--model brain-t1] [--models-dir models] [--subjects 2]
  *     [--levels 0.03,0.05,0.1] [--scales 0.55,0.65,0.75,0.85,1] [--factors 2,4] [--sigmas 0.1,0.15,0.2,0.3] [--write]
  *
  * The best scale is the one with the highest PSNR averaged over subjects and levels (each level
@@ -40,7 +40,7 @@ const arg = (k: string, d: string): string => {
 const nums = (k: string, d: string): number[] => arg(k, d).split(',').map(Number)
 const data = path.resolve(arg('--data', path.join(root, '../shared/data')))
 const model = arg('--model', 'brain-t1')
-const cardPath = path.join(root, 'models', `${model}.json`)
+const cardPath = path.join(path.resolve(arg('--models-dir', path.join(root, 'models'))), `${model}.json`)
 const pm = await prepareModel(cardPath, 'cpu')
 const sch = schedulerFor(pm.card)
 const train = ((pm.card.training_data as { train_subjects?: string[] } | undefined)?.train_subjects ?? []).slice(0, Number(arg('--subjects', '2')))

@@ -402,6 +402,7 @@ async function translateSection(a: Args, md: string[]): Promise<void> {
   md.push('| case | method | MAE head | MAE bone | MAE brain |', '|---|---|---|---|---|')
   const imgs: Float32Array[] = []
   let panelSize: Vec3 | undefined
+  const means: { name: string; sums: number[] }[] = []
   for (const c of cases) {
     const mr = await load(path.join(dir!, c, 'mr.nii.gz'))
     const ct = await load(path.join(dir!, c, 'ct.nii.gz'))
@@ -410,13 +411,22 @@ async function translateSection(a: Args, md: string[]): Promise<void> {
     const brainFile = path.join(dir!, c, 'brain.nii.gz')
     const brain = existsSync(brainFile) ? Uint8Array.from((await load(brainFile)).data, (v, i) => (v > 0 && head[i] ? 1 : 0)) : undefined
     const bone = Uint8Array.from(ct.data, (v, i) => (v > 300 && head[i] ? 1 : 0))
-    const r = await timed('translate', like(mr.vol, mr.data), { model: model.name, steps: a.steps, seed: 0 }, a)
+    // the CLI's default (a posterior-mean call for a card with translate.mean_call) and a posterior sample
+    const rd = await timed('translate', like(mr.vol, mr.data), { model: model.name, seed: 0 }, a)
+    const synMean = toFloat32(rd.outputs[0].volume)
+    const r = await timed('translate', like(mr.vol, mr.data), { model: model.name, steps: a.steps, seed: 0, mode: 'sample' }, a)
     const syn = toFloat32(r.outputs[0].volume)
-    const rm = await timed('translate', like(mr.vol, mr.data), { model: model.name, seed: 0, mode: 'mean' }, a)
-    const synMean = toFloat32(rm.outputs[0].volume)
     const bulk = Float32Array.from(head, (h) => (h ? 0 : -1024))
-    for (const [name, x] of [[`raddiff sample (${r.report.steps} steps from bulk density at t* = ${r.report.depth})`, syn], ['raddiff mean (one-step x̂₀ at t*)', synMean], ['bulk density', bulk]] as const)
-      md.push(`| ${c} | ${name} | ${fmt(mae(ct.data, x, head), 1)} | ${fmt(mae(ct.data, x, bone), 1)} | ${brain ? fmt(mae(ct.data, x, brain), 1) : '–'} |`)
+    const rows = [
+      [`raddiff default (${rd.report.mode}, ${rd.report.steps} step${rd.report.steps === 1 ? '' : 's'} from ${rd.report.start})`, synMean],
+      [`raddiff sample (${r.report.steps} steps from ${r.report.start} at t* = ${r.report.depth})`, syn],
+      ['bulk density', bulk],
+    ] as const
+    rows.forEach(([name, x], j) => {
+      const m = [mae(ct.data, x, head), mae(ct.data, x, bone), brain ? mae(ct.data, x, brain) : NaN]
+      means[j] = { name: j < 2 ? name.split(' (')[0] : name, sums: (means[j]?.sums ?? [0, 0, 0]).map((v, i) => v + m[i]) }
+      md.push(`| ${c} | ${name} | ${fmt(m[0], 1)} | ${fmt(m[1], 1)} | ${brain ? fmt(m[2], 1) : '–'} |`)
+    })
     if (!panelSize) {
       panelSize = mr.vol.size
       const [lo, hi] = [percentileOf(mr.data, 0.5), percentileOf(mr.data, 99.5)]
@@ -424,10 +434,11 @@ async function translateSection(a: Args, md: string[]): Promise<void> {
       imgs.push(mr.data.map((v) => -1000 + ((v - lo) / (hi - lo || 1)) * 2500), ct.data, syn, synMean)
     }
   }
+  for (const m of means) md.push(`| **mean of ${cases.length}** | ${m.name} | ${m.sums.map((v) => fmt(v / cases.length, 1)).join(' | ')} |`)
   md.push('')
   if (panelSize) {
     panel(path.join(path.dirname(a.out), 'results/translate.png'), panelSize, imgs, -1000, 1500, Math.floor(panelSize[2] / 2))
-    md.push('Panel (first case, mid slice of its voxel grid; window −1000…1500 HU): T1 · registered CT (reference) · raddiff sample · raddiff mean — ![translate](results/translate.png)', '')
+    md.push('Panel (first case, mid slice of its voxel grid; window −1000…1500 HU): T1 · registered CT (reference) · raddiff sample · raddiff default — ![translate](results/translate.png)', '')
   }
 }
 

@@ -28,6 +28,13 @@ export interface AnomalySettings {
   healing: Healing
   candidateZ: number
   candidateDilateMm: number
+  /**
+   * Inpainting: inside the brain mask, each step's x̂₀ in the candidate region is held at or above
+   * this percentile of the lesion-free brain's intensities. Where a lesion reaches the brain's edge
+   * the model otherwise continues the background into the healed region (a dark cavity-like patch);
+   * the floor says what the mask already says: inside the brain is tissue. null: no floor.
+   */
+  healFloorPercentile: number | null
   /** Healing: noise kind, depth t* of T, sampler steps, K averaged healings. */
   noise: NoiseKind
   depth: number
@@ -51,6 +58,7 @@ export const ANOMALY_DEFAULTS: Omit<AnomalySettings, 'thresholds' | 'calibration
   healing: 'full',
   candidateZ: 1.5,
   candidateDilateMm: 2,
+  healFloorPercentile: null,
   noise: 'gaussian',
   depth: 350,
   steps: 10,
@@ -96,6 +104,7 @@ export function anomalySettings(card: ModelCard): AnomalySettings {
     healing: oneOf('healing', HEALINGS, ANOMALY_DEFAULTS.healing),
     candidateZ: num('candidate_z', ANOMALY_DEFAULTS.candidateZ, (v) => v > 0 && v <= 20, 'a number in (0, 20]'),
     candidateDilateMm: num('candidate_dilate_mm', ANOMALY_DEFAULTS.candidateDilateMm, (v) => v >= 0 && v <= 20, 'a number of mm in [0, 20]'),
+    healFloorPercentile: a.heal_floor_percentile === undefined || a.heal_floor_percentile === null ? ANOMALY_DEFAULTS.healFloorPercentile : num('heal_floor_percentile', 50, (v) => v > 0 && v < 100, 'a percentile in (0, 100) or null'),
     noise: oneOf('noise', NOISES, trained),
     depth: num('depth', Math.min(ANOMALY_DEFAULTS.depth, T - 1), (v) => Number.isInteger(v) && v >= 1 && v < T, `an integer in [1, ${T - 1}]`),
     steps: num('steps', ANOMALY_DEFAULTS.steps, (v) => Number.isInteger(v) && v >= 1 && v <= 1000, 'an integer in [1, 1000]'),

@@ -71,8 +71,13 @@ export async function anomaly(input: Volume, params: TaskParams, ctx: TaskContex
       const sub = boxSize(cbox)
       const xs = cropBox(x.data, s.size, cbox)
       const ms = cropBox(Float32Array.from(cand.mask), s.size, cbox)
+      const floor = a.healFloorPercentile === null ? undefined : healFloor(x.data, brain, cand.mask, a.healFloorPercentile)
+      const bs = floor === undefined ? undefined : cropBox(Float32Array.from(brain), s.size, cbox)
       const keep = (x0: Float64Array): void => {
-        for (let i = 0; i < x0.length; i++) if (!ms[i]) x0[i] = xs[i]
+        for (let i = 0; i < x0.length; i++) {
+          if (!ms[i]) x0[i] = xs[i]
+          else if (bs && bs[i] && x0[i] < floor!) x0[i] = floor!
+        }
       }
       const onStep = s.stepper('anomaly', steps)
       const res = await sampleMany(s.samples, s.seed, async (seed) => {
@@ -127,7 +132,7 @@ export async function anomaly(input: Volume, params: TaskParams, ctx: TaskContex
     erosionMm: a.erosionMm,
     medianWidth: a.medianWidth,
     minComponentMm3: a.minComponentMm3,
-    ...(heals ? { depth, noise, healing: a.healing, ...(a.healing === 'inpaint' ? { candidateZ: a.candidateZ, candidateDilateMm: a.candidateDilateMm, candidateVoxels } : {}) } : {}),
+    ...(heals ? { depth, noise, healing: a.healing, ...(a.healing === 'inpaint' ? { candidateZ: a.candidateZ, candidateDilateMm: a.candidateDilateMm, candidateVoxels, healFloorPercentile: a.healFloorPercentile } : {}) } : {}),
   }
   const prov = provenance('anomaly', s, heals ? steps : 0, { ...chosen, mask: params.mask ? 'given' : 'computed' })
   if (!heals) prov.samples = 1
@@ -206,6 +211,13 @@ export function scoreAnomaly(o: {
 export function maskOf(heatmap: Float32Array, threshold: number, size: Vec3, spacing: Vec3, minComponentMm3: number): { mask: Uint8Array; dropped: number; kept: number } {
   const minVoxels = Math.ceil(minComponentMm3 / (spacing[0] * spacing[1] * spacing[2]))
   return dropSmallComponents(Uint8Array.from(heatmap, (v) => (v > threshold ? 1 : 0)), size, minVoxels)
+}
+
+/** The healing floor: the given percentile of the (normalised) input inside the brain, outside the candidates. */
+export function healFloor(x: Float32Array, brain: Uint8Array, cand: Uint8Array, percentile: number): number | undefined {
+  const v: number[] = []
+  for (let i = 0; i < x.length; i++) if (brain[i] && !cand[i]) v.push(x[i])
+  return v.length ? percentileOf(Float32Array.from(v), percentile) : undefined
 }
 
 /**

@@ -79,3 +79,21 @@ export function superresSettings(card: SettingsCard): SuperresSettings {
   if (ax !== null && !(Array.isArray(ax) && ax.every((x) => AXES.includes(x)))) return b.bad('axes', 'a list of "inplane", "through", "all" or null')
   return { meanSigma: s, meanSigmaThrough: st, conditioning: c, axes: ax as SuperresSettings['axes'], ...b.note }
 }
+
+export interface TranslateSettings {
+  /**
+   * 'zeros-at-t-max': the model was trained so that one call reading x = 0 at t = T−1 (σ_max, where
+   * c_skip ≈ 0) is the posterior mean E[CT | MRI], a regression on the condition; mean mode is that
+   * call and sampling starts from pure noise. null: an ε-model started from the bulk-density map.
+   */
+  meanCall: 'zeros-at-t-max' | null
+  calibration?: string
+}
+
+export function translateSettings(card: SettingsCard): TranslateSettings {
+  const b = block(card, 'translate')
+  if (!b) return { meanCall: null }
+  const m = b.get('mean_call') ?? null
+  if (m !== null && m !== 'zeros-at-t-max') return b.bad('mean_call', '"zeros-at-t-max" or null')
+  return { meanCall: m, ...b.note }
+}

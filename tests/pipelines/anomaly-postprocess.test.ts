@@ -127,6 +127,7 @@ describe('card anomaly block', () => {
       [{ healing: 'thor' }, 'anomaly.healing'],
       [{ candidate_z: -1 }, 'anomaly.candidate_z'],
       [{ candidate_dilate_mm: '2' }, 'anomaly.candidate_dilate_mm'],
+      [{ heal_floor_percentile: 100 }, 'anomaly.heal_floor_percentile'],
       [{ thresholds: { intensity: 'high' } }, 'anomaly.thresholds.intensity'],
       [{ thresholds: { other: 1 } }, 'anomaly.thresholds.other'],
       [[1, 2], 'anomaly.(block)'],

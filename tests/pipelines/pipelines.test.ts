@@ -331,6 +331,44 @@ describe('anomaly: inpainting healing (mask, stitch, re-sample)', () => {
   })
 })
 
+describe('anomaly: the healing floor (card heal_floor_percentile)', () => {
+  it('holds healed candidate voxels inside the brain at or above that percentile of the lesion-free brain, and only those', async () => {
+    const { candidateRegion } = await import('../../src/pipelines/anomaly.js')
+    const { anomalySettings } = await import('../../src/pipelines/anomaly-settings.js')
+    const { percentileOf } = await import('../../src/pipelines/volume-ops.js')
+    const x = toFloat32(vol)
+    const [nx, ny, nz] = vol.size
+    let hi = 0
+    for (const v of x) hi = Math.max(hi, v)
+    const bright = Float32Array.from(x)
+    for (let k = Math.floor(nz / 2) - 2; k < Math.floor(nz / 2) + 2; k++)
+      for (let j = 10; j < 16; j++)
+        for (let i = 10; i < 16; i++) bright[(k * ny + j) * nx + i] = hi * 1.5
+    const v2 = { ...vol, data: bright, meta: vol.meta.clone() }
+    const brain = Uint8Array.from(bright, () => 1)
+    const healedWith = async (floor: number | null): Promise<{ healed: Float32Array; cand: Uint8Array }> => {
+      const block = { healing: 'inpaint', candidate_z: 3, candidate_dilate_mm: 0, depth: 900, steps: 2, samples: 1, polarity: 'bright', thresholds: { combined: 2 }, heal_floor_percentile: floor }
+      const m = await makeModelsDir({ prior: { anomaly: block } })
+      try {
+        const r = await runTask('anomaly', v2, { seed: 1, method: 'combined', mask: { ...vol, data: brain, meta: vol.meta.clone() } }, { modelsDir: m.dir })
+        expect(r.report).toMatchObject({ healFloorPercentile: floor })
+        const settings = anomalySettings({ ...JSON.parse(readFileSync(path.join(m.dir, 'a-prior.json'), 'utf8')) })
+        return { healed: out(r, 'healed').data as Float32Array, cand: candidateRegion({ settings, polarity: 'bright', real: bright, brain, size: vol.size, spacing: vol.spacing }).mask }
+      } finally {
+        await m.cleanup()
+      }
+    }
+    const free = await healedWith(null)
+    const held = await healedWith(50)
+    // the floor: the median of the input in the brain outside the candidates (real units; the normalisation is affine there)
+    const floor = percentileOf(Float32Array.from(bright.filter((_, i) => !held.cand[i])), 50)
+    const below = (h: Float32Array): number => h.reduce((n, v, i) => n + (held.cand[i] && v < floor - 1e-3 * hi ? 1 : 0), 0)
+    expect(below(free.healed)).toBeGreaterThan(0)
+    expect(below(held.healed)).toBe(0)
+    for (let i = 0; i < bright.length; i++) if (!held.cand[i]) expect(held.healed[i]).toBe(bright[i])
+  })
+})
+
 describe('anomaly: the inpainting box', () => {
   it('keeps BOX_MARGIN voxels of in-plane context and only the 2.5D neighbours along the slice axis', async () => {
     const { candidateBox } = await import('../../src/pipelines/anomaly.js')

@@ -132,6 +132,12 @@ def widen_input(net: nn.Module, state: dict, in_ch: int, centre: int) -> dict:
         for c in range(x_ch, in_ch):
             new[:, c] = w[:, (c - x_ch) % x_ch]
         return dict(state, **{"inp.weight": new})
+    cond_ch = net.config.get("cond_ch", 0)
+    if w.shape[1] == 2 and cond_ch and in_ch == x_ch + cond_ch:
+        # a 2D conditional model (one image + one cond channel) to 2.5D: each goes to its centre channel
+        new[:, x_ch // 2] = w[:, 0]
+        new[:, x_ch + cond_ch // 2] = w[:, 1]
+        return dict(state, **{"inp.weight": new})
     new[:, centre:centre + 1] = w[:, :1]
     out = dict(state)
     out["inp.weight"] = new

@@ -68,22 +68,33 @@ RECIPES = {
         licence="CC-BY-NC-SA-3.0 (weights derived from BraTS 2013 data; BraTS 2018 data terms: research use)"),
     "head-ct": dict(
         tasks=["denoise"], modality="CT", contrast=None,
-        folder="ct", norm=CT_NORM, plane="axial", size=128, tile_size=256,
-        steps=2000, batch=8, lr=2e-4, flip_axes=(3,),
-        data_note="Real CT in HU: head_cranium (InVesalius) and thorax_abdomen_1p5mm (TotalSegmentator) for "
+        folder="ct", norm=CT_NORM, plane="axial", size=64, tile_size=256,
+        steps=20000, batch=16, lr=2e-4, flip_axes=(3,), gamma=0.0, slice_strides=(1, 2),
+        # CT noise of 25 / 50 HU is σ 0.016 / 0.033 in the [-1024, 2048] window: ln σ centred there
+        objective="edm", context=1, p_mean=-3.4, p_std=1.2, uniform_frac=0.1, val_sigmas=(0.016, 0.033, 0.065),
+        version="0.2.0",
+        data_note="Real CT in HU: head_cranium (InVesalius, 1.5 mm) and thorax_abdomen_1p5mm (TotalSegmentator) for "
                   "training; abdomen_pelvis_3mm held out for evaluation (the only head CT is needed for "
-                  "training). HU window [-1024, 2048] -> [-1, 1]. Random 128² crops of axial slices.",
+                  "training). HU window [-1024, 2048] -> [-1, 1]. Each volume also as a thick-slice copy (every "
+                  "second slice: 3 mm). Axial slices, 2.5D (one neighbour on each side, "
+                  "reflected at the volume's ends), random 64x64 crops; flips, small rotation and scale, no gamma "
+                  "(HU are physical). The 'clean' targets carry the scanners' own noise.",
         licence="GPL-2.0 (weights derived from InVesalius head CT)"),
     "mri2ct": dict(
         tasks=["mri2ct"], modality="CT", contrast=None, cond_modality="MR",
-        folder="pairs", norm=CT_NORM, cond_norm=MRI_NORM, plane="axial", size=128, tile_size=256,
-        steps=2000, batch=8, lr=2e-4, flip_axes=(3,),
+        folder="pairs", norm=CT_NORM, cond_norm=MRI_NORM, plane="axial", size=64, tile_size=256,
+        steps=20000, batch=16, lr=2e-4, flip_axes=(3,), rot_deg=8.0, scale=0.08,
+        # half the samples train the translation's mean call (x = 0 at σ_max: a regression on the MRI), the
+        # rest the EDM denoiser with the MRI as cond (ln σ wide, 30 % t uniform) so --mode sample works
+        objective="edm", context=1, p_mean=-1.0, p_std=1.6, uniform_frac=0.3, mean_frac=0.5, mean_start="zeros",
+        version="0.2.0",
         data_note="WEAK PAIRS, not same-person scans: no subject here has both an MRI and a CT. The one real "
                   "head CT (InVesalius head_cranium, HU) was registered onto each IXI T1 with elastix 5.0 "
                   "(affine + B-spline, Mattes mutual information; training/raddiff_train/make_pairs.py) and "
-                  "resampled onto the T1 grid; IXI's fixed split: 30 train / 4 val subjects. The model "
-                  "learns that one person's skull and CT texture deformed to other heads. Axial 120x90 "
-                  "slices (2 mm), reflect-padded to 128. With real pairs (SynthRAD layout: CASE/mr.nii.gz, "
+                  "resampled onto the T1 grid; IXI's fixed split of the original 34 subjects: 30 train / 4 val. "
+                  "The model learns that one person's skull and CT texture deformed to other heads. Axial 120x90 "
+                  "slices (2 mm), 2.5D (one neighbour each side for the CT and the MRI), random 64x64 crops, flips, "
+                  "small rotation and scale applied to both. With real pairs (SynthRAD layout: CASE/mr.nii.gz, "
                   "ct.nii.gz, optional mask.nii.gz, optional splits.txt) the same command trains a real model.",
         licence="CC-BY-SA-3.0 (IXI T1) and GPL-2.0 (InVesalius head CT)"),
 }

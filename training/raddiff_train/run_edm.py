@@ -6,11 +6,12 @@ import time
 
 import torch
 
+from .data import normalisation_range, normalise
 from .edm import EDM, SigmaMap
 from .export import sha256_file
 from .recipes import ARCH, SMOKE_ARCH, run_sources
 from .run_dir import open_run
-from .train_edm import Stack, fit_edm, grid_png_edm, grid_png_superres, load_onnx_init, val_denoise, val_superres
+from .train_edm import Stack, fit_edm, grid_png_edm, grid_png_superres, load_onnx_init, val_denoise, val_sigma_kw, val_superres, val_translate, grid_png_translate
 from .unet import UNet, count_params
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -66,6 +67,26 @@ def superres_variants(r: dict, which: list):
     return lambda real: [superres_pair(real, r["norm"], f, degradation_axes(r["plane"], w)) for f, w in which]
 
 
+def stride_variants(r: dict):
+    """Thicker-slice copies of each training volume (every s-th slice along the recipe's slice axis):
+    a 2.5D model then also sees neighbours as far apart as in a thick-slice scan (head-ct trains on
+    1.5 mm CT and is evaluated on 3 mm). None: the volume as it is."""
+    strides = r.get("slice_strides")
+    if not strides:
+        return None
+    from .superres_data import SLICE_AXIS
+    ax = SLICE_AXIS[r["plane"]]
+
+    def variants(real):
+        out = []
+        for st in strides:
+            crop = tuple(slice(None, None, st) if d == ax else slice(None) for d in range(3))
+            v = real[crop]
+            out.append((normalise(v, normalisation_range(v, r["norm"])), None, crop))
+        return out
+    return variants
+
+
 def bf16_ok() -> bool:
     """AVX-512 BF16 (or AMX) in the CPU flags: only then is bf16 autocast worth trying on CPU."""
     try:
@@ -103,8 +124,11 @@ def main_edm(a, r, device):
         r["mean_sigma_of_variant"] = [r["mean_sigma"][w] for _, w in sr["train"]]
         r["mean_sigma_of_val"] = {f"x{f}_{w}": r["mean_sigma"][w] for f, w in sr["val"]}
     else:
-        train, val = Stack(train_specs, **kw), Stack(val_specs, **kw)
-    cond_ch = 2 * k + 1 if sr else 0
+        # a paired recipe (mri2ct): each spec's cond volume, normalised by the recipe's cond_norm
+        train = Stack(train_specs, cond_norm=r.get("cond_norm"), variants=stride_variants(r), **kw)
+        val = Stack(val_specs, cond_norm=r.get("cond_norm"), **kw)
+    paired = r.get("mean_start") == "zeros"
+    cond_ch = 2 * k + 1 if sr or paired else 0
     torch.manual_seed(a.seed)
     net = UNet(in_ch=2 * k + 1, out_ch=1, cond_ch=cond_ch, **arch)
     edm = EDM(net, r["schedule"], context=k)
@@ -131,10 +155,14 @@ def main_edm(a, r, device):
         metrics = {"one_call_superres": val_superres(ema, val, smap, r["mean_sigma_of_val"], max_slices=8 if a.smoke else 96)}
         log("held-out posterior-mean super-resolution: " + json.dumps(metrics["one_call_superres"]))
         grid_png_superres(ema, val, smap, png, r["mean_sigma_of_val"])
+    elif paired:
+        metrics = {"one_call_translate": val_translate(ema, val, smap, r["norm"], max_slices=8 if a.smoke else 96)}
+        log("held-out posterior-mean translation: " + json.dumps(metrics["one_call_translate"]))
+        grid_png_translate(ema, val, smap, png)
     else:
-        metrics = {"one_call_denoise": val_denoise(ema, val, smap, max_slices=8 if a.smoke else 96)}
+        metrics = {"one_call_denoise": val_denoise(ema, val, smap, max_slices=8 if a.smoke else 96, **val_sigma_kw(r))}
         log("held-out one-call denoise: " + json.dumps(metrics["one_call_denoise"]))
-        grid_png_edm(ema, val, smap, png)
+        grid_png_edm(ema, val, smap, png, **val_sigma_kw(r))
     onnx_path = os.path.join(a.out, f"{name}.onnx")
     export_edm(ema, onnx_path)
     parity = _parity(ema, onnx_path, next(iter(val.values())) if sr else val, work)
@@ -172,6 +200,12 @@ def main_edm(a, r, device):
                                     "the input's own percentiles), centre slice and one neighbour each side; mean mode = one "
                                     "call reading the same volume as x at sigma = mean_sigma (mean_sigma_through for thick slices), D(cond; sigma, cond), "
                                     "trained for on mean_fraction of the samples; --mode sample starts from pure noise"}
+    if paired:
+        card["cond_modality"], card["cond_normalisation"] = r["cond_modality"], r["cond_norm"]
+        card["translate"] = {"mean_call": "zeros-at-t-max", "mean_fraction": r["mean_frac"],
+                             "note": "mean mode = one call per slice reading x = 0 at t = T-1 (sigma_max, where c_skip ~ 0), "
+                                     "D(0; sigma_max, cond): a regression of the CT on the MRI, trained for on mean_fraction "
+                                     "of the samples; --mode sample starts from pure noise at t = T-1 with the MRI as cond"}
     with open(os.path.splitext(onnx_path)[0] + ".json", "w") as f:
         json.dump(card, f, indent=2)
         f.write("\n")

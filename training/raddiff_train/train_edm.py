@@ -22,10 +22,12 @@ class Stack:
     per-slice subject start/end (for reflecting neighbours), foreground and loss-weight planes."""
 
     def __init__(self, specs, norm, plane, size, multiple, min_fg=0.05, max_centres=None,
-                 tumour_free_max=1.0, log=print, variants=None):
+                 tumour_free_max=1.0, log=print, variants=None, cond_norm=None):
         """variants(real) -> [(target, cond or None, crop)]: normalised canonical volumes per
         subject (default: the volume normalised by its own range, no cond). Each variant becomes
-        its own run of slices; `crop` (slices of the canonical grid) applies to the masks."""
+        its own run of slices; `crop` (slices of the canonical grid) applies to the masks.
+        A spec with a `cond` volume (a paired modality on the image's grid, e.g. the MRI of an
+        MRI -> CT pair) gives one variant: the image and that volume normalised by `cond_norm`."""
         xs, cs, fgs, ws, starts, ends, centres, subj = [], [], [], [], [], [], [], []
         self._variant = []  # per slice: index of the variant it came from
         n = 0
@@ -35,7 +37,11 @@ class Stack:
             real, _, order = load_canonical(spec["image"])
             fg_path = spec.get("brain") or spec.get("mask")
             fg_full = (load_canonical(fg_path, order)[0] > 0) if fg_path else head_mask(real)
-            for vi, (target, cond, crop) in enumerate(variants(real)):
+            if spec.get("cond"):
+                creal = load_canonical(spec["cond"], order)[0]
+                paired = [(normalise(real, normalisation_range(real, norm)),
+                           normalise(creal, normalisation_range(creal, cond_norm or norm)), None)]
+            for vi, (target, cond, crop) in enumerate(paired if spec.get("cond") else variants(real)):
                 n0 = n
                 n = self._add(spec, si, order, target, cond, fg_full if crop is None else fg_full[crop], crop, plane, size,
                               multiple, min_fg, max_centres, tumour_free_max, n, xs, cs, fgs, ws, starts, ends, centres, subj)
@@ -167,6 +173,11 @@ def load_onnx_init(model: torch.nn.Module, onnx_path: str, log=print) -> int:
     return len(state)
 
 
+def val_sigma_kw(r: dict) -> dict:
+    """The recipe's validation noise levels (CT's are far below MR's in the window's units)."""
+    return {"sigmas": tuple(r["val_sigmas"])} if r.get("val_sigmas") else {}
+
+
 @torch.no_grad()
 def val_denoise(edm: EDM, ds: Stack, smap: SigmaMap, sigmas=(0.06, 0.1, 0.2), max_slices=48, seed=1234, batch=8):
     """One call D(x0 + σ n; σ) on fixed val slices and noise: PSNR inside the foreground and over the
@@ -220,6 +231,35 @@ def val_superres(edm: EDM, stacks: dict, smap: SigmaMap, mean_sigma: dict, max_s
     return out
 
 
+@torch.no_grad()
+def val_translate(edm: EDM, ds: Stack, smap: SigmaMap, norm: dict, max_slices=48, batch=8) -> dict:
+    """The posterior-mean call D(0; σ_max, cond) on fixed val slices: MAE in HU inside the foreground
+    (the pair's head mask), with bulk density's (foreground 0 HU, elsewhere −1024 HU) for scale."""
+    lo, hi = norm["params"]["low"], norm["params"]["high"]
+    hu = lambda v: (v.clamp(-1, 1) + 1) / 2 * (hi - lo) + lo
+    n = min(len(ds), max_slices)
+    pick = ds.centres[torch.linspace(0, len(ds) - 1, n).round().long()]
+    edm.eval()
+    err, bulk_err, den = 0.0, 0.0, 0.0
+    for b in range(0, n, batch):
+        c = pick[b:b + batch]
+        x, fg, _, cond = ds.batch(c, edm.context, None, None)
+        d = translate_call(edm, cond, smap)
+        ref = hu(x[:, edm.context:edm.context + 1])
+        m = fg.float()
+        err += float(((hu(d) - ref).abs() * m).sum())
+        bulk_err += float(((torch.where(fg, torch.zeros_like(ref), torch.full_like(ref, -1024.0)) - ref).abs() * m).sum())
+        den += float(m.sum())
+    edm.train()
+    return {"mae_hu_fg": round(err / den, 1), "bulk_density_mae_hu_fg": round(bulk_err / den, 1), "slices": n}
+
+
+def translate_call(edm: EDM, cond: torch.Tensor, smap: SigmaMap) -> torch.Tensor:
+    s = torch.full((len(cond),), smap.sigma_max)
+    x = torch.zeros(len(cond), 2 * edm.context + 1, *cond.shape[-2:])
+    return edm.denoise(x, s, torch.full((len(cond),), float(smap.T - 1)), cond)
+
+
 def mean_call(edm: EDM, cond: torch.Tensor, smap: SigmaMap, mean_sigma: float) -> torch.Tensor:
     s = torch.full((len(cond),), mean_sigma)
     return edm.denoise(cond, s, smap.t_of_sigma(s), cond)
@@ -271,7 +311,7 @@ def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: st
         save_checkpoint(ckpt, {"model": edm.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
                                "gen": g.get_state(), "step": step, "recipe": r["name"], "config": edm.config})
 
-    if r.get("mean_frac"):  # the mean call's level per training variant, and its timestep
+    if r.get("mean_frac") and r.get("mean_start") != "zeros":  # the mean call's level per training variant, and its timestep
         s_sr_of_variant = torch.tensor(r["mean_sigma_of_variant"], dtype=torch.float32)
         t_sr_of_variant = smap.t_of_sigma(s_sr_of_variant)
     warm = min(200, max(1, steps // 20))
@@ -293,13 +333,22 @@ def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: st
         # flips / small rotation and scale / gamma on all 2k+1 slices at once (weight and cond warp alike;
         # a super-resolution pair takes flips only: a warp or gamma would break its pooling relation)
         if cond is None:
-            x0, _, w = augment(x0, None, w, g, flip_axes=r.get("flip_axes", (3,)))
+            x0, _, w = augment(x0, None, w, g, flip_axes=r.get("flip_axes", (3,)), gamma=r.get("gamma", 0.1))
         else:
-            x0, cond, w = augment(x0, cond, w, g, flip_axes=r.get("flip_axes", (3,)), rot_deg=0.0, scale=0.0, gamma=0.0)
+            # (a paired translation recipe may warp: its x and cond move together; gamma never, it would touch x only)
+            x0, cond, w = augment(x0, cond, w, g, flip_axes=r.get("flip_axes", (3,)), rot_deg=r.get("rot_deg", 0.0),
+                                  scale=r.get("scale", 0.0), gamma=0.0)
         sigma = sample_sigma(len(x0), smap, g, r["p_mean"], r["p_std"], r["uniform_frac"])
         t = smap.t_of_sigma(sigma)
         noisy = x0 + sigma[:, None, None, None] * torch.randn(x0.shape, generator=g)
-        if r.get("mean_frac"):
+        if r.get("mean_frac") and r.get("mean_start") == "zeros":
+            # translation's posterior-mean call (card translate.mean_call): x = 0 at σ_max (t = T−1), where
+            # c_skip ≈ 0 and D = c_out F(0, cond) is a regression of the target on the condition alone
+            m = torch.rand(len(x0), generator=g) < r["mean_frac"]
+            sigma = torch.where(m, torch.full_like(sigma, smap.sigma_max), sigma)
+            t = torch.where(m, torch.full_like(t, float(smap.T - 1)), t)
+            noisy = torch.where(m[:, None, None, None], torch.zeros_like(noisy), noisy)
+        elif r.get("mean_frac"):
             # the posterior-mean call (card superres.mean_sigma): the cond itself read as a noisy image at
             # σ_sr, D(cond; σ_sr, cond) ≈ E[x0 | cond]. c_skip ≈ 0.86 at σ_sr = 0.2 keeps it a residual
             # (a first try with x = 0 at σ_max had to rebuild the whole image and stayed below cubic)
@@ -331,10 +380,12 @@ def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: st
         if done % ckpt_every == 0 or done == steps:
             save(done)
         if val is not None and (done % val_every == 0 or done == steps):
-            if isinstance(val, dict):
+            if r.get("mean_start") == "zeros":
+                log(f"step {done} val translate (ema): {val_translate(ema, val, smap, r['norm'])}")
+            elif isinstance(val, dict):
                 log(f"step {done} val superres (ema): {val_superres(ema, val, smap, r['mean_sigma_of_val'])}")
             else:
-                log(f"step {done} val denoise (ema): {val_denoise(ema, val, smap)}")
+                log(f"step {done} val denoise (ema): {val_denoise(ema, val, smap, **val_sigma_kw(r))}")
             t0 = time.time()
     ema.trained_steps = steps
     return ema
@@ -353,3 +404,17 @@ def grid_png_superres(edm: EDM, stacks: dict, smap: SigmaMap, path: str, mean_si
         cols = [x[:, k:k + 1], cond[:, k:k + 1], mean_call(edm, cond, smap, mean_sigma[name]).clamp(-1, 1)]
         tiles += [torch.cat([col[r, 0].flip(0) for col in cols], dim=1) for r in range(len(c))]
     _png(path, ((torch.cat(tiles, dim=0).numpy() + 1) * 127.5).clip(0, 255).round().astype(np.uint8))
+
+
+@torch.no_grad()
+def grid_png_translate(edm: EDM, ds: Stack, smap: SigmaMap, path: str, rows: int = 3) -> None:
+    """Rows: val centre slices. Columns: the MRI (cond), the reference CT, the posterior-mean call."""
+    from .evaluate import _png
+    edm.eval()
+    k = edm.context
+    c = ds.centres[torch.linspace(0, len(ds) - 1, rows + 2).round().long()[1:-1]]
+    x, _, _, cond = ds.batch(c, k, None, None)
+    cols = [cond[:, k:k + 1], x[:, k:k + 1], translate_call(edm, cond, smap).clamp(-1, 1)]
+    grid = torch.cat([torch.cat([v[i, 0].flip(0) for v in cols], dim=1) for i in range(len(c))], dim=0)
+    _png(path, ((grid.numpy() + 1) * 127.5).clip(0, 255).round().astype(np.uint8))
+    edm.train()
