@@ -84,9 +84,9 @@ RECIPES = {
         tasks=["mri2ct"], modality="CT", contrast=None, cond_modality="MR",
         folder="pairs", norm=CT_NORM, cond_norm=MRI_NORM, plane="axial", size=64, tile_size=256,
         steps=20000, batch=16, lr=2e-4, flip_axes=(3,), rot_deg=8.0, scale=0.08,
-        # half the samples train the translation's mean call (x = 0 at σ_max: a regression on the MRI), the
-        # rest the EDM denoiser with the MRI as cond (ln σ wide, 30 % t uniform) so --mode sample works
-        objective="edm", context=1, p_mean=-1.0, p_std=1.6, uniform_frac=0.3, mean_frac=0.5, mean_start="zeros",
+        # half the samples train the translation's mean call (x = 0 at σ_max: a regression on the MRI, L1 so
+        # that it is the conditional median, the least-MAE estimate), the rest the EDM denoiser with the MRI as cond (ln σ wide, 30 % t uniform) so --mode sample works
+        objective="edm", context=1, p_mean=-1.0, p_std=1.6, uniform_frac=0.3, mean_frac=0.5, mean_start="zeros", mean_loss="l1",
         version="0.2.0",
         data_note="WEAK PAIRS, not same-person scans: no subject here has both an MRI and a CT. The one real "
                   "head CT (InVesalius head_cranium, HU) was registered onto each IXI T1 with elastix 5.0 "

@@ -202,7 +202,7 @@ def main_edm(a, r, device):
                                     "trained for on mean_fraction of the samples; --mode sample starts from pure noise"}
     if paired:
         card["cond_modality"], card["cond_normalisation"] = r["cond_modality"], r["cond_norm"]
-        card["translate"] = {"mean_call": "zeros-at-t-max", "mean_fraction": r["mean_frac"],
+        card["translate"] = {"mean_call": "zeros-at-t-max", "mean_fraction": r["mean_frac"], "mean_loss": r.get("mean_loss", "l2"),
                              "note": "mean mode = one call per slice reading x = 0 at t = T-1 (sigma_max, where c_skip ~ 0), "
                                      "D(0; sigma_max, cond): a regression of the CT on the MRI, trained for on mean_fraction "
                                      "of the samples; --mode sample starts from pure noise at t = T-1 with the MRI as cond"}

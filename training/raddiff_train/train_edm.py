@@ -361,8 +361,14 @@ def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: st
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             d = edm.denoise(noisy, sigma, t, cond)
         target = x0[:, k:k + 1]
-        per = ((d.float() - target) ** 2 * w).flatten(1).sum(1) / w.flatten(1).sum(1).clamp_min(1.0)
-        loss = (loss_weight(sigma) * per).mean()
+        wsum = w.flatten(1).sum(1).clamp_min(1.0)
+        err = d.float() - target
+        loss = loss_weight(sigma) * (err ** 2 * w).flatten(1).sum(1) / wsum
+        if r.get("mean_loss") == "l1" and r.get("mean_frac"):
+            # the mean call trained for the conditional median (L1, in units of σ_data): the estimate with
+            # the least absolute error, which is what translation is judged by (MAE in HU)
+            loss = torch.where(m.to(device), (err.abs() * w).flatten(1).sum(1) / wsum / edm.sigma_data, loss)
+        loss = loss.mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(edm.net.parameters(), 1.0)
