@@ -29,6 +29,9 @@ export function jobView(j: JobRecord) {
   }
 }
 
+/** How often an open event stream re-reads its job's row (the backstop for a missed terminal update). */
+const STREAM_POLL_MS = 3000
+
 export function jobsPlugin(ctx: ServiceContext) {
   return async (fastify: FastifyInstance): Promise<void> => {
     const app = fastify.withTypeProvider<RouteTypes>()
@@ -144,8 +147,16 @@ export function jobsPlugin(ctx: ServiceContext) {
           return
         }
         const ping = setInterval(() => res.write(': ping\n\n'), 15_000)
+        // A terminal update can be missed (a pub/sub message from another process lost or late under
+        // load): the store's row is re-read every few seconds so a stream never outlives its job.
+        const poll = setInterval(() => {
+          void ctx.store.jobById(j.id).then((now) => {
+            if (now && TERMINAL.includes(now.state)) onUpdate(snapshot(now))
+          }, () => undefined)
+        }, STREAM_POLL_MS)
         const stop = () => {
           clearInterval(ping)
+          clearInterval(poll)
           ctx.pool.off('update', onUpdate)
           streams.delete(finish)
         }
