@@ -149,11 +149,7 @@ export function jobsPlugin(ctx: ServiceContext) {
         const ping = setInterval(() => res.write(': ping\n\n'), 15_000)
         // A terminal update can be missed (a pub/sub message from another process lost or late under
         // load): the store's row is re-read every few seconds so a stream never outlives its job.
-        const poll = setInterval(() => {
-          void ctx.store.jobById(j.id).then((now) => {
-            if (now && TERMINAL.includes(now.state)) onUpdate(snapshot(now))
-          }, () => undefined)
-        }, STREAM_POLL_MS)
+        const poll = setInterval(() => void recheck(), STREAM_POLL_MS)
         const stop = () => {
           clearInterval(ping)
           clearInterval(poll)
@@ -176,11 +172,16 @@ export function jobsPlugin(ctx: ServiceContext) {
             res.end()
           }
         }
+        // The store's row, delivered if the job has finished (the one re-read every path uses)
+        async function recheck(): Promise<JobRecord | undefined> {
+          const now = await ctx.store.jobById(j.id).catch(() => undefined)
+          if (now && TERMINAL.includes(now.state)) onUpdate(snapshot(now))
+          return now
+        }
         // The server is stopping: the store's row is the last word (a drained job is finished or back
         // in the queue); the stream ends either way, and a client reconnects for a queued job.
         async function finish(): Promise<void> {
-          const now = await ctx.store.jobById(j.id).catch(() => undefined)
-          if (now && TERMINAL.includes(now.state)) onUpdate(snapshot(now))
+          const now = await recheck()
           if (!ended) {
             ended = true
             if (now) write('progress', { ...snapshot(now), progress: Math.max(last, now.progress) })
@@ -192,8 +193,7 @@ export function jobsPlugin(ctx: ServiceContext) {
         ctx.pool.on('update', onUpdate)
         req.raw.on('close', stop)
         // The job may have finished between the read above and the subscription.
-        const now = await ctx.store.jobById(j.id).catch(() => undefined)
-        if (now && TERMINAL.includes(now.state)) onUpdate(snapshot(now))
+        await recheck()
         // A request that arrived while the server was stopping subscribed after preClose ran: no
         // update will come (the pool is closed), so it ends now.
         if (closing && !ended) await finish()
