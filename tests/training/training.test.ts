@@ -101,6 +101,42 @@ print(max((p - q).abs().max().item() for p, q in zip(a.parameters(), c.parameter
     expect(Number(r.stdout.trim())).toBe(0)
   }, 60_000)
 
+  it('the v-prediction arm (compare_objectives.py): x̂0 from v̂, its exported contract and its min-SNR weight match the textbook definitions', () => {
+    // v = √ᾱ ε − √(1−ᾱ) x0 and x0 = √ᾱ x_t − √(1−ᾱ) v (Salimans & Ho); min-SNR-5 weights the v-loss by
+    // min(SNR, 5)/(SNR + 1), which fit_edm applies as min(SNR, 5) on the x̂0 error: the two losses must agree
+    const script = `
+import sys, torch
+sys.path.insert(0, 'training')
+from raddiff_train.edm import VPred, SigmaMap, vpred_loss_weight
+from raddiff_train.recipes import LINEAR
+from raddiff_train.unet import UNet
+torch.manual_seed(0)
+net = UNet(in_ch=3, out_ch=1, cond_ch=0, ch=8, mults=(1, 2), attn_levels=(), groups=4)
+m = VPred(net, LINEAR, context=1).eval()
+t = torch.tensor([3.0, 250.5, 800.0])
+sigma = SigmaMap(LINEAR).sigma_of_t(t)
+x0, eps = torch.rand(3, 3, 32, 32) * 2 - 1, torch.randn(3, 3, 32, 32)
+ab = (1 / (1 + sigma ** 2))[:, None, None, None]
+x_vp = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
+with torch.no_grad():
+    v_hat = net(x_vp, t, None)
+    d = m.denoise(x_vp / ab.sqrt(), sigma, t)
+    d_graph = m(x_vp, t)
+ref = ab.sqrt() * x_vp[:, 1:2] - (1 - ab).sqrt() * v_hat
+v = ab.sqrt() * eps[:, 1:2] - (1 - ab).sqrt() * x0[:, 1:2]
+snr = (ab / (1 - ab)).flatten()
+lv = snr.clamp(max=5) / (snr + 1) * ((v_hat - v) ** 2).flatten(1).mean(1)
+lx = vpred_loss_weight(sigma) * ((d - x0[:, 1:2]) ** 2).flatten(1).mean(1)
+print((d - ref).abs().max().item(), (d - d_graph).abs().max().item(), ((lv - lx).abs() / lv).max().item())
+`
+    const r = spawnSync(PY, ['-c', script], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 })
+    expect(r.status, r.stderr).toBe(0)
+    const [dRef, dGraph, lossRel] = r.stdout.trim().split(/\s+/).map(Number)
+    expect(dRef).toBeLessThan(1e-5)
+    expect(dGraph).toBeLessThan(1e-5)
+    expect(lossRel).toBeLessThan(1e-3)
+  }, 60_000)
+
   const cases: { file: string; norm: Normalisation; plane: SlicePlane; multiple: number }[] = [
     { file: 'mri/ixi-t1/IXI162-HH-1548_T1.nii.gz', norm: { kind: 'percentile', params: { low: 0.5, high: 99.5 } }, plane: 'sagittal', multiple: 16 },
     { file: 'ct/abdomen_pelvis_3mm.nii.gz', norm: { kind: 'ct-window', params: { low: -1024, high: 2048 } }, plane: 'coronal', multiple: 16 },

@@ -101,8 +101,30 @@ class EDM(nn.Module):
         return self.denoise(x_vp / a.sqrt()[:, None, None, None], sigma, t, cond)
 
 
+class VPred(EDM):
+    """The alternative issue 13 asked to compare: v-prediction (Salimans & Ho 2022) on the VP input,
+    x̂0 = √ᾱ x_VP − √(1 − ᾱ) v̂, with the same UNet, 2.5D input and exported contract (x_VP, t -> x̂0),
+    so the engine runs either unchanged. Trained with min-SNR-γ weighting (Hang et al. 2023): the
+    v-loss weighted min(SNR, γ)/(SNR + 1) equals min(SNR, γ) times the x̂0 squared error, which is
+    how fit_edm computes it (`vpred_loss_weight`)."""
+
+    def denoise(self, x_ve, sigma, t, cond=None):
+        s = sigma[:, None, None, None]
+        a = 1.0 / (1.0 + s * s)
+        x_vp = a.sqrt() * x_ve
+        v = self.net(x_vp, t, cond)
+        centre = x_vp[:, self.context:self.context + 1]
+        return a.sqrt() * centre - (1.0 - a).sqrt() * v
+
+
 def loss_weight(sigma: torch.Tensor, sigma_data: float = SIGMA_DATA) -> torch.Tensor:
     return (sigma * sigma + sigma_data ** 2) / (sigma * sigma_data) ** 2
+
+
+def vpred_loss_weight(sigma: torch.Tensor, gamma: float = 5.0) -> torch.Tensor:
+    """min-SNR-γ on the x̂0 error (SNR = 1/σ² in VE terms): flat at γ below σ = 1/√γ, where EDM's λ(σ)
+    keeps growing as 1/σ²."""
+    return (1.0 / (sigma * sigma)).clamp(max=gamma)
 
 
 def sample_sigma(n: int, smap: SigmaMap, g: torch.Generator, p_mean: float, p_std: float,

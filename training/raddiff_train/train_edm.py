@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .data import (_fit, augment, head_mask, load_canonical, normalisation_range, normalise, slices)
-from .edm import EDM, SigmaMap, loss_weight, psnr, sample_sigma, widen_input
+from .edm import EDM, SigmaMap, loss_weight, psnr, sample_sigma, vpred_loss_weight, widen_input
 from .run_dir import checkpoint_path, save_checkpoint
 
 
@@ -338,8 +338,12 @@ def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: st
             # (a paired translation recipe may warp: its x and cond move together; gamma never, it would touch x only)
             x0, cond, w = augment(x0, cond, w, g, flip_axes=r.get("flip_axes", (3,)), rot_deg=r.get("rot_deg", 0.0),
                                   scale=r.get("scale", 0.0), gamma=0.0)
-        sigma = sample_sigma(len(x0), smap, g, r["p_mean"], r["p_std"], r["uniform_frac"])
-        t = smap.t_of_sigma(sigma)
+        if r.get("t_dist") == "uniform":  # the usual VP recipe: t uniform over the schedule
+            t = torch.rand(len(x0), generator=g) * (smap.T - 1)
+            sigma = smap.sigma_of_t(t)
+        else:
+            sigma = sample_sigma(len(x0), smap, g, r["p_mean"], r["p_std"], r["uniform_frac"])
+            t = smap.t_of_sigma(sigma)
         noisy = x0 + sigma[:, None, None, None] * torch.randn(x0.shape, generator=g)
         if r.get("mean_frac") and r.get("mean_start") == "zeros":
             # translation's posterior-mean call (card translate.mean_call): x = 0 at σ_max (t = T−1), where
@@ -363,7 +367,8 @@ def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: st
         target = x0[:, k:k + 1]
         wsum = w.flatten(1).sum(1).clamp_min(1.0)
         err = d.float() - target
-        loss = loss_weight(sigma) * (err ** 2 * w).flatten(1).sum(1) / wsum
+        lw = vpred_loss_weight(sigma, r.get("min_snr_gamma", 5.0)) if r.get("objective") == "vpred" else loss_weight(sigma)
+        loss = lw * (err ** 2 * w).flatten(1).sum(1) / wsum
         if r.get("mean_loss") == "l1" and r.get("mean_frac"):
             # the mean call trained for the conditional median (L1, in units of σ_data): the estimate with
             # the least absolute error, which is what translation is judged by (MAE in HU)
