@@ -13,30 +13,7 @@ import type { Vec3 } from '../volume/volume.js'
  * volume edge erode too).
  */
 export function erodeMask(m: Uint8Array, size: Vec3, spacing: Vec3, mm: number): Uint8Array {
-  const r = spacing.map((s) => Math.round(mm / s))
-  const it = Math.max(...r)
-  const [nx, ny, nz] = size
-  const strides = [1, nx, nx * ny]
-  let cur = Uint8Array.from(m, (v) => (v ? 1 : 0))
-  for (let n = 0; n < it; n++) {
-    const next = Uint8Array.from(cur)
-    for (let k = 0; k < nz; k++)
-      for (let j = 0; j < ny; j++)
-        for (let i = 0; i < nx; i++) {
-          const o = (k * ny + j) * nx + i
-          if (!cur[o]) continue
-          const c = [i, j, k]
-          for (let d = 0; d < 3; d++) {
-            if (n >= r[d]) continue
-            if (c[d] === 0 || c[d] === size[d] - 1 || !cur[o - strides[d]] || !cur[o + strides[d]]) {
-              next[o] = 0
-              break
-            }
-          }
-        }
-    cur = next
-  }
-  return cur
+  return diamondMorphology(m, size, spacing, mm, false)
 }
 
 /**
@@ -167,23 +144,35 @@ export function dropSmallComponents(m: Uint8Array, size: Vec3, minVoxels: number
  * axis): scipy.ndimage.binary_dilation(m, iterations=r) with equal radii (border_value 0).
  */
 export function dilateMask(m: Uint8Array, size: Vec3, spacing: Vec3, mm: number): Uint8Array {
+  return diamondMorphology(m, size, spacing, mm, true)
+}
+
+/**
+ * One pass per iteration of the 6-connected cross, an axis taking part while its radius lasts:
+ * erosion clears a set voxel with an unset (or outside) neighbour, dilation sets an unset voxel with
+ * a set neighbour inside the volume (border_value 0 both ways, as scipy).
+ */
+function diamondMorphology(m: Uint8Array, size: Vec3, spacing: Vec3, mm: number, grow: boolean): Uint8Array {
   const r = spacing.map((s) => Math.round(mm / s))
   const it = Math.max(...r)
   const [nx, ny, nz] = size
   const strides = [1, nx, nx * ny]
   let cur = Uint8Array.from(m, (v) => (v ? 1 : 0))
+  const flips = grow ? 0 : 1 // the voxels a pass may change hold this value
   for (let n = 0; n < it; n++) {
     const next = Uint8Array.from(cur)
     for (let k = 0; k < nz; k++)
       for (let j = 0; j < ny; j++)
         for (let i = 0; i < nx; i++) {
           const o = (k * ny + j) * nx + i
-          if (cur[o]) continue
+          if (cur[o] !== flips) continue
           const c = [i, j, k]
           for (let d = 0; d < 3; d++) {
             if (n >= r[d]) continue
-            if ((c[d] > 0 && cur[o - strides[d]]) || (c[d] < size[d] - 1 && cur[o + strides[d]])) {
-              next[o] = 1
+            const lo = c[d] > 0 && cur[o - strides[d]]
+            const hi = c[d] < size[d] - 1 && cur[o + strides[d]]
+            if (grow ? lo || hi : !lo || !hi) {
+              next[o] = 1 - flips
               break
             }
           }
