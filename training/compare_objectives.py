@@ -45,6 +45,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True)
     p.add_argument("--minutes", type=float, default=15.0, help="training budget per arm")
+    p.add_argument("--steps", type=int, help="a step budget per arm instead of --minutes (the same samples for every arm)")
     p.add_argument("--arms", default=",".join(ARMS))
     p.add_argument("--work", default=os.path.join(HERE, "runs", "compare-objectives"))
     p.add_argument("--threads", type=int, default=1)
@@ -68,7 +69,8 @@ def main(argv=None):
     kw = dict(norm=base["norm"], plane=base["plane"], size=base["size"], multiple=multiple, log=log)
     train, val = Stack(train_specs, **kw), Stack(val_specs, **kw)
     use_bf16 = bf16_ok()
-    log(f"{len(train_specs)} train / {len(val_specs)} val subjects; {a.minutes} min per arm, 1 thread, bf16 {use_bf16}")
+    budget = f"{a.steps} steps" if a.steps else f"{a.minutes} min"
+    log(f"{len(train_specs)} train / {len(val_specs)} val subjects; {budget} per arm, {a.threads} thread(s), bf16 {use_bf16}")
     smap = SigmaMap(LINEAR)
     results = {}
     for arm in a.arms.split(","):
@@ -79,15 +81,15 @@ def main(argv=None):
         work = os.path.join(a.work, arm)
         os.makedirs(work, exist_ok=True)
         t0 = time.time()
-        ema = fit_edm(model, train, None, r, steps=10 ** 7, work=work, device=torch.device("cpu"), seed=a.seed,
+        ema = fit_edm(model, train, None, r, steps=10 ** 7, stop_step=a.steps, work=work, device=torch.device("cpu"), seed=a.seed,
                       log=lambda m, arm=arm: log(f"{arm}: {m}"), log_every=200, ckpt_every=500,
-                      bf16=use_bf16, max_seconds=a.minutes * 60)
+                      bf16=use_bf16, max_seconds=None if a.steps else a.minutes * 60)
         steps = ema.trained_steps
         res = val_denoise(ema.cpu().eval(), val, smap, sigmas=SIGMAS, max_slices=a.val_slices)
         results[arm] = {"steps": steps, "train_s": round(time.time() - t0), "denoise": res}
         log(f"{arm}: {steps} steps; held-out one-call PSNR: {json.dumps(res)}")
     with open(os.path.join(a.work, "results.json"), "w") as f:
-        json.dump({"minutes_per_arm": a.minutes, "sigmas": SIGMAS, "arms": results}, f, indent=2)
+        json.dump({"budget_per_arm": budget, "sigmas": SIGMAS, "arms": results}, f, indent=2)
     head = "| arm | steps | " + " | ".join(f"σ {s}" for s in SIGMAS) + " |"
     log(head)
     log("|" + "---|" * (len(SIGMAS) + 2))

@@ -285,7 +285,9 @@ def grid_png_edm(edm: EDM, ds: Stack, smap: SigmaMap, path: str, rows: int = 4, 
 
 def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: str, device, seed=0,
             resume=None, log=print, val_every=500, ckpt_every=250, log_every=25, ema_decay=0.999,
-            size=None, batch=None, bf16=False, max_seconds=None):
+            size=None, batch=None, bf16=False, max_seconds=None, stop_step=None):
+    """stop_step: end there with the schedule (warm-up) of a `steps`-long run, so runs that stop at the
+    same step are comparable whatever their nominal length."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     smap = SigmaMap(r["schedule"])
@@ -318,8 +320,8 @@ def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: st
     t0, run_loss, run_n = time.time(), 0.0, 0
     t_begin = time.time()
     for step in range(start, steps):
-        if max_seconds is not None and time.time() - t_begin > max_seconds:
-            log(f"time budget reached at step {step}: stopping")
+        if (max_seconds is not None and time.time() - t_begin > max_seconds) or (stop_step is not None and step >= stop_step):
+            log(f"{'time' if stop_step is None or step < stop_step else 'step'} budget reached at step {step}: stopping")
             save(step)
             ema.trained_steps = step
             return ema
