@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Issue 13, item 1: EDM against v-prediction with min-SNR weighting, side by side on held-out data.
 
-  /usr/bin/python3 training/compare_objectives.py --data ../shared/data [--minutes 15] [--work DIR]
+  /usr/bin/python3 training/compare_objectives.py --data ../shared/data [--minutes 15 | --steps N] [--arms A,B] [--work DIR]
 
 Every arm trains the same UNet (same seed, so the same initial weights) on the same brain-t1 data
 (130 IXI train subjects, 2.5D, 64² crops, batch 16) for the same wall-clock budget on this machine,
@@ -13,8 +13,9 @@ noise levels (PSNR inside the head, as the recipe's validation does). Arms:
   vpred-lognormal  v-prediction, min-SNR-5, σ drawn as the edm arm draws it (separates the
                    parametrisation and weighting from the noise-level distribution)
 
-A time budget, not a step count, because the question is what a session's CPU time buys; the step
-counts reached are printed with the results.
+--minutes gives every arm the same wall-clock budget (what a session's CPU buys; the steps reached are
+printed); --steps gives every arm the same samples, the fairer test when the machine's load changes
+between arms (it did in session 10: see training/README.md).
 """
 import argparse
 import json
