@@ -36,7 +36,7 @@ from raddiff_train.unet import UNet  # noqa: E402
 
 ARMS = {
     "edm": dict(objective="edm"),
-    "vpred-uniform": dict(objective="vpred", t_dist="uniform", min_snr_gamma=5.0),
+    "vpred-uniform": dict(objective="vpred", uniform_frac=1.0, min_snr_gamma=5.0),  # sample_sigma: t uniform for all
     "vpred-lognormal": dict(objective="vpred", min_snr_gamma=5.0),
 }
 SIGMAS = (0.03, 0.06, 0.1, 0.2, 0.5, 1.0)

@@ -320,8 +320,9 @@ def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: st
     t0, run_loss, run_n = time.time(), 0.0, 0
     t_begin = time.time()
     for step in range(start, steps):
-        if (max_seconds is not None and time.time() - t_begin > max_seconds) or (stop_step is not None and step >= stop_step):
-            log(f"{'time' if stop_step is None or step < stop_step else 'step'} budget reached at step {step}: stopping")
+        over_time = max_seconds is not None and time.time() - t_begin > max_seconds
+        if over_time or (stop_step is not None and step >= stop_step):
+            log(f"{'time' if over_time else 'step'} budget reached at step {step}: stopping")
             save(step)
             ema.trained_steps = step
             return ema
@@ -340,12 +341,8 @@ def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: st
             # (a paired translation recipe may warp: its x and cond move together; gamma never, it would touch x only)
             x0, cond, w = augment(x0, cond, w, g, flip_axes=r.get("flip_axes", (3,)), rot_deg=r.get("rot_deg", 0.0),
                                   scale=r.get("scale", 0.0), gamma=0.0)
-        if r.get("t_dist") == "uniform":  # the usual VP recipe: t uniform over the schedule
-            t = torch.rand(len(x0), generator=g) * (smap.T - 1)
-            sigma = smap.sigma_of_t(t)
-        else:
-            sigma = sample_sigma(len(x0), smap, g, r["p_mean"], r["p_std"], r["uniform_frac"])
-            t = smap.t_of_sigma(sigma)
+        sigma = sample_sigma(len(x0), smap, g, r["p_mean"], r["p_std"], r["uniform_frac"])
+        t = smap.t_of_sigma(sigma)
         noisy = x0 + sigma[:, None, None, None] * torch.randn(x0.shape, generator=g)
         if r.get("mean_frac") and r.get("mean_start") == "zeros":
             # translation's posterior-mean call (card translate.mean_call): x = 0 at σ_max (t = T−1), where
