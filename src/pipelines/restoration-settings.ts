@@ -1,5 +1,6 @@
 import { EngineError } from '../engine/errors.js'
-import type { ModelCard } from '../engine/model-card.js'
+import type { ModelCard, SlicePlane } from '../engine/model-card.js'
+import { sliceAxis } from '../engine/slicing.js'
 
 /**
  * Per-model settings of the restoration tasks, from the card's `denoise` and `superres` blocks.
@@ -36,6 +37,12 @@ export interface SuperresSettings {
   conditioning: 'consistent-cubic' | null
   /** Which `--axes` a conditioned model is chosen for by default (card `superres.axes`; null: all). */
   axes: ('inplane' | 'through' | 'all')[] | null
+  /**
+   * The plane the model runs in for thick slices (`--axes through`; card `superres.plane_through`): one
+   * that holds the thick axis (the card plane's slice axis) in-plane, so the network sees the
+   * direction the detail is missing in, as it was trained. null: the card's plane.
+   */
+  planeThrough: SlicePlane | null
   calibration?: string
 }
 
@@ -65,9 +72,9 @@ export function denoiseSettings(card: SettingsCard): DenoiseSettings {
   return { sigmaScale: s, ...b.note }
 }
 
-export function superresSettings(card: SettingsCard): SuperresSettings {
+export function superresSettings(card: SettingsCard & Pick<ModelCard, 'plane'>): SuperresSettings {
   const b = block(card, 'superres')
-  if (!b) return { meanSigma: null, meanSigmaThrough: null, conditioning: null, axes: null }
+  if (!b) return { meanSigma: null, meanSigmaThrough: null, conditioning: null, axes: null, planeThrough: null }
   const s = b.get('mean_sigma') ?? null
   if (s !== null && !inRange(s, 0, 1)) return b.bad('mean_sigma', 'a number in (0, 1] or null')
   const st = b.get('mean_sigma_through') ?? null
@@ -77,7 +84,12 @@ export function superresSettings(card: SettingsCard): SuperresSettings {
   const ax = b.get('axes') ?? null
   const AXES = ['inplane', 'through', 'all']
   if (ax !== null && !(Array.isArray(ax) && ax.every((x) => AXES.includes(x)))) return b.bad('axes', 'a list of "inplane", "through", "all" or null')
-  return { meanSigma: s, meanSigmaThrough: st, conditioning: c, axes: ax as SuperresSettings['axes'], ...b.note }
+  const pt = b.get('plane_through') ?? null
+  const PLANES = ['axial', 'coronal', 'sagittal']
+  if (pt !== null && !(PLANES.includes(pt as string) && sliceAxis(pt as SlicePlane) !== sliceAxis(card.plane))) {
+    return b.bad('plane_through', `a plane other than the card's plane (${card.plane}), one that holds its slice axis, or null`)
+  }
+  return { meanSigma: s, meanSigmaThrough: st, conditioning: c, axes: ax as SuperresSettings['axes'], planeThrough: pt as SlicePlane | null, ...b.note }
 }
 
 export interface TranslateSettings {

@@ -85,6 +85,9 @@ export async function superres(input: Volume, params: TaskParams, ctx: TaskConte
   const oneCall = mode === 'mean' && card.prediction === 'x0' && meanSigma !== null && params.depth === undefined
   const T = card.schedule.T
   const startT = oneCall ? schedulerFor(card).timestepForNoise(meanSigma!) : conditioned ? (params.depth ?? T - 1) : (params.depth ?? Math.round(SUPERRES_START_FRACTION * T) - 1)
+  // thick slices: the model may run in a plane that holds the thick axis (the axes above stay the card plane's)
+  const plane = params.axes === 'through' && settings.planeThrough ? settings.planeThrough : card.plane
+  const vm = plane === card.plane ? s.pm : { ...s.pm, card: { ...card, plane } }
   const steps = mode === 'mean' ? 1 : Math.min(s.steps, startT + 1)
   const project = (x: Float32Array | Float64Array, target: Float32Array): void => projectOntoMeasurement(x, geom.size, target, f, axes)
   const up = cubicUpsample(y.data, s.size, f, axes).data
@@ -92,7 +95,7 @@ export async function superres(input: Volume, params: TaskParams, ctx: TaskConte
   const cond = conditioned ? up : undefined
   const onStep = s.stepper('superres', steps)
   const res = await sampleMany(s.samples, s.seed, async (seed) => {
-    const x0 = oneCall ? await oneStepX0(s.pm, geom.size, up, startT, (x) => project(x, y.data), ctx.signal, onStep, cond) : await sampleVolumeState(s.pm, geom.size, {
+    const x0 = oneCall ? await oneStepX0(vm, geom.size, up, startT, (x) => project(x, y.data), ctx.signal, onStep, cond) : await sampleVolumeState(vm, geom.size, {
       sampler: params.sampler,
       steps,
       seed,
@@ -112,7 +115,7 @@ export async function superres(input: Volume, params: TaskParams, ctx: TaskConte
   if (res.std) outputs.push({ role: 'std' as const, volume: derivedVolume(input, res.std, g), label: `per-voxel standard deviation over ${s.samples} samples` })
   return {
     outputs,
-    provenance: provenance('superres', s, steps, { scale: f, axes: params.axes ?? 'inplane', startT, mode, ...(conditioned ? { conditioning: settings.conditioning } : {}), ...(oneCall ? { meanSigma } : {}) }),
-    report: { scale: f, axes, startT, steps, mode, ...(conditioned ? { conditioning: settings.conditioning } : {}), ...(oneCall ? { meanSigma, meanSigmaCalibration: settings.calibration } : {}), size: geom.size, seconds: (performance.now() - t0) / 1000 },
+    provenance: provenance('superres', s, steps, { scale: f, axes: params.axes ?? 'inplane', plane, startT, mode, ...(conditioned ? { conditioning: settings.conditioning } : {}), ...(oneCall ? { meanSigma } : {}) }),
+    report: { scale: f, axes, plane, startT, steps, mode, ...(conditioned ? { conditioning: settings.conditioning } : {}), ...(oneCall ? { meanSigma, meanSigmaCalibration: settings.calibration } : {}), size: geom.size, seconds: (performance.now() - t0) / 1000 },
   }
 }

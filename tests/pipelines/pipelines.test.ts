@@ -154,6 +154,29 @@ describe('superres', () => {
     expect(out(r, 'std').size).toEqual([32, 64, 4])
   })
 
+  it('thick slices run the model in the card\'s superres.plane_through (the thick axis in-plane), upsampling the same axis', async () => {
+    const cor = await makeModelsDir({ prior: { superres: { plane_through: 'coronal' } } })
+    try {
+      const params = { scale: 2, axes: 'through' as const, steps: 2 }
+      const own = await run('superres', params)
+      const r = await runTask('superres', vol, { steps: 3, seed: 1, ...params }, { modelsDir: cor.dir })
+      expect((own.report as { plane: string }).plane).toBe('axial')
+      expect((r.report as { plane: string }).plane).toBe('coronal')
+      const s = out(r, 'superres')
+      const axes = superresInputAxes(vol, 'axial', 'through')
+      expect(s.size).toEqual([32, 64, 4])
+      const back = averagePool(s.data as Float32Array, s.size, 2, axes).data
+      expect(maxAbsDiff(back, toFloat32(vol)) / Math.max(...toFloat32(vol))).toBeLessThan(1e-5)
+      // the model saw other slices: the output differs from the axial run beyond float noise
+      expect(maxAbsDiff(s.data, out(own, 'superres').data) / Math.max(...toFloat32(vol))).toBeGreaterThan(1e-3)
+      // in-plane input keeps the card's plane
+      const inplane = await runTask('superres', vol, { steps: 2, seed: 1, scale: 2 }, { modelsDir: cor.dir })
+      expect((inplane.report as { plane: string }).plane).toBe('axial')
+    } finally {
+      await cor.cleanup()
+    }
+  })
+
   it('upsampled geometry matches nibabel rescale_affine on the IXI fixture', async () => {
     const [{ volume: full }] = await loadVolumes([FIXTURE])
     for (const c of refs.superres) {

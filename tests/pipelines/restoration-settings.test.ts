@@ -45,7 +45,15 @@ describe('card superres block', () => {
     expect(superresSettings(base).meanSigma).toBeGreaterThan(0)
     expect(superresSettings(base).calibration).toMatch(/training subject/)
     const { superres: _, ...bare } = base
-    expect(superresSettings(bare as ModelCard)).toEqual({ meanSigma: null, meanSigmaThrough: null, conditioning: null, axes: null })
+    expect(superresSettings(bare as ModelCard)).toEqual({ meanSigma: null, meanSigmaThrough: null, conditioning: null, axes: null, planeThrough: null })
+  })
+  it('plane_through is another plane holding the card plane\'s slice axis, or absent', () => {
+    expect(base.plane).toBe('sagittal')
+    expect(superresSettings(base).planeThrough).toBeNull()
+    for (const p of ['coronal', 'axial']) expect(superresSettings({ ...base, superres: { plane_through: p } } as ModelCard).planeThrough).toBe(p)
+    for (const v of ['sagittal', 'oblique', 2]) {
+      expect(() => superresSettings({ ...base, superres: { plane_through: v } } as ModelCard)).toThrow(/superres\.plane_through/)
+    }
   })
   it('conditioning is "consistent-cubic" or absent; anything else names the field', () => {
     expect(superresSettings({ ...base, superres: { conditioning: 'consistent-cubic' } } as ModelCard).conditioning).toBe('consistent-cubic')

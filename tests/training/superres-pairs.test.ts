@@ -64,3 +64,43 @@ describe.skipIf(!hasPy)('super-resolution training pairs = the engine’s input'
     expect(maxDiff(averagePool(ref.cond, up.size, f, axes).data, low.data)).toBeLessThan(1e-5)
   })
 })
+
+describe.skipIf(!hasPy)('brain-t1-sr recipe: thick-slice pairs are cut in the plane its card names for them', () => {
+  it('the through-plane variant is sliced coronally, its thick axis (L-R) along the slices\' width, as the engine runs it', () => {
+    const code = [
+      'import json, numpy as np',
+      'from raddiff_train.recipes import RECIPES',
+      'from raddiff_train.run_edm import superres_variants',
+      'from raddiff_train.data import slices',
+      'r = RECIPES["brain-t1-sr"]',
+      'rng = np.random.default_rng(0)',
+      'real = rng.uniform(0, 100, (8, 10, 12)).astype(np.float32)',
+      'out = []',
+      'for (f, w), (t, c, crop, plane) in zip(r["superres"]["train"], superres_variants(r, r["superres"]["train"])(real)):',
+      '    s = slices(c, plane)',
+      // cond keeps the measurement: pooled along the thick axis it equals the pooled target (but for
+      // the voxels the percentile normalisation clips); along any other axis it does not
+      '    tt = slices(t, plane)',
+      '    pw = lambda a: a.reshape(a.shape[0], a.shape[1], -1, 2).mean(-1)',
+      '    ph = lambda a: a.reshape(a.shape[0], -1, 2, a.shape[2]).mean(2)',
+      '    inside = lambda a: a.reshape(a.shape[0], a.shape[1], -1, 2).max(-1) < 0.999',
+      '    inside_h = lambda a: a.reshape(a.shape[0], -1, 2, a.shape[2]).max(2) < 0.999',
+      '    lo = lambda a: a.reshape(a.shape[0], a.shape[1], -1, 2).min(-1) > -0.999',
+      '    lo_h = lambda a: a.reshape(a.shape[0], -1, 2, a.shape[2]).min(2) > -0.999',
+      '    out.append(dict(which=w, f=f, plane=plane, shape=list(s.shape), w_pooled_equal=float((np.abs(pw(s) - pw(tt)) < 1e-5)[inside(tt) & lo(tt)].mean()), h_pooled_equal=float((np.abs(ph(s) - ph(tt)) < 1e-5)[inside_h(tt) & lo_h(tt)].mean())))',
+      'print(json.dumps(out))',
+    ].join('\n')
+    const r = spawnSync(PY, ['-c', code], { cwd: path.join(repoRoot, 'training'), encoding: 'utf8', timeout: 60_000 })
+    if (r.status !== 0) throw new Error(r.stderr.slice(-2000))
+    const rows = JSON.parse(r.stdout.trim().split('\n').pop()!) as { which: string; f: number; plane: string; shape: number[]; w_pooled_equal: number; h_pooled_equal: number }[]
+    const through = rows.find((x) => x.which === 'through')!
+    const card = JSON.parse(readFileSync(path.join(repoRoot, 'models/brain-t1-sr.json'), 'utf8'))
+    expect(through.plane).toBe('coronal')
+    // coronal slices of the canonical [L, P, S] grid: 10 of them (P), S rows by L columns (engine sliceLayout)
+    expect(through.shape).toEqual([10, 12, 8])
+    // fraction of pooled pairs where cond keeps the measurement: along the width (L) only
+    expect(through.w_pooled_equal).toBeGreaterThan(0.9)
+    expect(through.h_pooled_equal).toBeLessThan(0.1)
+    for (const x of rows.filter((x) => x.which !== 'through')) expect(x.plane).toBe(card.plane)
+  })
+})

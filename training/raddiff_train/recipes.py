@@ -42,13 +42,15 @@ RECIPES = {
         folder="mri/ixi-t1", norm=MRI_NORM, plane="sagittal", size=64, tile_size=256,
         steps=20000, batch=16, lr=2e-4, flip_axes=(2, 3),
         objective="edm", context=1, p_mean=-1.2, p_std=1.2, uniform_frac=0.2, mean_frac=0.7, mean_sigma={"inplane": 0.2, "through": 0.1}, version="0.1.0",
-        superres=dict(train=[(2, "inplane"), (2, "through"), (4, "inplane")], val=[(2, "inplane"), (2, "through")]),
+        superres=dict(train=[(2, "inplane"), (2, "through"), (4, "inplane")], val=[(2, "inplane"), (2, "through")],
+                      through_plane="coronal"),
         data_note="IXI T1 (Hammersmith 3T, healthy adults), 2 mm NiChart copies, the fixed split 130 train / 10 val "
                   "subjects (participants.csv). Pairs made as the engine makes its input: each training volume "
-                  "mean-pooled x2 in-plane (sagittal S and P), x2 through-plane (L-R, thick slices) and x4 in-plane; "
+                  "mean-pooled x2 in-plane (sagittal S and P), x2 through-plane (L-R, thick slices; these pairs cut into "
+                  "coronal slices, which hold the thick axis in-plane) and x4 in-plane; "
                   "the low-resolution volume normalised by its own 0.5/99.5 percentiles; cond = its cell-centred "
                   "Keys cubic upsampling made consistent with the measurement (A x = y), target = the original "
-                  "volume in the same normalisation. Sagittal 120x120 slices, 2.5D (one neighbour each side for "
+                  "volume in the same normalisation. Sagittal 120x120 slices (coronal 120x90 for through-plane), 2.5D (one neighbour each side for "
                   "both x and cond), random 64x64 crops, flips only (a warp would break the pooling relation). "
                   "70% of the samples train the posterior-mean call (the cond read as x at sigma 0.2, 0.1 through-plane), 30% the EDM denoiser "
                   "(ln sigma ~ N(-1.2, 1.2^2), 20% t uniform) so that --mode sample works.",

@@ -61,10 +61,15 @@ def export_edm(edm: EDM, path: str, size: int = 64) -> None:
 
 
 def superres_variants(r: dict, which: list):
-    """Stack variants for a conditioned super-resolution recipe: one (target, cond, crop) per
-    degradation in `which` ([factor, 'inplane' | 'through'] pairs)."""
+    """Stack variants for a conditioned super-resolution recipe: one (target, cond, crop, plane) per
+    degradation in `which` ([factor, 'inplane' | 'through'] pairs). The thick axis of 'through' is
+    the recipe plane's slice axis; with `superres.through_plane` those pairs are sliced in that plane
+    instead, one that holds the thick axis in-plane, so the model sees the missing detail's direction
+    (the engine runs the model in the card's superres.plane_through for thick-slice input)."""
     from .superres_data import degradation_axes, superres_pair
-    return lambda real: [superres_pair(real, r["norm"], f, degradation_axes(r["plane"], w)) for f, w in which]
+    through_plane = r["superres"].get("through_plane") or r["plane"]
+    return lambda real: [(*superres_pair(real, r["norm"], f, degradation_axes(r["plane"], w)),
+                          through_plane if w == "through" else r["plane"]) for f, w in which]
 
 
 def stride_variants(r: dict):
@@ -195,6 +200,7 @@ def main_edm(a, r, device):
         card["cond_modality"], card["cond_normalisation"] = r["modality"], r["norm"]
         card["superres"] = {"conditioning": "consistent-cubic", "mean_sigma": r["mean_sigma"]["inplane"],
                             "mean_sigma_through": r["mean_sigma"]["through"],
+                            **({"plane_through": sr["through_plane"]} if sr.get("through_plane") else {}),
                             "trained_degradations": [f"x{f} {w}" for f, w in sr["train"]], "mean_fraction": r["mean_frac"],
                             "note": "cond = the engine's consistent cubic upsampling of the low-resolution input (normalised by "
                                     "the input's own percentiles), centre slice and one neighbour each side; mean mode = one "

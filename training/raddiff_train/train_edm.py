@@ -23,9 +23,10 @@ class Stack:
 
     def __init__(self, specs, norm, plane, size, multiple, min_fg=0.05, max_centres=None,
                  tumour_free_max=1.0, log=print, variants=None, cond_norm=None):
-        """variants(real) -> [(target, cond or None, crop)]: normalised canonical volumes per
+        """variants(real) -> [(target, cond or None, crop[, plane])]: normalised canonical volumes per
         subject (default: the volume normalised by its own range, no cond). Each variant becomes
-        its own run of slices; `crop` (slices of the canonical grid) applies to the masks.
+        its own run of slices, cut along its own plane when it names one (else `plane`); `crop`
+        (slices of the canonical grid) applies to the masks.
         A spec with a `cond` volume (a paired modality on the image's grid, e.g. the MRI of an
         MRI -> CT pair) gives one variant: the image and that volume normalised by `cond_norm`."""
         xs, cs, fgs, ws, starts, ends, centres, subj = [], [], [], [], [], [], [], []
@@ -41,9 +42,10 @@ class Stack:
                 creal = load_canonical(spec["cond"], order)[0]
                 paired = [(normalise(real, normalisation_range(real, norm)),
                            normalise(creal, normalisation_range(creal, cond_norm or norm)), None)]
-            for vi, (target, cond, crop) in enumerate(paired if spec.get("cond") else variants(real)):
+            for vi, (target, cond, crop, *vplane) in enumerate(paired if spec.get("cond") else variants(real)):
                 n0 = n
-                n = self._add(spec, si, order, target, cond, fg_full if crop is None else fg_full[crop], crop, plane, size,
+                n = self._add(spec, si, order, target, cond, fg_full if crop is None else fg_full[crop], crop,
+                              vplane[0] if vplane else plane, size,
                               multiple, min_fg, max_centres, tumour_free_max, n, xs, cs, fgs, ws, starts, ends, centres, subj)
                 self._variant += [vi] * (n - n0)
         self._finish(xs, cs, fgs, ws, starts, ends, centres, subj)
@@ -413,6 +415,9 @@ def grid_png_superres(edm: EDM, stacks: dict, smap: SigmaMap, path: str, mean_si
         k = edm.context
         cols = [x[:, k:k + 1], cond[:, k:k + 1], mean_call(edm, cond, smap, mean_sigma[name]).clamp(-1, 1)]
         tiles += [torch.cat([col[r, 0].flip(0) for col in cols], dim=1) for r in range(len(c))]
+    # degradations cut in different planes give different slice sizes: pad rows with background
+    W = max(t.shape[1] for t in tiles)
+    tiles = [torch.nn.functional.pad(t, (0, W - t.shape[1]), value=-1.0) for t in tiles]
     _png(path, ((torch.cat(tiles, dim=0).numpy() + 1) * 127.5).clip(0, 255).round().astype(np.uint8))
 
 
