@@ -47,6 +47,8 @@ def parse(argv):
     p.add_argument("--init", help="warm start: a shipped model's ONNX file (same UNet layout) or a checkpoint")
     p.add_argument("--size", type=int, help="training crop size (EDM recipes: patch training, then a full-size fine-tune)")
     p.add_argument("--lr", type=float)
+    p.add_argument("--context", type=int, help="EDM recipes: neighbouring slices each side (default: the recipe's); "
+                   "--init from a model with fewer starts the new ones at zero")
     p.add_argument("--objective", choices=["edm", "epsilon"], help="default: the recipe's")
     p.add_argument("--version", help="card version (default: the recipe's)")
     p.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",

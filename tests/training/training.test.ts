@@ -137,6 +137,34 @@ print((d - ref).abs().max().item(), (d - d_graph).abs().max().item(), ((lv - lx)
     expect(lossRel).toBeLessThan(1e-3)
   }, 60_000)
 
+  it('--context 2 from a ±1 model (widen_input): the wider net starts as the old one whatever the outer neighbours hold', () => {
+    const script = `
+import sys, torch
+sys.path.insert(0, 'training')
+from raddiff_train.edm import widen_input
+from raddiff_train.unet import UNet
+torch.manual_seed(0)
+kw = dict(out_ch=1, cond_ch=0, ch=8, mults=(1, 2), attn_levels=(), groups=4)
+a = UNet(in_ch=3, **kw).eval()
+b = UNet(in_ch=5, **kw).eval()
+b.load_state_dict(widen_input(b, a.state_dict(), 5, 2))
+x, t = torch.randn(2, 5, 32, 32), torch.tensor([3.0, 400.0])
+with torch.no_grad():
+    same = (a(x[:, 1:4], t) - b(x, t)).abs().max().item()
+    x2 = x.clone(); x2[:, [0, 4]] = torch.randn(2, 2, 32, 32)
+    outer = (b(x, t) - b(x2, t)).abs().max().item()
+    x3 = x.clone(); x3[:, 1] += 1
+    inner = (b(x, t) - b(x3, t)).abs().max().item()
+print(same, outer, inner)
+`
+    const r = spawnSync(PY, ['-c', script], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 })
+    expect(r.status, r.stderr).toBe(0)
+    const [same, outer, inner] = r.stdout.trim().split(/\s+/).map(Number)
+    expect(same).toBeLessThan(1e-6)
+    expect(outer).toBeLessThan(1e-6)
+    expect(inner).toBeGreaterThan(1e-4) // the kept neighbours still count
+  }, 60_000)
+
   const cases: { file: string; norm: Normalisation; plane: SlicePlane; multiple: number }[] = [
     { file: 'mri/ixi-t1/IXI162-HH-1548_T1.nii.gz', norm: { kind: 'percentile', params: { low: 0.5, high: 99.5 } }, plane: 'sagittal', multiple: 16 },
     { file: 'ct/abdomen_pelvis_3mm.nii.gz', norm: { kind: 'ct-window', params: { low: -1024, high: 2048 } }, plane: 'coronal', multiple: 16 },

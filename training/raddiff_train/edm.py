@@ -160,6 +160,12 @@ def widen_input(net: nn.Module, state: dict, in_ch: int, centre: int) -> dict:
         new[:, x_ch // 2] = w[:, 0]
         new[:, x_ch + cond_ch // 2] = w[:, 1]
         return dict(state, **{"inp.weight": new})
+    if not cond_ch and w.shape[1] % 2 == 1 and w.shape[1] < in_ch:
+        # a 2.5D model to a wider context (±k -> ±k'): its slices keep their weights, centred; the
+        # outer neighbours start at zero
+        off = (in_ch - w.shape[1]) // 2
+        new[:, off:off + w.shape[1]] = w
+        return dict(state, **{"inp.weight": new})
     new[:, centre:centre + 1] = w[:, :1]
     out = dict(state)
     out["inp.weight"] = new

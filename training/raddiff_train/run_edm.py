@@ -7,7 +7,7 @@ import time
 import torch
 
 from .data import normalisation_range, normalise
-from .edm import EDM, SigmaMap
+from .edm import EDM, SigmaMap, widen_input
 from .export import sha256_file
 from .recipes import ARCH, SMOKE_ARCH, run_sources
 from .run_dir import open_run
@@ -103,7 +103,7 @@ def bf16_ok() -> bool:
 
 def main_edm(a, r, device):
     t_start = time.time()
-    k = r.get("context", 1)
+    k = a.context or r.get("context", 1)
     arch = SMOKE_ARCH if a.smoke else dict(ARCH, **r.get("arch", {}))
     size = a.size or (64 if a.smoke else r["size"])
     batch = a.batch or (4 if a.smoke else r["batch"])
@@ -143,7 +143,12 @@ def main_edm(a, r, device):
             load_onnx_init(net, a.init, log)
         else:
             st = torch.load(a.init, map_location="cpu")
-            edm.load_state_dict(st["ema"])
+            sd = st["ema"]
+            if sd["net.inp.weight"].shape[1] != net.config["in_ch"] + cond_ch:  # e.g. --context 2 from a ±1 model
+                inner = widen_input(net, {k[4:]: v for k, v in sd.items() if k.startswith("net.")}, net.config["in_ch"] + cond_ch, k)
+                sd = dict(sd, **{"net." + n: v for n, v in inner.items()})
+                log(f"input conv widened to {net.config['in_ch'] + cond_ch} channels (new neighbours start at zero)")
+            edm.load_state_dict(sd)
             log(f"warm start from checkpoint {a.init} (EMA weights, step {st.get('step')})")
     t_train = time.time()
     ema = fit_edm(edm, train, val, r, steps=steps, work=work, device=device, seed=a.seed, resume=a.resume, log=log,
