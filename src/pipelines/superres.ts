@@ -54,6 +54,21 @@ export function upsampledGeometry(v: Pick<Volume, 'size' | 'spacing' | 'origin' 
   return { size, spacing, origin }
 }
 
+const AXIS_NAMES = ['L–R', 'A–P', 'S–I']
+
+/**
+ * `--axes through` upsamples the slice axis of the model's plane. A volume whose slices are thick
+ * along another axis (an axial thick-slice scan given to a sagittal model) would be upsampled along
+ * the wrong axis without a word: refused instead. The input is on the canonical grid (axis 0 = L–R).
+ */
+function checkThickAxis(input: Pick<Volume, 'spacing'>, plane: SlicePlane, model: string): void {
+  const ax = sliceAxis(plane)
+  const thickest = [0, 1, 2].reduce((a, b) => (input.spacing[b] > input.spacing[a] ? b : a), ax)
+  if (thickest !== ax && input.spacing[thickest] > 1.25 * input.spacing[ax]) {
+    throw new PipelineError('INVALID_PARAMS', `--axes through upsamples the ${AXIS_NAMES[ax]} axis (the slice axis of model ${model}'s ${plane} plane), but this volume's slices are thickest along ${AXIS_NAMES[thickest]}; no model here is trained for that: use --axes all, or a model whose plane has ${AXIS_NAMES[thickest]} as its slice axis`)
+  }
+}
+
 /**
  * Two kinds of model (the card's `superres.conditioning`). A conditioned model (brain-t1-sr) takes
  * the consistent cubic upsampling as `cond`; its mean mode is one call reading that same volume as
@@ -70,6 +85,7 @@ export async function superres(input: Volume, params: TaskParams, ctx: TaskConte
   const s = await setupTask('superres', input, params, ctx, 10)
   const { card } = s.pm
   const axes = superresAxes(card.plane, params.axes ?? 'inplane')
+  if (params.axes === 'through') checkThickAxis(input, card.plane, card.name)
   const geom = upsampledGeometry(input, f, axes)
   const y = normaliseVolume(s.real, card.normalisation)
   const mode = params.mode ?? (s.samples > 1 ? 'sample' : 'mean')

@@ -5,7 +5,7 @@ import { createScheduler, EngineError, releaseSessions } from '../../src/engine/
 import { loadVolumes } from '../../src/io/load.js'
 import { runTask, selectModel, superresInputAxes, upsampledGeometry, type TaskResult } from '../../src/pipelines/index.js'
 import { averagePool } from '../../src/pipelines/volume-ops.js'
-import { indexToRas, toFloat32, type Volume } from '../../src/volume/index.js'
+import { createVolume, indexToRas, toFloat32, type Volume } from '../../src/volume/index.js'
 import { croppedFixture, FIXTURE, makeModelsDir, repoRoot } from './helpers.js'
 
 // nibabel.affines.rescale_affine, from scripts/reference/pipelines_refs.py
@@ -159,7 +159,7 @@ describe('superres', () => {
     try {
       const params = { scale: 2, axes: 'through' as const, steps: 2 }
       const own = await run('superres', params)
-      const r = await runTask('superres', vol, { steps: 3, seed: 1, ...params }, { modelsDir: cor.dir })
+      const r = await runTask('superres', vol, { seed: 1, ...params }, { modelsDir: cor.dir })
       expect((own.report as { plane: string }).plane).toBe('axial')
       expect((r.report as { plane: string }).plane).toBe('coronal')
       const s = out(r, 'superres')
@@ -175,6 +175,17 @@ describe('superres', () => {
     } finally {
       await cor.cleanup()
     }
+  })
+
+  it('--axes through refuses a volume whose slices are thick along another axis than the model\'s slice axis', async () => {
+    const mk = (spacing: [number, number, number]): Volume =>
+      createVolume({ data: toFloat32(vol), size: [...vol.size] as [number, number, number], spacing, origin: [0, 0, 0], direction: [1, 0, 0, 0, 1, 0, 0, 0, 1], modality: 'MR' })
+    // identity direction = canonical LPS; tiny-prior is axial, so its through axis is S (voxel axis 2)
+    await expect(run('superres', { scale: 2, axes: 'through' }, mk([4, 1, 1]))).rejects.toMatchObject({ code: 'INVALID_PARAMS', message: expect.stringMatching(/thickest along L–R/) })
+    const ok = await run('superres', { scale: 2, axes: 'through', steps: 1 }, mk([1, 1, 4]))
+    expect(out(ok, 'superres').size).toEqual([32, 32, 8])
+    // isotropic input: the caller's choice stands
+    await expect(run('superres', { scale: 2, axes: 'through', steps: 1 }, mk([1, 1, 1]))).resolves.toBeDefined()
   })
 
   it('upsampled geometry matches nibabel rescale_affine on the IXI fixture', async () => {
