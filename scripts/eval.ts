@@ -325,7 +325,7 @@ async function superresSection(a: Args, tmp: string, md: string[]): Promise<void
   const factors: [number, 'inplane' | 'through'][] = a.quick ? [[2, 'inplane']] : [[2, 'inplane'], [4, 'inplane'], [2, 'through']]
   const subjects = ixiVal(a)
   md.push('## Super-resolution (IXI T1 validation subjects)', '')
-  md.push('The clean volume is average-pooled by the factor in-plane (the two anatomical axes of the model plane; brain-t1: S and P) or through-plane (along the model plane\'s slice axis: thick slices); each method upsamples it back. PSNR/SSIM against the clean volume inside the brain mask, data range = 99.5th percentile of the brain. Bicubic: skimage.transform.resize(order=3); nearest: voxel replication.', '')
+  md.push('The clean volume is average-pooled by the factor in-plane (the two anatomical axes of the model plane; brain-t1: S and P) or through-plane (along the model plane\'s slice axis: thick slices, L–R for the sagittal models; a model whose card names superres.plane_through runs in that plane for them); each method upsamples it back. PSNR/SSIM against the clean volume inside the brain mask, data range = 99.5th percentile of the brain. Bicubic: skimage.transform.resize(order=3); nearest: voxel replication.', '')
   md.push(model.ok ? `raddiff model: ${model.name} ${model.version}.` : `**raddiff not measured: ${model.why}.**`, '')
   const rows = new Map<string, { psnr: number[]; ssim: number[] }>()
   for (const [si, subj] of subjects.entries()) {
