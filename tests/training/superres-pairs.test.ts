@@ -96,6 +96,7 @@ describe.skipIf(!hasPy)('brain-t1-sr recipe: thick-slice pairs are cut in the pl
     const through = rows.find((x) => x.which === 'through')!
     const card = JSON.parse(readFileSync(path.join(repoRoot, 'models/brain-t1-sr.json'), 'utf8'))
     expect(through.plane).toBe('coronal')
+    expect(card.superres.plane_through).toBe(through.plane) // the shipped card runs it where it was trained
     // coronal slices of the canonical [L, P, S] grid: 10 of them (P), S rows by L columns (engine sliceLayout)
     expect(through.shape).toEqual([10, 12, 8])
     // fraction of pooled pairs where cond keeps the measurement: along the width (L) only
