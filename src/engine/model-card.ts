@@ -54,7 +54,7 @@ export interface ModelCard {
 
 const PREDICTIONS = ['epsilon', 'v', 'x0']
 const SCHEDULES = ['linear', 'scaled-linear', 'cosine']
-const PLANES = ['axial', 'coronal', 'sagittal']
+export const PLANES: readonly SlicePlane[] = ['axial', 'coronal', 'sagittal']
 
 /** Checks a parsed card's shape and ranges; throws MODEL_CONTRACT_MISMATCH naming the first bad field. */
 export function validateModelCard(raw: unknown, source?: string): ModelCard {

@@ -1,6 +1,5 @@
 import { EngineError } from '../engine/errors.js'
-import type { ModelCard, SlicePlane } from '../engine/model-card.js'
-import { sliceAxis } from '../engine/slicing.js'
+import { PLANES, type ModelCard, type SlicePlane } from '../engine/model-card.js'
 
 /**
  * Per-model settings of the restoration tasks, from the card's `denoise` and `superres` blocks.
@@ -84,10 +83,10 @@ export function superresSettings(card: SettingsCard & Pick<ModelCard, 'plane'>):
   const ax = b.get('axes') ?? null
   const AXES = ['inplane', 'through', 'all']
   if (ax !== null && !(Array.isArray(ax) && ax.every((x) => AXES.includes(x)))) return b.bad('axes', 'a list of "inplane", "through", "all" or null')
+  // any plane but the card's own holds the card plane's slice axis (the thick one) in-plane
   const pt = b.get('plane_through') ?? null
-  const PLANES = ['axial', 'coronal', 'sagittal']
-  if (pt !== null && !(PLANES.includes(pt as string) && sliceAxis(pt as SlicePlane) !== sliceAxis(card.plane))) {
-    return b.bad('plane_through', `a plane other than the card's plane (${card.plane}), one that holds its slice axis, or null`)
+  if (pt !== null && !(PLANES.includes(pt as SlicePlane) && pt !== card.plane)) {
+    return b.bad('plane_through', `a plane other than the card's plane (${card.plane}), or null`)
   }
   return { meanSigma: s, meanSigmaThrough: st, conditioning: c, axes: ax as SuperresSettings['axes'], planeThrough: pt as SlicePlane | null, ...b.note }
 }

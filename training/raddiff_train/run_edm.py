@@ -143,11 +143,11 @@ def main_edm(a, r, device):
             load_onnx_init(net, a.init, log)
         else:
             st = torch.load(a.init, map_location="cpu")
-            sd = st["ema"]
-            if sd["net.inp.weight"].shape[1] != net.config["in_ch"] + cond_ch:  # e.g. --context 2 from a ±1 model
-                inner = widen_input(net, {k[4:]: v for k, v in sd.items() if k.startswith("net.")}, net.config["in_ch"] + cond_ch, k)
+            sd, cin = st["ema"], 2 * k + 1 + cond_ch
+            if sd["net.inp.weight"].shape[1] != cin:  # e.g. --context 2 from a ±1 model
+                inner = widen_input(net, {n[4:]: v for n, v in sd.items() if n.startswith("net.")}, cin, k)
                 sd = dict(sd, **{"net." + n: v for n, v in inner.items()})
-                log(f"input conv widened to {net.config['in_ch'] + cond_ch} channels (new neighbours start at zero)")
+                log(f"input conv widened to {cin} channels (new neighbours start at zero)")
             edm.load_state_dict(sd)
             log(f"warm start from checkpoint {a.init} (EMA weights, step {st.get('step')})")
     t_train = time.time()
