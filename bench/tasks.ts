@@ -29,8 +29,9 @@ const val = readFileSync(path.join(data, 'mri/ixi-t1/participants.csv'), 'utf8')
 const [{ volume: ixi }] = await loadVolumes([path.join(data, 'mri/ixi-t1', `${val}_T1.nii.gz`)])
 
 const runs: [string, TaskName, TaskParams, typeof ixi][] = []
-if (tasks.includes('denoise')) runs.push(['denoise (default)', 'denoise', {}, ixi])
-if (tasks.includes('superres')) runs.push(['superres ×2 (default)', 'superres', { scale: 2 }, ixi])
+// --ensemble off beside each default: the self-ensemble's cost, side by side in one run
+if (tasks.includes('denoise')) runs.push(['denoise (default)', 'denoise', {}, ixi], ['denoise --ensemble off', 'denoise', { ensemble: 'off' }, ixi])
+if (tasks.includes('superres')) runs.push(['superres ×2 (default)', 'superres', { scale: 2 }, ixi], ['superres ×2 --ensemble off', 'superres', { scale: 2, ensemble: 'off' }, ixi])
 if (tasks.includes('translate')) runs.push(['translate (default)', 'translate', {}, ixi])
 if (tasks.includes('clinical')) {
   const dir = path.join(data, 'dicom/mr_series_vs_seg')
@@ -41,22 +42,24 @@ if (tasks.includes('clinical')) {
 }
 
 console.log(`bench:tasks — ${os.cpus()[0]?.model ?? 'cpu'}, ${os.availableParallelism()} cores; IXI ${val} ${ixi.size.join('×')}; best of ${reps}`)
-console.log('| run | model | GFLOP / 128² slice | steps | seconds (best) | seconds (all) |')
-console.log('|---|---|---|---|---|---|')
+console.log('| run | model | GFLOP / 128² slice | steps | views | seconds (best) | seconds (all) |')
+console.log('|---|---|---|---|---|---|---|')
 for (const [label, task, params, vol] of runs) {
   const secs: number[] = []
   let model = ''
   let gflop = ''
   let steps = 0
+  let views = 1
   for (let r = 0; r < reps; r++) {
     const t0 = performance.now()
     const res = await runTask(task, vol, params, {})
     secs.push((performance.now() - t0) / 1000)
     model = `${res.provenance.model.name} ${res.provenance.model.version}`
     steps = res.provenance.steps
+    views = (res.report.views as string[] | undefined)?.length ?? 1
     const card = JSON.parse(readFileSync(path.join(root, 'models', `${res.provenance.model.name}.json`), 'utf8'))
     gflop = card.gflop_per_128_slice !== undefined ? String(card.gflop_per_128_slice) : '–'
   }
-  console.log(`| ${label} | ${model} | ${gflop} | ${steps} | ${Math.min(...secs).toFixed(1)} | ${secs.map((s) => s.toFixed(1)).join(', ')} |`)
+  console.log(`| ${label} | ${model} | ${gflop} | ${steps} | ${views} | ${Math.min(...secs).toFixed(1)} | ${secs.map((s) => s.toFixed(1)).join(', ')} |`)
 }
 await releaseSessions()

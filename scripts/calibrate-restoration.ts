@@ -8,6 +8,8 @@
  *   npx tsx scripts/calibrate-restoration.ts --data ../shared/data [--model brain-t1] [--models-dir models] [--subjects 2]
  *     [--levels 0.03,0.05,0.1] [--scales 0.55,0.65,0.75,0.85,1] [--factors 2,4] [--sigmas 0.1,0.15,0.2,0.3] [--write]
  *
+ * Each estimate is averaged over the views the card's ensemble names (the pipelines' default; --ensemble off: one view).
+ *
  * The best scale is the one with the highest PSNR averaged over subjects and levels (each level
  * weighs the same); the best σ likewise over subjects and factors. Minutes per subject on 2 cores.
  *
@@ -24,6 +26,7 @@ import { psnr } from '../src/metrics/index.js'
 import { denormalise, normaliseVolume } from '../src/pipelines/common.js'
 import { estimateNoise } from '../src/pipelines/noise-estimate.js'
 import { superresAxes } from '../src/pipelines/superres.js'
+import { denoiseSettings, ensembleViews, superresSettings } from '../src/pipelines/restoration-settings.js'
 import { toCanonical } from '../src/engine/canonical.js'
 import { averagePool, cubicUpsample, percentileOf, projectOntoMeasurement } from '../src/pipelines/volume-ops.js'
 import { createVolume, toFloat32, type Vec3 } from '../src/volume/index.js'
@@ -47,6 +50,7 @@ const train = ((pm.card.training_data as { train_subjects?: string[] } | undefin
 if (train.length === 0) throw new Error(`the card of ${model} names no training subjects`)
 const push = (m: Map<number, number[]>, k: number, v: number): void => void m.set(k, [...(m.get(k) ?? []), v])
 const best = (m: Map<number, number[]>): [number, number] => [...m].map(([k, v]) => [k, v.reduce((a, b) => a + b, 0) / v.length] as [number, number]).sort((a, b) => b[1] - a[1])[0]
+const ensemble = arg('--ensemble', 'auto') === 'off' ? 'off' : 'auto'
 if (pm.card.modality.toUpperCase() === 'CT') {
   await calibrateCt()
   process.exit(0)
@@ -59,6 +63,7 @@ const sigmas = nums('--sigmas', '0.1,0.15,0.2,0.3')
 const denoiseRows = new Map<number, number[]>()
 const srRows = new Map<number, number[]>()
 const ratios: number[] = []
+const lastViews: { d: { views?: readonly unknown[] }; s: { views?: readonly unknown[] } } = { d: {}, s: {} }
 
 for (const [si, subj] of train.entries()) {
   // the tasks run on the canonical LPS grid, where the card's plane is anatomical (pipelines/index.ts)
@@ -69,6 +74,10 @@ for (const [si, subj] of train.entries()) {
   const [{ volume: lv }] = await loadVolumes([path.join(data, 'mri/ixi-t1-labels', `${subj}_T1_DLMUSE.nii.gz`)])
   const mask = Uint8Array.from(toFloat32(toCanonical(lv).volume), (v) => (v > 0 ? 1 : 0))
   const P = percentileOf(clean, 99.5, mask)
+  const dvm = { ...pm, views: ensembleViews(denoiseSettings(pm.card).ensemble, pm.card.plane, volume.spacing, ensemble) }
+  const svm = { ...pm, views: ensembleViews(superresSettings(pm.card).ensemble, pm.card.plane, volume.spacing, ensemble) }
+  lastViews.d = dvm
+  lastViews.s = svm
   // denoise: Rician noise as in scripts/eval.ts, the model told scale × the true σ
   for (const level of levels) {
     const sigma = level * P
@@ -80,7 +89,7 @@ for (const [si, subj] of train.entries()) {
     const line: string[] = []
     for (const s of scales) {
       // relative to the estimate, as the pipeline applies it
-      const x0 = await oneStepX0(pm, size, y.data, sch.timestepForNoise((s * est.sigma) / half))
+      const x0 = await oneStepX0(dvm, size, y.data, sch.timestepForNoise((s * est.sigma) / half))
       const p = psnr(clean, denormalise(x0, y.range), P, mask)
       push(denoiseRows, s, p)
       line.push(`${s}: ${p.toFixed(3)}`)
@@ -97,7 +106,7 @@ for (const [si, subj] of train.entries()) {
     project(up, y.data)
     const line: string[] = []
     for (const s of sigmas) {
-      const real = denormalise(await oneStepX0(pm, size, up, sch.timestepForNoise(s), (x) => project(x, y.data)), y.range)
+      const real = denormalise(await oneStepX0(svm, size, up, sch.timestepForNoise(s), (x) => project(x, y.data)), y.range)
       project(real, low.data)
       const p = psnr(clean, real, P, mask)
       push(srRows, s, p)
@@ -113,8 +122,10 @@ console.log(`best denoise.sigma_scale ${scale} (mean ${dPsnr.toFixed(3)} dB); be
 if (process.argv.includes('--write')) {
   const card = JSON.parse(readFileSync(cardPath, 'utf8'))
   const who = `${pm.card.name} ${pm.card.version} on training subjects ${train.join(', ')}`
-  card.denoise = { sigma_scale: scale, calibration: `sigma_scale ${scale}: best mean PSNR in the brain mask over ${scales.join('/')} x the estimated σ, ${levels.map((l) => `${l * 100}%`).join('/')} Rician noise, measured with ${who} (estimate/true σ ${ratio.toFixed(3)}); scripts/calibrate-restoration.ts` }
-  card.superres = { mean_sigma: sigma, calibration: `mean_sigma ${sigma}: best mean PSNR in the brain mask over sigma ${sigmas.join('/')}, in-plane x${factors.join('/x')}, measured with ${who}; scripts/calibrate-restoration.ts` }
+  // the blocks' other keys (ensemble, conditioning, plane_through…) are kept
+  const viewsNote = (v: { views?: readonly unknown[] }): string => (ensemble === 'auto' && (v.views?.length ?? 1) > 1 ? `, averaged over the card's ${v.views!.length} ensemble views` : '')
+  card.denoise = { ...card.denoise, sigma_scale: scale, calibration: `sigma_scale ${scale}: best mean PSNR in the brain mask over ${scales.join('/')} x the estimated σ, ${levels.map((l) => `${l * 100}%`).join('/')} Rician noise${viewsNote(lastViews.d)}, measured with ${who} (estimate/true σ ${ratio.toFixed(3)}); scripts/calibrate-restoration.ts` }
+  card.superres = { ...card.superres, mean_sigma: sigma, calibration: `mean_sigma ${sigma}: best mean PSNR in the brain mask over sigma ${sigmas.join('/')}, in-plane x${factors.join('/x')}${viewsNote(lastViews.s)}, measured with ${who}; scripts/calibrate-restoration.ts` }
   writeFileSync(cardPath, JSON.stringify(card, null, 2) + '\n')
   console.log(`wrote ${path.relative(root, cardPath)}`)
 }
@@ -140,10 +151,10 @@ async function calibrateCt(): Promise<void> {
           rmSync(dir, { recursive: true, force: true })
           mkdirSync(dir)
           const card = JSON.parse(readFileSync(cardPath, 'utf8'))
-          card.denoise = { sigma_scale: sc }
+          card.denoise = { ...card.denoise, sigma_scale: sc }
           writeFileSync(path.join(dir, `${model}.json`), JSON.stringify(card))
           symlinkSync(path.resolve(path.dirname(cardPath), card.file), path.join(dir, card.file))
-          const r = await runTask('denoise', input, { model, seed: 0, mode: 'mean', device: 'cpu' }, { modelsDir: dir })
+          const r = await runTask('denoise', input, { model, seed: 0, mode: 'mean', device: 'cpu', ensemble }, { modelsDir: dir })
           const p = psnr(clean, toFloat32(r.outputs[0].volume), 400, body)
           push(rows, sc, p)
           line.push(`${sc}: ${p.toFixed(3)}`)
@@ -158,7 +169,7 @@ async function calibrateCt(): Promise<void> {
   console.log(`best denoise.sigma_scale ${scale} (mean ${p.toFixed(3)} dB)`)
   if (process.argv.includes('--write')) {
     const card = JSON.parse(readFileSync(cardPath, 'utf8'))
-    card.denoise = { sigma_scale: scale, calibration: `sigma_scale ${scale}: best mean PSNR (range 400 HU, inside the body) over ${scales.join('/')} x the estimated σ, additive Gaussian ${levels.join('/')} HU, the denoise task in mean mode, measured with ${pm.card.name} ${pm.card.version} on training CT ${train.join(', ')}; scripts/calibrate-restoration.ts` }
+    card.denoise = { ...card.denoise, sigma_scale: scale, calibration: `sigma_scale ${scale}: best mean PSNR (range 400 HU, inside the body) over ${scales.join('/')} x the estimated σ, additive Gaussian ${levels.join('/')} HU, the denoise task in mean mode${ensemble === 'off' ? ' (one view)' : ''}, measured with ${pm.card.name} ${pm.card.version} on training CT ${train.join(', ')}; scripts/calibrate-restoration.ts` }
     writeFileSync(cardPath, JSON.stringify(card, null, 2) + '\n')
     console.log(`wrote ${path.relative(root, cardPath)}`)
   }

@@ -154,7 +154,7 @@ const timings: Timing[] = []
 async function timed(task: TaskName, v: Volume, params: Parameters<typeof runTask>[2], a: Args): Promise<TaskResult> {
   const t0 = performance.now()
   const r = await runTask(task, v, params, { modelsDir: a.modelsDir })
-  timings.push({ task: `${task}${params?.mode ? ` (${params.mode})` : ''}${params?.scale ? ` ×${params.scale}` : ''}`, size: v.size, steps: r.provenance.steps, seconds: (performance.now() - t0) / 1000 })
+  timings.push({ task: `${task}${params?.mode ? ` (${params.mode})` : ''}${params?.scale ? ` ×${params.scale}` : ''}${params?.ensemble === 'off' ? ' --ensemble off' : ''}`, size: v.size, steps: r.provenance.steps, seconds: (performance.now() - t0) / 1000 })
   return r
 }
 
@@ -242,6 +242,11 @@ async function denoiseSection(a: Args, tmp: string, md: string[]): Promise<void>
           m(mode ? `raddiff --mode ${mode}` : 'raddiff (default options)', x, (r.report.sigma as number) / sigma)
           if (!mode) stripes[stripes.length - 1].raddiff = sliceStep(x, size, mask)
           panelImgs.push(x)
+          if (!mode && ((r.report.views as string[] | undefined)?.length ?? 1) > 1) {
+            // the same call on one view, side by side: what the card's self-ensemble adds on held-out data
+            const one = await timed('denoise', like(clean.vol, noisy), { model: model.name, steps: a.steps, seed: 0, ensemble: 'off' }, a)
+            m('raddiff --ensemble off', one.outputs[0].volume.data as Float32Array, (one.report.sigma as number) / sigma)
+          }
         }
       }
       if (si === 0 && level === 0.05) panel(path.join(path.dirname(a.out), 'results/denoise-5pct.png'), size, panelImgs, 0, P)
@@ -311,6 +316,10 @@ async function denoiseCtSection(a: Args, tmp: string, md: string[]): Promise<voi
         const x = toFloat32(r.outputs[0].volume)
         row(`raddiff ${mode} (σ̂ = ${fmt(r.report.sigma as number, 1)} HU)`, x)
         imgs.push(x)
+        if (mode === 'mean' && ((r.report.views as string[] | undefined)?.length ?? 1) > 1) {
+          const one = await timed('denoise', v, { model: model.name, steps: a.steps, seed: 0, mode, ensemble: 'off' }, a)
+          row(`raddiff mean --ensemble off`, toFloat32(one.outputs[0].volume))
+        }
       }
     }
     if (sigma === 50) panel(path.join(path.dirname(a.out), 'results/denoise-ct.png'), size, imgs, 40 - 200, 40 + 200)
@@ -361,6 +370,10 @@ async function superresSection(a: Args, tmp: string, md: string[]): Promise<void
           const used = (r.provenance as { model?: { name?: string } }).model?.name ?? '?'
           m(mode ? `raddiff --mode ${mode} (${used})` : `raddiff (default options: ${used})`, x)
           imgs.push(x)
+          if (!mode && ((r.report.views as string[] | undefined)?.length ?? 1) > 1) {
+            const one = await timed('superres', like(clean.vol, low.data, low.size, spacing), { steps: a.steps, seed: 0, scale: f, axes: which, ensemble: 'off' }, a)
+            m(`raddiff --ensemble off (${used})`, one.outputs[0].volume.data as Float32Array)
+          }
         }
         for (const other of a.superresAlso.filter((n) => n !== model.name)) {
           const r = await timed('superres', like(clean.vol, low.data, low.size, spacing), { model: other, steps: a.steps, seed: 0, scale: f, axes: which }, a)

@@ -12,6 +12,7 @@ import type { NoiseScheduler } from './schedulers/scheduler.js'
 import type { Device, ResolvedDevice } from './session.js'
 import { cardTiled, clipUnit, readContextSlices, scaledState, sliceGeometry, unscaled } from './one-slice.js'
 import { padIndex, readSlice, writeSlice } from './slicing.js'
+import { flippedModelFn, type View } from './views.js'
 
 /**
  * A model ready for whole-volume evaluation: its card's geometry and diffusion fields, the network
@@ -22,6 +23,11 @@ export interface VolumeModel {
   fn: ModelFn
   /** Slices per model call and calls in flight (batchPlan for the device). */
   plan: { batch: number; inFlight: number }
+  /**
+   * A self-ensemble (views.ts): evalVolume averages the model's outputs over these views, each
+   * plane's slices with their own neighbours. Absent or empty: the card's plane alone.
+   */
+  views?: readonly View[]
 }
 
 /** A VolumeModel loaded from a card: the full card, its path and the device that really runs it. */
@@ -49,6 +55,17 @@ export async function prepareModel(cardPath: string, device: Device = 'auto', th
  * volume on the same grid (Cc = 2r+1 neighbour slices, reflected at the ends). Batches per the plan.
  */
 export async function evalVolume(vm: VolumeModel, x: Float32Array, size: Vec3, t: number, cond?: Float32Array, signal?: AbortSignal): Promise<Float32Array> {
+  if (vm.views && vm.views.length > 0) {
+    // x̂₀ is affine in the output for every prediction kind at a fixed (x, t): averaging outputs averages the estimates
+    const sum = new Float32Array(x.length)
+    for (const v of vm.views) {
+      const one = await evalVolume({ ...vm, views: undefined, card: { ...vm.card, plane: v.plane }, fn: flippedModelFn(vm.fn, v.flipRows, v.flipCols) }, x, size, t, cond, signal)
+      for (let i = 0; i < sum.length; i++) sum[i] += one[i]
+    }
+    const n = vm.views.length
+    for (let i = 0; i < sum.length; i++) sum[i] /= n
+    return sum
+  }
   const { batch, inFlight } = vm.plan
   const { card } = vm
   const { layout, pad, k, C } = sliceGeometry(card, size)

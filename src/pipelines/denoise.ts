@@ -1,7 +1,8 @@
-import { oneStepX0, sampleVolumeState } from '../engine/index.js'
+import { oneStepX0, sampleVolumeState, viewLabel } from '../engine/index.js'
 import type { Volume } from '../volume/volume.js'
 import { derivedVolume, provenance, sampleMany, setupTask } from './common.js'
 import { clampToInput, denoiseLevel, finishDenoised } from './denoise-level.js'
+import { ensembleViews } from './restoration-settings.js'
 import type { TaskContext, TaskOutput, TaskParams, TaskResult } from './task.js'
 
 /**
@@ -21,8 +22,10 @@ export async function denoise(input: Volume, params: TaskParams, ctx: TaskContex
   const steps = mode === 'mean' ? 1 : Math.min(s.steps, tStar + 1)
   const onStep = s.stepper('denoise', steps)
   const clamp = (x: Float32Array | Float64Array): void => clampToInput(x, lv.y, lv.bound)
+  // the one-call estimate averaged over the card's views (a sample stays one view: its noise, not the model's error, dominates)
+  const views = ensembleViews(lv.settings.ensemble, card.plane, input.spacing, oneCall ? (params.ensemble ?? 'auto') : 'off')
   const res = await sampleMany(s.samples, s.seed, async (seed) => {
-    const x0 = oneCall ? await oneStepX0(s.pm, s.size, lv.y, tStar, clamp, ctx.signal, onStep) : await sampleVolumeState(s.pm, s.size, {
+    const x0 = oneCall ? await oneStepX0({ ...s.pm, views }, s.size, lv.y, tStar, clamp, ctx.signal, onStep) : await sampleVolumeState(s.pm, s.size, {
       sampler: params.sampler,
       steps,
       seed,
@@ -40,7 +43,7 @@ export async function denoise(input: Volume, params: TaskParams, ctx: TaskContex
   if (res.std) outputs.push({ role: 'std' as const, volume: derivedVolume(input, res.std), label: `per-voxel standard deviation over ${s.samples} samples` })
   return {
     outputs,
-    provenance: provenance('denoise', s, steps, { mode, tStar, sigma: est.sigma, sigmaScale: lv.settings.sigmaScale, noiseMethod: est.method, ricianCorrection: rician }),
+    provenance: provenance('denoise', s, steps, { mode, tStar, sigma: est.sigma, sigmaScale: lv.settings.sigmaScale, noiseMethod: est.method, ricianCorrection: rician, views: views.map(viewLabel) }),
     report: {
       sigma: est.sigma,
       sigmaNormalised: lv.sNorm,
@@ -50,6 +53,7 @@ export async function denoise(input: Volume, params: TaskParams, ctx: TaskContex
       tStar,
       steps,
       mode,
+      views: views.map(viewLabel),
       ricianCorrection: rician,
       seconds: (performance.now() - t0) / 1000,
     },

@@ -1,5 +1,6 @@
 import { EngineError } from '../engine/errors.js'
 import { PLANES, type ModelCard, type SlicePlane } from '../engine/model-card.js'
+import { FLIP_AXES, viewsOf, type FlipAxis, type View } from '../engine/views.js'
 
 /**
  * Per-model settings of the restoration tasks, from the card's `denoise` and `superres` blocks.
@@ -8,6 +9,22 @@ import { PLANES, type ModelCard, type SlicePlane } from '../engine/model-card.js
  * the card says how (`calibration`). Absent block: the neutral value; a present key of the wrong
  * type or range: MODEL_CONTRACT_MISMATCH naming it.
  */
+/**
+ * The self-ensemble of a task's one-call (mean) estimate (engine/views.ts), card `<task>.ensemble`:
+ * the model's output averaged over mirrored slices and, on near-isotropic volumes, over the three
+ * planes. Chosen per model on its training subjects (what its training augmentation makes
+ * equivalent views, and what paid for its time), like the other settings here.
+ */
+export interface EnsembleSettings {
+  /** Slice axes mirrored: every combination of them is a view (rows and cols: 4 views per plane). */
+  flips: FlipAxis[]
+  /** 'all': the other two anatomical planes too, when the volume's largest spacing is at most maxAnisotropy × its smallest. */
+  planes: 'own' | 'all'
+  maxAnisotropy: number
+}
+
+export const SINGLE_VIEW: EnsembleSettings = { flips: [], planes: 'own', maxAnisotropy: 1 }
+
 export interface DenoiseSettings {
   /**
    * Multiplies the estimated noise σ before it picks the model's noise level: a posterior-mean
@@ -15,6 +32,7 @@ export interface DenoiseSettings {
    * than there is (the consistency bound and Rician correction keep the estimate itself).
    */
   sigmaScale: number
+  ensemble: EnsembleSettings
   calibration?: string
 }
 
@@ -42,6 +60,7 @@ export interface SuperresSettings {
    * direction the detail is missing in, as it was trained. null: the card's plane.
    */
   planeThrough: SlicePlane | null
+  ensemble: EnsembleSettings
   calibration?: string
 }
 
@@ -63,17 +82,51 @@ function block(card: SettingsCard, key: string): { get: (k: string) => unknown; 
 
 const inRange = (v: unknown, lo: number, hi: number): v is number => typeof v === 'number' && Number.isFinite(v) && v > lo && v <= hi
 
+/** A block's `ensemble` object; absent: the single view. */
+function ensembleOf(b: NonNullable<ReturnType<typeof block>>): EnsembleSettings {
+  const e = b.get('ensemble')
+  if (e === undefined || e === null) return SINGLE_VIEW
+  if (typeof e !== 'object' || Array.isArray(e)) return b.bad('ensemble', 'a JSON object or null')
+  const o = e as Record<string, unknown>
+  const known = ['flips', 'planes', 'max_anisotropy']
+  const extra = Object.keys(o).find((k) => !known.includes(k))
+  if (extra !== undefined) return b.bad(`ensemble.${extra}`, `absent (the known keys: ${known.join(', ')})`)
+  const flips = o.flips ?? []
+  if (!(Array.isArray(flips) && flips.every((f) => (FLIP_AXES as readonly unknown[]).includes(f)) && new Set(flips).size === flips.length)) {
+    return b.bad('ensemble.flips', `a list of distinct ${FLIP_AXES.map((f) => `"${f}"`).join(', ')}`)
+  }
+  const planes = o.planes ?? 'own'
+  if (planes !== 'own' && planes !== 'all') return b.bad('ensemble.planes', '"own" or "all"')
+  const maxAnisotropy = o.max_anisotropy ?? 1.5
+  if (!(typeof maxAnisotropy === 'number' && Number.isFinite(maxAnisotropy) && maxAnisotropy >= 1 && maxAnisotropy <= 10)) {
+    return b.bad('ensemble.max_anisotropy', 'a number in [1, 10]')
+  }
+  return { flips: flips as FlipAxis[], planes, maxAnisotropy }
+}
+
+/**
+ * The views a one-call estimate averages: the task's plane with the card's flips, and the other two
+ * planes with the same flips when the volume is near-isotropic (largest spacing ≤ maxAnisotropy ×
+ * the smallest: a thick-slice scan cut across its slices would show the model slices unlike any it
+ * was trained on). 'off': the task's plane alone.
+ */
+export function ensembleViews(e: EnsembleSettings, plane: SlicePlane, spacing: readonly number[], use: 'auto' | 'off' = 'auto'): View[] {
+  if (use === 'off') return viewsOf([plane], [])
+  const iso = Math.max(...spacing) <= e.maxAnisotropy * Math.min(...spacing)
+  return viewsOf(e.planes === 'all' && iso ? [plane, ...PLANES.filter((p) => p !== plane)] : [plane], e.flips)
+}
+
 export function denoiseSettings(card: SettingsCard): DenoiseSettings {
   const b = block(card, 'denoise')
-  if (!b) return { sigmaScale: 1 }
+  if (!b) return { sigmaScale: 1, ensemble: SINGLE_VIEW }
   const s = b.get('sigma_scale') ?? 1
   if (!inRange(s, 0, 2)) return b.bad('sigma_scale', 'a number in (0, 2]')
-  return { sigmaScale: s, ...b.note }
+  return { sigmaScale: s, ensemble: ensembleOf(b), ...b.note }
 }
 
 export function superresSettings(card: SettingsCard & Pick<ModelCard, 'plane'>): SuperresSettings {
   const b = block(card, 'superres')
-  if (!b) return { meanSigma: null, meanSigmaThrough: null, conditioning: null, axes: null, planeThrough: null }
+  if (!b) return { meanSigma: null, meanSigmaThrough: null, conditioning: null, axes: null, planeThrough: null, ensemble: SINGLE_VIEW }
   const s = b.get('mean_sigma') ?? null
   if (s !== null && !inRange(s, 0, 1)) return b.bad('mean_sigma', 'a number in (0, 1] or null')
   const st = b.get('mean_sigma_through') ?? null
@@ -88,7 +141,7 @@ export function superresSettings(card: SettingsCard & Pick<ModelCard, 'plane'>):
   if (pt !== null && !(PLANES.includes(pt as SlicePlane) && pt !== card.plane)) {
     return b.bad('plane_through', `a plane other than the card's plane (${card.plane}), or null`)
   }
-  return { meanSigma: s, meanSigmaThrough: st, conditioning: c, axes: ax as SuperresSettings['axes'], planeThrough: pt as SlicePlane | null, ...b.note }
+  return { meanSigma: s, meanSigmaThrough: st, conditioning: c, axes: ax as SuperresSettings['axes'], planeThrough: pt as SlicePlane | null, ensemble: ensembleOf(b), ...b.note }
 }
 
 export interface TranslateSettings {

@@ -1,10 +1,10 @@
-import { EngineError, oneStepX0, orientationTowards, sampleVolumeState, schedulerFor, sliceAxis, type SlicePlane } from '../engine/index.js'
+import { EngineError, oneStepX0, orientationTowards, sampleVolumeState, schedulerFor, sliceAxis, viewLabel, type SlicePlane } from '../engine/index.js'
 import type { Vec3, Volume } from '../volume/volume.js'
 import { denormalise, derivedVolume, normaliseVolume, provenance, sampleMany, setupTask } from './common.js'
 import { cubicUpsample, projectOntoMeasurement, type Axes } from './volume-ops.js'
 import type { TaskContext, TaskOutput, TaskParams, TaskResult } from './task.js'
 import { PipelineError } from './errors.js'
-import { superresSettings } from './restoration-settings.js'
+import { ensembleViews, superresSettings } from './restoration-settings.js'
 
 /**
  * Start: the cell-centred cubic (Keys) upsampling of the input, made consistent (A x = y), noised to
@@ -104,6 +104,8 @@ export async function superres(input: Volume, params: TaskParams, ctx: TaskConte
   // thick slices: the model may run in a plane that holds the thick axis (the axes above stay the card plane's)
   const plane = params.axes === 'through' && settings.planeThrough ? settings.planeThrough : card.plane
   const vm = plane === card.plane ? s.pm : { ...s.pm, card: { ...card, plane } }
+  // the one-call estimate averaged over the card's views, on the output grid; samples stay one view
+  const views = ensembleViews(settings.ensemble, plane, geom.spacing, oneCall ? (params.ensemble ?? 'auto') : 'off')
   const steps = mode === 'mean' ? 1 : Math.min(s.steps, startT + 1)
   const project = (x: Float32Array | Float64Array, target: Float32Array): void => projectOntoMeasurement(x, geom.size, target, f, axes)
   const up = cubicUpsample(y.data, s.size, f, axes).data
@@ -111,7 +113,7 @@ export async function superres(input: Volume, params: TaskParams, ctx: TaskConte
   const cond = conditioned ? up : undefined
   const onStep = s.stepper('superres', steps)
   const res = await sampleMany(s.samples, s.seed, async (seed) => {
-    const x0 = oneCall ? await oneStepX0(vm, geom.size, up, startT, (x) => project(x, y.data), ctx.signal, onStep, cond) : await sampleVolumeState(vm, geom.size, {
+    const x0 = oneCall ? await oneStepX0({ ...vm, views }, geom.size, up, startT, (x) => project(x, y.data), ctx.signal, onStep, cond) : await sampleVolumeState(vm, geom.size, {
       sampler: params.sampler,
       steps,
       seed,
@@ -131,7 +133,7 @@ export async function superres(input: Volume, params: TaskParams, ctx: TaskConte
   if (res.std) outputs.push({ role: 'std' as const, volume: derivedVolume(input, res.std, g), label: `per-voxel standard deviation over ${s.samples} samples` })
   return {
     outputs,
-    provenance: provenance('superres', s, steps, { scale: f, axes: params.axes ?? 'inplane', plane, startT, mode, ...(conditioned ? { conditioning: settings.conditioning } : {}), ...(oneCall ? { meanSigma } : {}) }),
-    report: { scale: f, axes, plane, startT, steps, mode, ...(conditioned ? { conditioning: settings.conditioning } : {}), ...(oneCall ? { meanSigma, meanSigmaCalibration: settings.calibration } : {}), size: geom.size, seconds: (performance.now() - t0) / 1000 },
+    provenance: provenance('superres', s, steps, { scale: f, axes: params.axes ?? 'inplane', plane, views: views.map(viewLabel), startT, mode, ...(conditioned ? { conditioning: settings.conditioning } : {}), ...(oneCall ? { meanSigma } : {}) }),
+    report: { scale: f, axes, plane, views: views.map(viewLabel), startT, steps, mode, ...(conditioned ? { conditioning: settings.conditioning } : {}), ...(oneCall ? { meanSigma, meanSigmaCalibration: settings.calibration } : {}), size: geom.size, seconds: (performance.now() - t0) / 1000 },
   }
 }

@@ -26,12 +26,13 @@ const common = {
 } as const
 
 const mode = { type: 'string', enum: ['sample', 'mean'], description: 'mean (posterior mean: best PSNR; the default for denoise and superres) | sample (a posterior sample)' } as const
+const ensemble = { type: 'string', enum: ['auto', 'off'], description: 'auto (default): mean mode averages the model over the views its card names (mirrored slices; the three planes of a near-isotropic volume) | off: one view, faster' } as const
 const depth = { type: 'integer', minimum: 1, maximum: 999, description: 'noising depth t of T' } as const
 
 export const denoiseParamsSchema = {
   type: 'object',
   additionalProperties: false,
-  properties: { ...common, mode },
+  properties: { ...common, mode, ensemble },
 } as const
 
 export const superresParamsSchema = {
@@ -43,6 +44,7 @@ export const superresParamsSchema = {
     axes: { type: 'string', enum: ['inplane', 'through', 'all'], description: 'inplane | through | all' },
     depth: { ...depth, description: 'start depth t of T (default: the pipeline\'s)' },
     mode,
+    ensemble,
   },
 } as const
 

@@ -33,6 +33,8 @@ export interface TaskParams {
   axes?: 'inplane' | 'through' | 'all'
   /** denoise, superres, translate: 'mean' (posterior mean / one Tweedie step: the best PSNR; default for denoise and superres) or 'sample' (a posterior sample; with --samples K, their mean and std). */
   mode?: 'sample' | 'mean'
+  /** denoise, superres: 'auto' (default): mean mode averages the model over its card's views (engine/views.ts); 'off': one view. */
+  ensemble?: 'auto' | 'off'
   /** The scheduler of multi-step runs: ddim (default), dpmpp (DPM-Solver++ 2M) or ddpm. */
   sampler?: 'ddim' | 'dpmpp' | 'ddpm'
   /** anomaly: noising depth t* (of T), and noise kind. */

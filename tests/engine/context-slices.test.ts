@@ -109,6 +109,36 @@ describe('denoise with an x0 (EDM) model', () => {
     expect(out.length).toBe(32 * 32 * 5)
     expect(out.every(Number.isFinite)).toBe(true)
   })
+
+  it('mean mode averages the card\'s ensemble views; --ensemble off and sample mode run one view', async () => {
+    const edir = await mkdtemp(path.join(os.tmpdir(), 'raddiff-ens-'))
+    try {
+      await copyFile(path.join(repoRoot, 'fixtures/models/tiny-edm25.onnx'), path.join(edir, 'tiny-edm25.onnx'))
+      await writeFile(path.join(edir, 'tiny-edm25.json'), JSON.stringify({ ...REF_CARD(), tasks: ['denoise'], denoise: { ensemble: { planes: 'all', flips: ['cols'] } } }))
+      const v = await croppedFixture([14, 14, 20], [32, 32, 5]) // 4 mm isotropic
+      const plain = await denoise(v, { device: 'cpu' }, { modelsDir: dir })
+      const ens = await denoise(v, { device: 'cpu' }, { modelsDir: edir })
+      const off = await denoise(v, { device: 'cpu', ensemble: 'off' }, { modelsDir: edir })
+      const plane = REF_CARD().plane as string
+      expect(plain.report.views).toEqual([plane])
+      expect(ens.report.views).toHaveLength(6)
+      expect(ens.report.views).toEqual(expect.arrayContaining(['axial', 'axial+cols', 'coronal', 'coronal+cols', 'sagittal', 'sagittal+cols']))
+      expect((ens.report.views as string[])[0]).toBe(plane)
+      expect(ens.provenance.params.views).toEqual(ens.report.views)
+      expect(off.report.views).toEqual([plane])
+      const a = plain.outputs[0].volume.data as Float32Array
+      const b = off.outputs[0].volume.data as Float32Array
+      const c = ens.outputs[0].volume.data as Float32Array
+      expect(b).toEqual(a) // off is the single-view estimate, bit for bit
+      let moved = 0
+      for (let i = 0; i < a.length; i++) moved = Math.max(moved, Math.abs(c[i] - a[i]))
+      expect(moved).toBeGreaterThan(1e-3)
+      const sample = await denoise(v, { device: 'cpu', mode: 'sample', steps: 2 }, { modelsDir: edir })
+      expect(sample.report.views).toEqual([plane])
+    } finally {
+      await rm(edir, { recursive: true, force: true })
+    }
+  })
 })
 
 function REF_CARD(): Record<string, unknown> {

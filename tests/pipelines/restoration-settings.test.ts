@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { EngineError, type ModelCard } from '../../src/engine/index.js'
-import { denoiseSettings, superresSettings } from '../../src/pipelines/restoration-settings.js'
+import { denoiseSettings, ensembleViews, SINGLE_VIEW, superresSettings } from '../../src/pipelines/restoration-settings.js'
+import { viewLabel } from '../../src/engine/index.js'
 import { repoRoot } from './helpers.js'
 
 describe('card denoise block', () => {
@@ -18,7 +19,7 @@ describe('card denoise block', () => {
   })
   it('scale 1 without a block; a wrong type or range names the field', () => {
     const { denoise: _, ...bare } = base
-    expect(denoiseSettings(bare as ModelCard)).toEqual({ sigmaScale: 1 })
+    expect(denoiseSettings(bare as ModelCard)).toEqual({ sigmaScale: 1, ensemble: SINGLE_VIEW })
     for (const [block, field] of [
       [{ sigma_scale: 0 }, 'denoise.sigma_scale'],
       [{ sigma_scale: '0.8' }, 'denoise.sigma_scale'],
@@ -45,7 +46,7 @@ describe('card superres block', () => {
     expect(superresSettings(base).meanSigma).toBeGreaterThan(0)
     expect(superresSettings(base).calibration).toMatch(/training subject/)
     const { superres: _, ...bare } = base
-    expect(superresSettings(bare as ModelCard)).toEqual({ meanSigma: null, meanSigmaThrough: null, conditioning: null, axes: null, planeThrough: null })
+    expect(superresSettings(bare as ModelCard)).toEqual({ meanSigma: null, meanSigmaThrough: null, conditioning: null, axes: null, planeThrough: null, ensemble: SINGLE_VIEW })
   })
   it('plane_through is another plane holding the card plane\'s slice axis, or absent', () => {
     expect(base.plane).toBe('sagittal')
@@ -70,5 +71,39 @@ describe('card superres block', () => {
       expect(() => superresSettings({ ...base, superres: { mean_sigma: v } } as ModelCard)).toThrow(/superres\.mean_sigma/)
       expect(() => superresSettings({ ...base, superres: { mean_sigma_through: v } } as ModelCard)).toThrow(/superres\.mean_sigma_through/)
     }
+  })
+})
+
+describe('card ensemble (the one-call estimate averaged over views)', () => {
+  const card = (name: string): ModelCard => JSON.parse(readFileSync(path.join(repoRoot, 'models', `${name}.json`), 'utf8')) as ModelCard
+  it('the shipped cards name the views their models were trained to treat alike', () => {
+    // brain-t1: the three planes of an isotropic volume; head-ct: left-right mirrors (its training flipped columns only); brain-t1-sr: both flips
+    expect(ensembleViews(denoiseSettings(card('brain-t1')).ensemble, 'sagittal', [2, 2, 2]).map(viewLabel)).toEqual(['sagittal', 'axial', 'coronal'])
+    expect(ensembleViews(denoiseSettings(card('head-ct')).ensemble, 'axial', [3, 3, 3]).map(viewLabel)).toEqual(['axial', 'axial+cols'])
+    expect(ensembleViews(superresSettings(card('brain-t1-sr')).ensemble, 'coronal', [1, 1, 2]).map(viewLabel)).toEqual(['coronal', 'coronal+cols', 'coronal+rows', 'coronal+rows+cols'])
+  })
+  it('planes only on near-isotropic volumes; off is one view', () => {
+    const e = denoiseSettings(card('brain-t1')).ensemble
+    expect(e.maxAnisotropy).toBe(1.5)
+    expect(ensembleViews(e, 'sagittal', [0.94, 0.94, 1.2]).length).toBe(3)
+    expect(ensembleViews(e, 'sagittal', [0.47, 0.47, 5]).map(viewLabel)).toEqual(['sagittal']) // a thick-slice series
+    expect(ensembleViews(e, 'axial', [2, 2, 2]).map(viewLabel)).toEqual(['axial', 'coronal', 'sagittal'])
+    expect(ensembleViews(e, 'sagittal', [2, 2, 2], 'off').map(viewLabel)).toEqual(['sagittal'])
+    expect(ensembleViews(SINGLE_VIEW, 'sagittal', [2, 2, 2]).map(viewLabel)).toEqual(['sagittal'])
+  })
+  it('a malformed ensemble names its field', () => {
+    const base = card('brain-t1')
+    for (const [ens, field] of [
+      ['all', 'denoise.ensemble'],
+      [{ flips: ['up'] }, 'denoise.ensemble.flips'],
+      [{ flips: ['rows', 'rows'] }, 'denoise.ensemble.flips'],
+      [{ planes: 'both' }, 'denoise.ensemble.planes'],
+      [{ max_anisotropy: 0.5 }, 'denoise.ensemble.max_anisotropy'],
+      [{ views: 3 }, 'denoise.ensemble.views'],
+    ] as const) {
+      expect(() => denoiseSettings({ ...base, denoise: { sigma_scale: 0.75, ensemble: ens } } as ModelCard), field).toThrow(EngineError)
+      expect(() => denoiseSettings({ ...base, denoise: { sigma_scale: 0.75, ensemble: ens } } as ModelCard)).toThrow(field)
+    }
+    expect(() => superresSettings({ ...base, superres: { ensemble: { flips: 'rows' } } } as ModelCard)).toThrow('superres.ensemble.flips')
   })
 })

@@ -72,6 +72,27 @@ describe('conditioned super-resolution', () => {
     expect(consistency(r, superresInputAxes(vol, 'axial', 'inplane'))).toBeLessThan(1e-5)
   })
 
+  it('mean mode averages the card\'s mirrored views, cond mirrored with x, and stays consistent with the input', async () => {
+    const card = JSON.parse(await readFile(path.join(models.dir, 'z-sr.json'), 'utf8'))
+    await writeFile(path.join(models.dir, 'z-sr.json'), JSON.stringify({ ...card, superres: { ...card.superres, ensemble: { flips: ['rows', 'cols'] } } }))
+    try {
+      const one = await run({ scale: 2, ensemble: 'off' })
+      const r = await run({ scale: 2 })
+      expect(one.report.views).toEqual([card.plane])
+      expect(r.report.views).toEqual([card.plane, `${card.plane}+cols`, `${card.plane}+rows`, `${card.plane}+rows+cols`])
+      expect(consistency(r, superresInputAxes(vol, 'axial', 'inplane'))).toBeLessThan(1e-5)
+      const a = one.outputs[0].volume.data as Float32Array
+      const b = r.outputs[0].volume.data as Float32Array
+      let moved = 0
+      for (let i = 0; i < a.length; i++) moved = Math.max(moved, Math.abs(a[i] - b[i]))
+      expect(moved).toBeGreaterThan(1e-4)
+      const sample = await run({ scale: 2, mode: 'sample', steps: 2 })
+      expect(sample.report.views).toEqual([card.plane])
+    } finally {
+      await writeFile(path.join(models.dir, 'z-sr.json'), JSON.stringify(card))
+    }
+  })
+
   it('through-plane reads the cubic volume at mean_sigma_through', async () => {
     const r = await run({ scale: 2, axes: 'through' })
     expect(r.report).toMatchObject({ conditioning: 'consistent-cubic', steps: 1, meanSigma: 0.1 })

@@ -24,7 +24,7 @@ export interface PreviewResult {
   W: number
   /** The slice in real units, rows of the card plane's layout on the voxel grid (src/engine/slicing.ts). */
   input: Float32Array
-  /** What the denoise task ('mean' mode) writes for this slice, same order and units. */
+  /** What the denoise task ('mean' mode, `--ensemble off`: the card's plane alone) writes for this slice, same order and units. */
   output: Float32Array
   tStar: number
   sigma: number
