@@ -68,8 +68,13 @@ export function clampToInput(x: Float32Array | Float64Array, y: ArrayLike<number
 
 /**
  * x̂₀ back to real units, again within 3σ of the input there (voxels outside the normalisation
- * range were clipped in [-1, 1]), then (MRI) the Rician bias removed with √max(m² − 2σ², 0).
+ * range were clipped in [-1, 1]), then (MRI) the Rician bias removed with √max(m² − σ², 0).
  * x0 and real cover the same voxels (a volume, or one slice of it).
+ *
+ * σ², not the usual 2σ²: that one inverts E[M²] = A² + 2σ², the bias of one noisy magnitude
+ * squared, but x̂₀ is an estimate of the mean magnitude, E[M] ≈ √(A² + σ²) where the signal is well
+ * above the noise (M ≈ A + n₁ + n₂²/2A). Measured on 3 brain-t1 training subjects (one view): +0.01
+ * / +0.03 / +0.21 dB in the brain at 3 / 5 / 10 % Rician over 2σ².
  */
 export function finishDenoised(x0: ArrayLike<number>, level: Pick<DenoiseLevel, 'range' | 'est' | 'rician'>, real: ArrayLike<number>): Float32Array {
   const { range, est, rician } = level
@@ -78,7 +83,7 @@ export function finishDenoised(x0: ArrayLike<number>, level: Pick<DenoiseLevel, 
   // denormalised to float32 first, as the volume pipeline always stored it
   for (let i = 0; i < out.length; i++) out[i] = real[i] + Math.max(-b, Math.min(b, Math.fround(denormaliseValue(x0[i], range)) - real[i]))
   if (rician) {
-    const s2 = 2 * est.sigma * est.sigma
+    const s2 = est.sigma * est.sigma
     for (let i = 0; i < out.length; i++) out[i] = Math.sqrt(Math.max(out[i] * out[i] - s2, 0))
   }
   return out

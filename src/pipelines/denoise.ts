@@ -9,7 +9,7 @@ import type { TaskContext, TaskOutput, TaskParams, TaskResult } from './task.js'
  * Partial-diffusion denoising (algorithms.md): estimate σ, map it to t* with ᾱ_{t*} = 1/(1+s²)
  * (s = σ in normalised units), start at α_{t*}·y without adding noise, run DDIM (η = 1 in 'sample'
  * mode: a posterior sample; 'mean' mode: the one-step Tweedie x̂₀ at t*), keep x̂₀ within 3σ of
- * the input, then (MRI) correct the Rician bias with √max(m² − 2σ², 0).
+ * the input, then (MRI) correct the Rician bias of a mean magnitude with √max(m² − σ², 0).
  */
 export async function denoise(input: Volume, params: TaskParams, ctx: TaskContext = {}): Promise<TaskResult> {
   const t0 = performance.now()

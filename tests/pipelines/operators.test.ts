@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { Rng } from '../../src/engine/index.js'
 import { estimateNoise, immerkaer, waveletMad } from '../../src/pipelines/noise-estimate.js'
+import { finishDenoised } from '../../src/pipelines/denoise-level.js'
+import { normaliseValue } from '../../src/engine/normalise.js'
 import { lowFrequencyNoise } from '../../src/pipelines/low-frequency-noise.js'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
@@ -155,5 +157,24 @@ describe('cubic (Keys) upsampling', () => {
     for (let n = 4; n < 20; n++) expect(up.data[n]).toBeCloseTo(q((n + 0.5) / 2 - 0.5), 4)
     const c = cubicUpsample(new Float32Array(12 * 3 * 2).fill(7), size, 4, [true, true, false])
     for (const v of c.data) expect(v).toBeCloseTo(7, 5)
+  })
+})
+
+describe('Rician bias of a denoised (mean) magnitude', () => {
+  it('the exact mean of Rician magnitudes, corrected, gives back the signal (2σ² would undershoot by σ²/2A)', () => {
+    // E[M] for signal A, noise σ per channel, by simulation: what a perfect posterior-mean denoiser returns
+    const rng = new Rng(11)
+    const sigma = 10
+    const range = { low: 0, high: 400 }
+    for (const A of [60, 100, 200]) {
+      let sum = 0
+      const N = 400_000
+      for (let i = 0; i < N; i++) sum += Math.hypot(A + sigma * rng.normal(), sigma * rng.normal())
+      const mean = sum / N
+      const x0 = [normaliseValue(mean, range)]
+      const out = finishDenoised(x0, { range, est: { sigma, method: 'rayleigh-background' }, rician: true } as Parameters<typeof finishDenoised>[1], [mean])[0]
+      expect(Math.abs(out - A), `A = ${A}`).toBeLessThan(0.1)
+      expect(Math.abs(Math.sqrt(mean * mean - 2 * sigma * sigma) - A)).toBeGreaterThan(0.2) // the E[M²] correction is biased here
+    }
   })
 })
