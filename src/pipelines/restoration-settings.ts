@@ -9,22 +9,6 @@ import { FLIP_AXES, viewsOf, type FlipAxis, type View } from '../engine/views.js
  * the card says how (`calibration`). Absent block: the neutral value; a present key of the wrong
  * type or range: MODEL_CONTRACT_MISMATCH naming it.
  */
-/**
- * The self-ensemble of a task's one-call (mean) estimate (engine/views.ts), card `<task>.ensemble`:
- * the model's output averaged over mirrored slices and, on near-isotropic volumes, over the three
- * planes. Chosen per model on its training subjects (what its training augmentation makes
- * equivalent views, and what paid for its time), like the other settings here.
- */
-export interface EnsembleSettings {
-  /** Slice axes mirrored: every combination of them is a view (rows and cols: 4 views per plane). */
-  flips: FlipAxis[]
-  /** 'all': the other two anatomical planes too, when the volume's largest spacing is at most maxAnisotropy × its smallest. */
-  planes: 'own' | 'all'
-  maxAnisotropy: number
-}
-
-export const SINGLE_VIEW: EnsembleSettings = { flips: [], planes: 'own', maxAnisotropy: 1 }
-
 export interface DenoiseSettings {
   /**
    * Multiplies the estimated noise σ before it picks the model's noise level: a posterior-mean
@@ -63,6 +47,22 @@ export interface SuperresSettings {
   ensemble: EnsembleSettings
   calibration?: string
 }
+
+/**
+ * The self-ensemble of a task's one-call (mean) estimate (engine/views.ts), card `<task>.ensemble`:
+ * the model's output averaged over mirrored slices and, on near-isotropic volumes, over the three
+ * planes. Chosen per model on its training subjects (what its training augmentation makes
+ * equivalent views, and what paid for its time), like the other settings here.
+ */
+export interface EnsembleSettings {
+  /** Slice axes mirrored: every combination of them is a view (rows and cols: 4 views per plane). */
+  flips: FlipAxis[]
+  /** 'all': the other two anatomical planes too, when the volume's largest spacing is at most maxAnisotropy × its smallest. */
+  planes: 'own' | 'all'
+  maxAnisotropy: number
+}
+
+export const SINGLE_VIEW: EnsembleSettings = { flips: [], planes: 'own', maxAnisotropy: 1 }
 
 /** The card's name (for errors) and its blocks; browser-safe (the viewer's preview reads the denoise block). */
 type SettingsCard = Pick<ModelCard, 'name'> & { readonly [block: string]: unknown }

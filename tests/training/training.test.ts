@@ -45,9 +45,9 @@ describe.skipIf(!hasTorch || !hasData)('training recipes (PyTorch peer)', () => 
     expect(m.session.outputNames).toEqual(['out'])
     expect(m.card.normalisation).toEqual({ kind: 'percentile', params: { low: 0.5, high: 99.5 } })
     expect(m.card.plane).toBe('sagittal')
-    // the EDM recipe: x0 prediction with 2.5D context (±1 slice), one-call denoising metrics
+    // the EDM recipe: x0 prediction with 2.5D context (±2 slices since 0.3.0), one-call denoising metrics
     expect(m.card.prediction).toBe('x0')
-    expect(m.card.context_slices).toBe(1)
+    expect(m.card.context_slices).toBe(2)
     expect((m.card.objective as any).kind).toBe('edm')
     const metrics = m.card.metrics as any
     for (const s of ['sigma_0.06', 'sigma_0.1', 'sigma_0.2']) {
