@@ -88,9 +88,10 @@ function ensembleOf(b: NonNullable<ReturnType<typeof block>>): EnsembleSettings 
   if (e === undefined || e === null) return SINGLE_VIEW
   if (typeof e !== 'object' || Array.isArray(e)) return b.bad('ensemble', 'a JSON object or null')
   const o = e as Record<string, unknown>
-  const known = ['flips', 'planes', 'max_anisotropy']
+  const known = ['flips', 'planes', 'max_anisotropy', 'note']
   const extra = Object.keys(o).find((k) => !known.includes(k))
   if (extra !== undefined) return b.bad(`ensemble.${extra}`, `absent (the known keys: ${known.join(', ')})`)
+  if (o.note !== undefined && typeof o.note !== 'string') return b.bad('ensemble.note', 'a string')
   const flips = o.flips ?? []
   if (!(Array.isArray(flips) && flips.every((f) => (FLIP_AXES as readonly unknown[]).includes(f)) && new Set(flips).size === flips.length)) {
     return b.bad('ensemble.flips', `a list of distinct ${FLIP_AXES.map((f) => `"${f}"`).join(', ')}`)
