@@ -63,7 +63,8 @@ const sigmas = nums('--sigmas', '0.1,0.15,0.2,0.3')
 const denoiseRows = new Map<number, number[]>()
 const srRows = new Map<number, number[]>()
 const ratios: number[] = []
-const lastViews: { d: { views?: readonly unknown[] }; s: { views?: readonly unknown[] } } = { d: {}, s: {} }
+// views per estimate, for the calibration note (the same for every 2 mm IXI subject)
+const viewsUsed = { denoise: 1, superres: 1 }
 
 for (const [si, subj] of train.entries()) {
   // the tasks run on the canonical LPS grid, where the card's plane is anatomical (pipelines/index.ts)
@@ -76,8 +77,8 @@ for (const [si, subj] of train.entries()) {
   const P = percentileOf(clean, 99.5, mask)
   const dvm = { ...pm, views: ensembleViews(denoiseSettings(pm.card).ensemble, pm.card.plane, volume.spacing, ensemble) }
   const svm = { ...pm, views: ensembleViews(superresSettings(pm.card).ensemble, pm.card.plane, volume.spacing, ensemble) }
-  lastViews.d = dvm
-  lastViews.s = svm
+  viewsUsed.denoise = dvm.views.length
+  viewsUsed.superres = svm.views.length
   // denoise: Rician noise as in scripts/eval.ts, the model told scale × the true σ
   for (const level of levels) {
     const sigma = level * P
@@ -123,9 +124,9 @@ if (process.argv.includes('--write')) {
   const card = JSON.parse(readFileSync(cardPath, 'utf8'))
   const who = `${pm.card.name} ${pm.card.version} on training subjects ${train.join(', ')}`
   // the blocks' other keys (ensemble, conditioning, plane_through…) are kept
-  const viewsNote = (v: { views?: readonly unknown[] }): string => (ensemble === 'auto' && (v.views?.length ?? 1) > 1 ? `, averaged over the card's ${v.views!.length} ensemble views` : '')
-  card.denoise = { ...card.denoise, sigma_scale: scale, calibration: `sigma_scale ${scale}: best mean PSNR in the brain mask over ${scales.join('/')} x the estimated σ, ${levels.map((l) => `${l * 100}%`).join('/')} Rician noise${viewsNote(lastViews.d)}, measured with ${who} (estimate/true σ ${ratio.toFixed(3)}); scripts/calibrate-restoration.ts` }
-  card.superres = { ...card.superres, mean_sigma: sigma, calibration: `mean_sigma ${sigma}: best mean PSNR in the brain mask over sigma ${sigmas.join('/')}, in-plane x${factors.join('/x')}${viewsNote(lastViews.s)}, measured with ${who}; scripts/calibrate-restoration.ts` }
+  const viewsNote = (n: number): string => (n > 1 ? `, averaged over the card's ${n} ensemble views` : '')
+  card.denoise = { ...card.denoise, sigma_scale: scale, calibration: `sigma_scale ${scale}: best mean PSNR in the brain mask over ${scales.join('/')} x the estimated σ, ${levels.map((l) => `${l * 100}%`).join('/')} Rician noise${viewsNote(viewsUsed.denoise)}, measured with ${who} (estimate/true σ ${ratio.toFixed(3)}); scripts/calibrate-restoration.ts` }
+  card.superres = { ...card.superres, mean_sigma: sigma, calibration: `mean_sigma ${sigma}: best mean PSNR in the brain mask over sigma ${sigmas.join('/')}, in-plane x${factors.join('/x')}${viewsNote(viewsUsed.superres)}, measured with ${who}; scripts/calibrate-restoration.ts` }
   writeFileSync(cardPath, JSON.stringify(card, null, 2) + '\n')
   console.log(`wrote ${path.relative(root, cardPath)}`)
 }

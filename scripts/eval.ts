@@ -151,6 +151,9 @@ interface Timing {
 }
 const timings: Timing[] = []
 
+/** How many views a task's result averaged (its report's `views`; 1 when it names none). */
+const viewCount = (r: TaskResult): number => (r.report.views as string[] | undefined)?.length ?? 1
+
 async function timed(task: TaskName, v: Volume, params: Parameters<typeof runTask>[2], a: Args): Promise<TaskResult> {
   const t0 = performance.now()
   const r = await runTask(task, v, params, { modelsDir: a.modelsDir })
@@ -242,7 +245,7 @@ async function denoiseSection(a: Args, tmp: string, md: string[]): Promise<void>
           m(mode ? `raddiff --mode ${mode}` : 'raddiff (default options)', x, (r.report.sigma as number) / sigma)
           if (!mode) stripes[stripes.length - 1].raddiff = sliceStep(x, size, mask)
           panelImgs.push(x)
-          if (!mode && ((r.report.views as string[] | undefined)?.length ?? 1) > 1) {
+          if (!mode && viewCount(r) > 1) {
             // the same call on one view, side by side: what the card's self-ensemble adds on held-out data
             const one = await timed('denoise', like(clean.vol, noisy), { model: model.name, steps: a.steps, seed: 0, ensemble: 'off' }, a)
             m('raddiff --ensemble off', one.outputs[0].volume.data as Float32Array, (one.report.sigma as number) / sigma)
@@ -316,7 +319,7 @@ async function denoiseCtSection(a: Args, tmp: string, md: string[]): Promise<voi
         const x = toFloat32(r.outputs[0].volume)
         row(`raddiff ${mode} (σ̂ = ${fmt(r.report.sigma as number, 1)} HU)`, x)
         imgs.push(x)
-        if (mode === 'mean' && ((r.report.views as string[] | undefined)?.length ?? 1) > 1) {
+        if (mode === 'mean' && viewCount(r) > 1) {
           const one = await timed('denoise', v, { model: model.name, steps: a.steps, seed: 0, mode, ensemble: 'off' }, a)
           row(`raddiff mean --ensemble off`, toFloat32(one.outputs[0].volume))
         }
@@ -370,7 +373,7 @@ async function superresSection(a: Args, tmp: string, md: string[]): Promise<void
           const used = (r.provenance as { model?: { name?: string } }).model?.name ?? '?'
           m(mode ? `raddiff --mode ${mode} (${used})` : `raddiff (default options: ${used})`, x)
           imgs.push(x)
-          if (!mode && ((r.report.views as string[] | undefined)?.length ?? 1) > 1) {
+          if (!mode && viewCount(r) > 1) {
             const one = await timed('superres', like(clean.vol, low.data, low.size, spacing), { steps: a.steps, seed: 0, scale: f, axes: which, ensemble: 'off' }, a)
             m(`raddiff --ensemble off (${used})`, one.outputs[0].volume.data as Float32Array)
           }

@@ -56,10 +56,12 @@ export async function prepareModel(cardPath: string, device: Device = 'auto', th
  */
 export async function evalVolume(vm: VolumeModel, x: Float32Array, size: Vec3, t: number, cond?: Float32Array, signal?: AbortSignal): Promise<Float32Array> {
   if (vm.views && vm.views.length > 0) {
+    const inView = (v: View): Promise<Float32Array> => evalVolume({ ...vm, views: undefined, card: { ...vm.card, plane: v.plane }, fn: flippedModelFn(vm.fn, v.flipRows, v.flipCols) }, x, size, t, cond, signal)
+    if (vm.views.length === 1) return inView(vm.views[0])
     // x̂₀ is affine in the output for every prediction kind at a fixed (x, t): averaging outputs averages the estimates
     const sum = new Float32Array(x.length)
     for (const v of vm.views) {
-      const one = await evalVolume({ ...vm, views: undefined, card: { ...vm.card, plane: v.plane }, fn: flippedModelFn(vm.fn, v.flipRows, v.flipCols) }, x, size, t, cond, signal)
+      const one = await inView(v)
       for (let i = 0; i < sum.length; i++) sum[i] += one[i]
     }
     const n = vm.views.length

@@ -24,6 +24,7 @@ export async function denoise(input: Volume, params: TaskParams, ctx: TaskContex
   const clamp = (x: Float32Array | Float64Array): void => clampToInput(x, lv.y, lv.bound)
   // the one-call estimate averaged over the card's views (a sample stays one view: its noise, not the model's error, dominates)
   const views = ensembleViews(lv.settings.ensemble, card.plane, input.spacing, oneCall ? (params.ensemble ?? 'auto') : 'off')
+  const viewNames = views.map(viewLabel)
   const res = await sampleMany(s.samples, s.seed, async (seed) => {
     const x0 = oneCall ? await oneStepX0({ ...s.pm, views }, s.size, lv.y, tStar, clamp, ctx.signal, onStep) : await sampleVolumeState(s.pm, s.size, {
       sampler: params.sampler,
@@ -43,7 +44,7 @@ export async function denoise(input: Volume, params: TaskParams, ctx: TaskContex
   if (res.std) outputs.push({ role: 'std' as const, volume: derivedVolume(input, res.std), label: `per-voxel standard deviation over ${s.samples} samples` })
   return {
     outputs,
-    provenance: provenance('denoise', s, steps, { mode, tStar, sigma: est.sigma, sigmaScale: lv.settings.sigmaScale, noiseMethod: est.method, ricianCorrection: rician, views: views.map(viewLabel) }),
+    provenance: provenance('denoise', s, steps, { mode, tStar, sigma: est.sigma, sigmaScale: lv.settings.sigmaScale, noiseMethod: est.method, ricianCorrection: rician, views: viewNames }),
     report: {
       sigma: est.sigma,
       sigmaNormalised: lv.sNorm,
@@ -53,7 +54,7 @@ export async function denoise(input: Volume, params: TaskParams, ctx: TaskContex
       tStar,
       steps,
       mode,
-      views: views.map(viewLabel),
+      views: viewNames,
       ricianCorrection: rician,
       seconds: (performance.now() - t0) / 1000,
     },

@@ -106,6 +106,7 @@ export async function superres(input: Volume, params: TaskParams, ctx: TaskConte
   const vm = plane === card.plane ? s.pm : { ...s.pm, card: { ...card, plane } }
   // the one-call estimate averaged over the card's views, on the output grid; samples stay one view
   const views = ensembleViews(settings.ensemble, plane, geom.spacing, oneCall ? (params.ensemble ?? 'auto') : 'off')
+  const viewNames = views.map(viewLabel)
   const steps = mode === 'mean' ? 1 : Math.min(s.steps, startT + 1)
   const project = (x: Float32Array | Float64Array, target: Float32Array): void => projectOntoMeasurement(x, geom.size, target, f, axes)
   const up = cubicUpsample(y.data, s.size, f, axes).data
@@ -133,7 +134,7 @@ export async function superres(input: Volume, params: TaskParams, ctx: TaskConte
   if (res.std) outputs.push({ role: 'std' as const, volume: derivedVolume(input, res.std, g), label: `per-voxel standard deviation over ${s.samples} samples` })
   return {
     outputs,
-    provenance: provenance('superres', s, steps, { scale: f, axes: params.axes ?? 'inplane', plane, views: views.map(viewLabel), startT, mode, ...(conditioned ? { conditioning: settings.conditioning } : {}), ...(oneCall ? { meanSigma } : {}) }),
-    report: { scale: f, axes, plane, views: views.map(viewLabel), startT, steps, mode, ...(conditioned ? { conditioning: settings.conditioning } : {}), ...(oneCall ? { meanSigma, meanSigmaCalibration: settings.calibration } : {}), size: geom.size, seconds: (performance.now() - t0) / 1000 },
+    provenance: provenance('superres', s, steps, { scale: f, axes: params.axes ?? 'inplane', plane, views: viewNames, startT, mode, ...(conditioned ? { conditioning: settings.conditioning } : {}), ...(oneCall ? { meanSigma } : {}) }),
+    report: { scale: f, axes, plane, views: viewNames, startT, steps, mode, ...(conditioned ? { conditioning: settings.conditioning } : {}), ...(oneCall ? { meanSigma, meanSigmaCalibration: settings.calibration } : {}), size: geom.size, seconds: (performance.now() - t0) / 1000 },
   }
 }
