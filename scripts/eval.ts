@@ -207,6 +207,8 @@ async function denoiseSection(a: Args, tmp: string, md: string[]): Promise<void>
   md.push(model.ok ? `raddiff model: ${model.name} ${model.version}.` : `**raddiff not measured: ${model.why}.**`, '')
   const rows = new Map<string, { psnr: number[]; ssim: number[]; sigmaRatio: number[] }>()
   const stripes: { level: number; clean: number; nlm: number; raddiff?: number }[] = []
+  // PSNR of the default output minus the better-h NLM's, per subject and level: whether the mean's gain holds on every scan
+  const gains = new Map<string, Map<number, number>>()
   const add = (key: string, p: number, s: number, ratio = NaN): void => {
     const r = rows.get(key) ?? { psnr: [], ssim: [], sigmaRatio: [] }
     r.psnr.push(p)
@@ -243,7 +245,12 @@ async function denoiseSection(a: Args, tmp: string, md: string[]): Promise<void>
           const r = await timed('denoise', like(clean.vol, noisy), { model: model.name, steps: a.steps, seed: 0, ...(mode ? { mode } : {}) }, a)
           const x = r.outputs[0].volume.data as Float32Array
           m(mode ? `raddiff --mode ${mode}` : 'raddiff (default options)', x, (r.report.sigma as number) / sigma)
-          if (!mode) stripes[stripes.length - 1].raddiff = sliceStep(x, size, mask)
+          if (!mode) {
+            stripes[stripes.length - 1].raddiff = sliceStep(x, size, mask)
+            const g = gains.get(subj) ?? new Map<number, number>()
+            g.set(level, psnr(clean.data, x, P, mask) - psnr(clean.data, nlm, P, mask))
+            gains.set(subj, g)
+          }
           panelImgs.push(x)
           if (!mode && viewCount(r) > 1) {
             // the same call on one view, side by side: what the card's self-ensemble adds on held-out data
@@ -268,7 +275,12 @@ async function denoiseSection(a: Args, tmp: string, md: string[]): Promise<void>
     const d = meanOf(r.map((x) => x.raddiff ?? NaN))
     md.push(`| ${Math.round(lvl * 100)}% | ${fmt(c, 3)} | ${fmt(meanOf(r.map((x) => x.nlm)), 3)} | ${fmt(d, 3)} | ${fmt(d / c, 3)} |`)
   }
-  md.push('', `Panel (first subject, 5%, mid slice): clean · noisy · NLM (better h) · TV${model.ok ? ' · raddiff (default) · raddiff --mode sample' : ''} — ![denoise](results/denoise-5pct.png)`, '')
+  if (gains.size > 0) {
+    md.push('', 'Per subject: PSNR of raddiff (default options) minus NLM (better h), dB.', '')
+    md.push(`| subject | ${levels.map((l) => `${Math.round(l * 100)}%`).join(' | ')} |`, `|---|${levels.map(() => '---|').join('')}`)
+    for (const [subj, g] of gains) md.push(`| ${subj} | ${levels.map((l) => fmt(g.get(l) ?? NaN)).join(' | ')} |`)
+  }
+  md.push('', `Panel (first subject, 5%, mid slice): clean · noisy · NLM (better h) · TV${model.ok ? ` · raddiff (default)${a.noSample ? '' : ' · raddiff --mode sample'}` : ''} — ![denoise](results/denoise-5pct.png)`, '')
 }
 
 /**
@@ -488,8 +500,21 @@ async function main(): Promise<void> {
         md.push(`**${name} evaluation failed: ${(e as Error).message}**`, '')
       }
       if (timings.length) {
-        md.push('Time per volume:', '', '| what | volume | steps | seconds |', '|---|---|---|---|')
-        for (const t of timings) md.push(`| ${t.task} | ${t.size.join('×')} | ${t.steps || '–'} | ${fmt(t.seconds, 1)} |`)
+        // one row per kind of run (median and range over its volumes): ten subjects × three levels made 60 rows
+        const groups = new Map<string, { t: (typeof timings)[number]; s: number[] }>()
+        for (const t of timings) {
+          const key = `${t.task}|${t.size.join('×')}|${t.steps}`
+          const g = groups.get(key) ?? { t, s: [] }
+          g.s.push(t.seconds)
+          groups.set(key, g)
+        }
+        md.push('Time per volume:', '', '| what | volume | steps | runs | seconds (median) | range |', '|---|---|---|---|---|---|')
+        for (const { t, s } of groups.values()) {
+          const sorted = [...s].sort((x, y) => x - y)
+          const mid = sorted.length >> 1
+          const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+          md.push(`| ${t.task} | ${t.size.join('×')} | ${t.steps || '–'} | ${s.length} | ${fmt(median, 1)} | ${fmt(sorted[0], 1)}–${fmt(sorted[sorted.length - 1], 1)} |`)
+        }
         md.push('')
       }
       md.push(`<sub>Section measured ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC by raddiff ${RADDIFF_VERSION}, ${os.cpus().length} CPU cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${name === 'anomaly' ? `the card's anomaly settings, methods ${a.anomalyMethods.join(', ')}` : `${a.steps} sampler steps`}${a.quick ? ', **--quick** (subset: indicative only)' : ''}; ${fmt((Date.now() - started.getTime()) / 1000, 0)} s.</sub>`, '')

@@ -31,8 +31,8 @@ RECIPES = {
         tasks=["denoise", "super-resolution", "anomaly"], modality="MR", contrast="T1",
         folder="mri/ixi-t1", norm=MRI_NORM, plane="sagittal", size=64, tile_size=256,
         steps=20000, batch=16, lr=2e-4, flip_axes=(2, 3),
-        # 0.3.0: two neighbours each side (0.2.1 widened with --context 2, session 12)
-        **dict(EDM_RESTORE, context=2, version="0.3.0"),
+        # 0.3.0: two neighbours each side (0.2.1 widened with --context 2, session 12); 0.3.1: its 64² phase continued (session 13)
+        **dict(EDM_RESTORE, context=2, version="0.3.1"),
         data_note="IXI T1 (Hammersmith 3T, healthy adults), 2 mm NiChart copies: fixed split 130 train / 10 val "
                   "subjects (participants.csv). Anatomically sagittal 120x120 slices (rows S, columns P on the "
                   "canonical LPS grid; IXI is stored P-S-R, so these are its voxel k-slices), reflect-padded to 128; "
