@@ -224,7 +224,12 @@ async function denoiseSection(a: Args, tmp: string, md: string[]): Promise<void>
     for (const level of levels) {
       const sigma = level * P
       const noisy = rician(clean.data, sigma, 1000 * si + Math.round(level * 100))
-      const m = (key: string, x: Float32Array, ratio?: number): void => add(`${Math.round(level * 100)}%|${key}`, psnr(clean.data, x, P, mask), ssim(clean.data, x, size, P, { mask }), ratio)
+      // records one row and returns its PSNR (the better-h choice and the per-subject gain reuse it)
+      const m = (key: string, x: Float32Array, ratio?: number): number => {
+        const p = psnr(clean.data, x, P, mask)
+        add(`${Math.round(level * 100)}%|${key}`, p, ssim(clean.data, x, size, P, { mask }), ratio)
+        return p
+      }
       m('noisy input', noisy)
       writeRaw(path.join(tmp, 'noisy.f32'), noisy)
       writeRaw(path.join(tmp, 'clean.f32'), clean.data)
@@ -232,10 +237,10 @@ async function denoiseSection(a: Args, tmp: string, md: string[]): Promise<void>
       const nlm06 = readRaw(path.join(tmp, 'nlm06.f32'))
       const nlm08 = readRaw(path.join(tmp, 'nlm08.f32'))
       const tv = readRaw(path.join(tmp, 'tv.f32'))
-      m('NLM h = 0.6 σ̂', nlm06)
-      m('NLM h = 0.8 σ̂', nlm08)
-      const nlm = psnr(clean.data, nlm06, P, mask) >= psnr(clean.data, nlm08, P, mask) ? nlm06 : nlm08
-      m('NLM (better h per volume)', nlm)
+      const p06 = m('NLM h = 0.6 σ̂', nlm06)
+      const p08 = m('NLM h = 0.8 σ̂', nlm08)
+      const nlm = p06 >= p08 ? nlm06 : nlm08
+      const pNlm = m('NLM (better h per volume)', nlm)
       m('TV (skimage, oracle weight)', tv)
       stripes.push({ level, clean: sliceStep(clean.data, size, mask), nlm: sliceStep(nlm, size, mask) })
       timings.push({ task: 'NLM baseline', size, steps: 0, seconds: py.seconds.nlm }, { task: 'TV baseline', size, steps: 0, seconds: py.seconds.tv })
@@ -244,12 +249,10 @@ async function denoiseSection(a: Args, tmp: string, md: string[]): Promise<void>
         for (const mode of a.noSample ? [undefined] : ([undefined, 'sample'] as const)) {
           const r = await timed('denoise', like(clean.vol, noisy), { model: model.name, steps: a.steps, seed: 0, ...(mode ? { mode } : {}) }, a)
           const x = r.outputs[0].volume.data as Float32Array
-          m(mode ? `raddiff --mode ${mode}` : 'raddiff (default options)', x, (r.report.sigma as number) / sigma)
+          const pX = m(mode ? `raddiff --mode ${mode}` : 'raddiff (default options)', x, (r.report.sigma as number) / sigma)
           if (!mode) {
             stripes[stripes.length - 1].raddiff = sliceStep(x, size, mask)
-            const g = gains.get(subj) ?? new Map<number, number>()
-            g.set(level, psnr(clean.data, x, P, mask) - psnr(clean.data, nlm, P, mask))
-            gains.set(subj, g)
+            gains.set(subj, (gains.get(subj) ?? new Map<number, number>()).set(level, pX - pNlm))
           }
           panelImgs.push(x)
           if (!mode && viewCount(r) > 1) {
@@ -501,19 +504,14 @@ async function main(): Promise<void> {
       }
       if (timings.length) {
         // one row per kind of run (median and range over its volumes): ten subjects × three levels made 60 rows
-        const groups = new Map<string, { t: (typeof timings)[number]; s: number[] }>()
+        const groups = new Map<string, { t: Timing; s: number[] }>()
         for (const t of timings) {
           const key = `${t.task}|${t.size.join('×')}|${t.steps}`
-          const g = groups.get(key) ?? { t, s: [] }
-          g.s.push(t.seconds)
-          groups.set(key, g)
+          groups.set(key, { t, s: [...(groups.get(key)?.s ?? []), t.seconds] })
         }
         md.push('Time per volume:', '', '| what | volume | steps | runs | seconds (median) | range |', '|---|---|---|---|---|---|')
         for (const { t, s } of groups.values()) {
-          const sorted = [...s].sort((x, y) => x - y)
-          const mid = sorted.length >> 1
-          const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-          md.push(`| ${t.task} | ${t.size.join('×')} | ${t.steps || '–'} | ${s.length} | ${fmt(median, 1)} | ${fmt(sorted[0], 1)}–${fmt(sorted[sorted.length - 1], 1)} |`)
+          md.push(`| ${t.task} | ${t.size.join('×')} | ${t.steps || '–'} | ${s.length} | ${fmt(percentileOf(Float32Array.from(s), 50), 1)} | ${fmt(Math.min(...s), 1)}–${fmt(Math.max(...s), 1)} |`)
         }
         md.push('')
       }
