@@ -7,6 +7,7 @@
  *
  *   npx tsx scripts/calibrate-restoration.ts --data ../shared/data [--model brain-t1] [--models-dir models] [--subjects 2]
  *     [--levels 0.03,0.05,0.1] [--scales 0.55,0.65,0.75,0.85,1] [--factors 2,4] [--sigmas 0.1,0.15,0.2,0.3] [--write]
+ *     [--plane-weights 0.4,0.5,0.6]   (the own plane's share of the ensemble average; printed, not written)
  *
  * Each estimate is averaged over the views the card's ensemble names (the pipelines' default; --ensemble off: one view).
  *
@@ -61,6 +62,10 @@ const factors = nums('--factors', '2,4')
 const sigmas = nums('--sigmas', '0.1,0.15,0.2,0.3')
 
 const denoiseRows = new Map<number, number[]>()
+// --plane-weights: the share of the ensemble average the card's own plane keeps (card denoise.ensemble.own_plane_weight)
+const planeWeights = process.argv.includes('--plane-weights') ? nums('--plane-weights', '') : []
+// per scale, PSNRs per weight: each weight is judged at the best scale
+const weightRows = new Map<number, Map<number, number[]>>()
 const srRows = new Map<number, number[]>()
 const ratios: number[] = []
 // views per estimate, for the calibration note (the same for every 2 mm IXI subject)
@@ -89,11 +94,29 @@ for (const [si, subj] of train.entries()) {
     const half = (y.range.high - y.range.low) / 2
     const line: string[] = []
     for (const s of scales) {
-      // relative to the estimate, as the pipeline applies it
-      const x0 = await oneStepX0(dvm, size, y.data, sch.timestepForNoise((s * est.sigma) / half))
-      const p = psnr(clean, denormalise(x0, y.range), P, mask)
+      // relative to the estimate, as the pipeline applies it; one call per view, so the plane weights
+      // below reuse them (x̂₀ is affine in the output: the weighted mean of the views' estimates)
+      const t = sch.timestepForNoise((s * est.sigma) / half)
+      const perView: Float32Array[] = []
+      for (const v of dvm.views) perView.push(Float32Array.from(await oneStepX0({ ...pm, views: [v] }, size, y.data, t)))
+      const mix = (weights: number[]): Float32Array => {
+        const x0 = new Float32Array(clean.length)
+        perView.forEach((o, vi) => {
+          for (let i = 0; i < x0.length; i++) x0[i] += weights[vi] * o[i]
+        })
+        return x0
+      }
+      const p = psnr(clean, denormalise(mix(dvm.views.map((v) => v.weight ?? 1 / dvm.views.length)), y.range), P, mask)
       push(denoiseRows, s, p)
       line.push(`${s}: ${p.toFixed(3)}`)
+      for (const w of planeWeights) {
+        const own = dvm.views.filter((v) => v.plane === pm.card.plane).length
+        if (own === dvm.views.length) break
+        const pw = psnr(clean, denormalise(mix(dvm.views.map((v) => (v.plane === pm.card.plane ? w / own : (1 - w) / (dvm.views.length - own)))), y.range), P, mask)
+        if (!weightRows.has(s)) weightRows.set(s, new Map())
+        push(weightRows.get(s)!, w, pw)
+        line.push(`${s}|own plane ${w}: ${pw.toFixed(3)}`)
+      }
     }
     console.log(`denoise ${subj} ${level * 100}% (σ̂/σ ${(est.sigma / sigma).toFixed(3)}) ${line.join(' · ')}`)
   }
@@ -117,6 +140,11 @@ for (const [si, subj] of train.entries()) {
   }
 }
 const [scale, dPsnr] = best(denoiseRows)
+const atScale = weightRows.get(scale)
+if (atScale) {
+  const [w, wPsnr] = best(atScale)
+  console.log(`best denoise.ensemble.own_plane_weight at sigma_scale ${scale}: ${w} (mean ${wPsnr.toFixed(3)} dB; ${[...atScale].map(([k, v]) => `${k}: ${(v.reduce((a, b) => a + b, 0) / v.length).toFixed(3)}`).join(' · ')})`)
+}
 const [sigma, sPsnr] = best(srRows)
 const ratio = ratios.reduce((a, b) => a + b, 0) / ratios.length
 console.log(`best denoise.sigma_scale ${scale} (mean ${dPsnr.toFixed(3)} dB); best superres.mean_sigma ${sigma} (mean ${sPsnr.toFixed(3)} dB); σ̂/σ ${ratio.toFixed(3)}`)

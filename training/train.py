@@ -54,6 +54,10 @@ def parse(argv):
     p.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",
                    help="EDM recipes on CPU: bf16 autocast (auto: on where the CPU has AVX-512 BF16 or AMX)")
     p.add_argument("--minutes", type=float, help="EDM recipes: stop training after this many minutes (then evaluate and export)")
+    p.add_argument("--decay", type=float, help="EDM recipes: the last fraction of the run (of --minutes when given, "
+                   "else of --steps) lowers the lr linearly to 0")
+    p.add_argument("--focus", type=float, help="EDM recipes: this fraction of the samples draws ln sigma uniformly over "
+                   "the recipe's task_sigmas (the levels its task's default call runs at)")
     return p.parse_args(argv)
 
 

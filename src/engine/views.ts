@@ -13,14 +13,17 @@ export interface View {
   plane: SlicePlane
   flipRows: boolean
   flipCols: boolean
+  /** Its share of the average (the shares of a view list sum to 1); absent: all views weigh the same. */
+  weight?: number
 }
 
 export const FLIP_AXES = ['rows', 'cols'] as const
 export type FlipAxis = (typeof FLIP_AXES)[number]
 
-/** 'sagittal', 'sagittal+rows', 'coronal+rows+cols': what reports and provenance name a view by. */
+/** 'sagittal', 'sagittal+rows', 'coronal+rows+cols', 'sagittal x0.5' (weighted): what reports and provenance name a view by. */
 export function viewLabel(v: View): string {
-  return [v.plane, ...(v.flipRows ? ['rows'] : []), ...(v.flipCols ? ['cols'] : [])].join('+')
+  const name = [v.plane, ...(v.flipRows ? ['rows'] : []), ...(v.flipCols ? ['cols'] : [])].join('+')
+  return v.weight === undefined ? name : `${name} x${+v.weight.toFixed(4)}`
 }
 
 /** Every combination of the given flips (the identity first) in each of the given planes, the first plane first. */

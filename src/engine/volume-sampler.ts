@@ -60,12 +60,12 @@ export async function evalVolume(vm: VolumeModel, x: Float32Array, size: Vec3, t
     if (vm.views.length === 1) return inView(vm.views[0])
     // x̂₀ is affine in the output for every prediction kind at a fixed (x, t): averaging outputs averages the estimates
     const sum = new Float32Array(x.length)
+    const n = vm.views.length
     for (const v of vm.views) {
       const one = await inView(v)
-      for (let i = 0; i < sum.length; i++) sum[i] += one[i]
+      const w = v.weight ?? 1 / n
+      for (let i = 0; i < sum.length; i++) sum[i] += w * one[i]
     }
-    const n = vm.views.length
-    for (let i = 0; i < sum.length; i++) sum[i] /= n
     return sum
   }
   const { batch, inFlight } = vm.plan

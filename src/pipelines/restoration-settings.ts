@@ -60,9 +60,15 @@ export interface EnsembleSettings {
   /** 'all': the other two anatomical planes too, when the volume's largest spacing is at most maxAnisotropy × its smallest. */
   planes: 'own' | 'all'
   maxAnisotropy: number
+  /**
+   * With the other planes: the share of the average the card's own plane (the one its model was
+   * trained in, whose views are each better than another plane's) keeps, split evenly among its views;
+   * the rest goes evenly to the other planes' views. Null: every view weighs the same.
+   */
+  ownPlaneWeight: number | null
 }
 
-export const SINGLE_VIEW: EnsembleSettings = { flips: [], planes: 'own', maxAnisotropy: 1 }
+export const SINGLE_VIEW: EnsembleSettings = { flips: [], planes: 'own', maxAnisotropy: 1, ownPlaneWeight: null }
 
 /** The card's name (for errors) and its blocks; browser-safe (the viewer's preview reads the denoise block). */
 type SettingsCard = Pick<ModelCard, 'name'> & { readonly [block: string]: unknown }
@@ -88,7 +94,7 @@ function ensembleOf(b: NonNullable<ReturnType<typeof block>>): EnsembleSettings 
   if (e === undefined || e === null) return SINGLE_VIEW
   if (typeof e !== 'object' || Array.isArray(e)) return b.bad('ensemble', 'a JSON object or null')
   const o = e as Record<string, unknown>
-  const known = ['flips', 'planes', 'max_anisotropy', 'note']
+  const known = ['flips', 'planes', 'max_anisotropy', 'own_plane_weight', 'note']
   const extra = Object.keys(o).find((k) => !known.includes(k))
   if (extra !== undefined) return b.bad(`ensemble.${extra}`, `absent (the known keys: ${known.join(', ')})`)
   if (o.note !== undefined && typeof o.note !== 'string') return b.bad('ensemble.note', 'a string')
@@ -102,7 +108,9 @@ function ensembleOf(b: NonNullable<ReturnType<typeof block>>): EnsembleSettings 
   if (!(typeof maxAnisotropy === 'number' && Number.isFinite(maxAnisotropy) && maxAnisotropy >= 1 && maxAnisotropy <= 10)) {
     return b.bad('ensemble.max_anisotropy', 'a number in [1, 10]')
   }
-  return { flips: flips as FlipAxis[], planes, maxAnisotropy }
+  const w = o.own_plane_weight ?? null
+  if (w !== null && !(inRange(w, 0, 1) && w < 1)) return b.bad('ensemble.own_plane_weight', 'a number in (0, 1)')
+  return { flips: flips as FlipAxis[], planes, maxAnisotropy, ownPlaneWeight: w }
 }
 
 /**
@@ -114,7 +122,11 @@ function ensembleOf(b: NonNullable<ReturnType<typeof block>>): EnsembleSettings 
 export function ensembleViews(e: EnsembleSettings, plane: SlicePlane, spacing: readonly number[], use: 'auto' | 'off' = 'auto'): View[] {
   if (use === 'off') return viewsOf([plane], [])
   const iso = Math.max(...spacing) <= e.maxAnisotropy * Math.min(...spacing)
-  return viewsOf(e.planes === 'all' && iso ? [plane, ...PLANES.filter((p) => p !== plane)] : [plane], e.flips)
+  const views = viewsOf(e.planes === 'all' && iso ? [plane, ...PLANES.filter((p) => p !== plane)] : [plane], e.flips)
+  const own = views.filter((v) => v.plane === plane).length
+  if (e.ownPlaneWeight === null || own === views.length) return views
+  const w = e.ownPlaneWeight
+  return views.map((v) => ({ ...v, weight: v.plane === plane ? w / own : (1 - w) / (views.length - own) }))
 }
 
 export function denoiseSettings(card: SettingsCard): DenoiseSettings {

@@ -76,4 +76,11 @@ describe('self-ensemble views (engine/views.ts)', () => {
     const id = await evalVolume({ ...volumeModel(offsetModel(() => 0), CARD), views: viewsOf(['sagittal', 'coronal', 'axial'], ['rows', 'cols']) }, x, size, 10)
     for (let i = 0; i < n; i++) expect(id[i]).toBeCloseTo(x[i], 6)
   })
+
+  it('weighted views: the average takes each view at its weight', async () => {
+    const vm = volumeModel(offsetModel((_y, _c, H) => H), CARD)
+    const weighted = viewsOf(['sagittal', 'coronal', 'axial'], []).map((v, i) => ({ ...v, weight: [0.5, 0.3, 0.2][i] }))
+    const out = await evalVolume({ ...vm, views: weighted }, x, size, 10)
+    for (let i = 0; i < n; i++) expect(out[i]).toBeCloseTo(x[i] + 0.5 * 3 + 0.3 * 3 + 0.2 * 4, 5)
+  })
 })

@@ -78,7 +78,8 @@ describe('card ensemble (the one-call estimate averaged over views)', () => {
   const card = (name: string): ModelCard => JSON.parse(readFileSync(path.join(repoRoot, 'models', `${name}.json`), 'utf8')) as ModelCard
   it('the shipped cards name the views their models were trained to treat alike', () => {
     // brain-t1: the three planes of an isotropic volume; head-ct: left-right mirrors (its training flipped columns only), in three planes when isotropic; brain-t1-sr: top-bottom mirrors (both flips would break its time budget)
-    expect(ensembleViews(denoiseSettings(card('brain-t1')).ensemble, 'sagittal', [2, 2, 2]).map(viewLabel)).toEqual(['sagittal', 'axial', 'coronal'])
+    // (brain-t1's own plane keeps half of the average since 0.3.2: card denoise.ensemble.own_plane_weight)
+    expect(ensembleViews(denoiseSettings(card('brain-t1')).ensemble, 'sagittal', [2, 2, 2]).map(viewLabel)).toEqual(['sagittal x0.5', 'axial x0.25', 'coronal x0.25'])
     expect(ensembleViews(denoiseSettings(card('head-ct')).ensemble, 'axial', [3, 3, 3]).map(viewLabel)).toEqual(['axial', 'axial+cols', 'coronal', 'coronal+cols', 'sagittal', 'sagittal+cols'])
     expect(ensembleViews(denoiseSettings(card('head-ct')).ensemble, 'axial', [0.96, 0.96, 1.5]).map(viewLabel)).toEqual(['axial', 'axial+cols'])
     expect(ensembleViews(superresSettings(card('brain-t1-sr')).ensemble, 'coronal', [1, 1, 2]).map(viewLabel)).toEqual(['coronal', 'coronal+rows'])
@@ -88,9 +89,17 @@ describe('card ensemble (the one-call estimate averaged over views)', () => {
     expect(e.maxAnisotropy).toBe(1.5)
     expect(ensembleViews(e, 'sagittal', [0.94, 0.94, 1.2]).length).toBe(3)
     expect(ensembleViews(e, 'sagittal', [0.47, 0.47, 5]).map(viewLabel)).toEqual(['sagittal']) // a thick-slice series
-    expect(ensembleViews(e, 'axial', [2, 2, 2]).map(viewLabel)).toEqual(['axial', 'coronal', 'sagittal'])
+    expect(ensembleViews(e, 'axial', [2, 2, 2]).map((v) => v.plane)).toEqual(['axial', 'coronal', 'sagittal'])
     expect(ensembleViews(e, 'sagittal', [2, 2, 2], 'off').map(viewLabel)).toEqual(['sagittal'])
     expect(ensembleViews(SINGLE_VIEW, 'sagittal', [2, 2, 2]).map(viewLabel)).toEqual(['sagittal'])
+  })
+  it('own_plane_weight: the own plane keeps that share split over its flips, the other planes share the rest; one plane stays unweighted', () => {
+    const e = { flips: ['rows' as const], planes: 'all' as const, maxAnisotropy: 1.5, ownPlaneWeight: 0.6 }
+    const v = ensembleViews(e, 'sagittal', [2, 2, 2])
+    expect(v.map((x) => [x.plane, x.weight])).toEqual([['sagittal', 0.3], ['sagittal', 0.3], ['axial', 0.1], ['axial', 0.1], ['coronal', 0.1], ['coronal', 0.1]])
+    expect(v.reduce((a, x) => a + (x.weight ?? 0), 0)).toBeCloseTo(1, 12)
+    expect(ensembleViews(e, 'sagittal', [0.47, 0.47, 5]).every((x) => x.weight === undefined)).toBe(true)
+    expect(denoiseSettings({ ...card('brain-t1'), denoise: { ensemble: { planes: 'all', own_plane_weight: 0.5 } } } as ModelCard).ensemble.ownPlaneWeight).toBe(0.5)
   })
   it('a malformed ensemble names its field', () => {
     const base = card('brain-t1')
@@ -102,6 +111,8 @@ describe('card ensemble (the one-call estimate averaged over views)', () => {
       [{ max_anisotropy: 0.5 }, 'denoise.ensemble.max_anisotropy'],
       [{ views: 3 }, 'denoise.ensemble.views'],
       [{ note: 3 }, 'denoise.ensemble.note'],
+      [{ own_plane_weight: 1 }, 'denoise.ensemble.own_plane_weight'],
+      [{ own_plane_weight: '0.5' }, 'denoise.ensemble.own_plane_weight'],
     ] as const) {
       expect(() => denoiseSettings({ ...base, denoise: { sigma_scale: 0.75, ensemble: ens } } as ModelCard), field).toThrow(EngineError)
       expect(() => denoiseSettings({ ...base, denoise: { sigma_scale: 0.75, ensemble: ens } } as ModelCard)).toThrow(field)

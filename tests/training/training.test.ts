@@ -101,6 +101,36 @@ print(max((p - q).abs().max().item() for p, q in zip(a.parameters(), c.parameter
     expect(Number(r.stdout.trim())).toBe(0)
   }, 60_000)
 
+  it('--focus draws that share of the noise levels log-uniformly over the task range; --decay ends the lr at 0 after a constant stretch', () => {
+    // expected share in range: of the 85 % not drawn at uniform t, the focused 70 % all land in
+    // [0.03, 0.25] and the log-normal 30 % with its own probability (normal CDF, Python's erf); the
+    // uniform-t 15 % with the share of timesteps whose sigma lies there
+    const script = `
+import sys, math, torch
+sys.path.insert(0, 'training')
+from raddiff_train.edm import sample_sigma, SigmaMap
+from raddiff_train.recipes import LINEAR
+from raddiff_train.train_edm import cooldown
+sm, g = SigmaMap(LINEAR), torch.Generator().manual_seed(0)
+lo, hi, pm, ps = 0.03, 0.25, -1.8, 1.4
+cdf = lambda v: 0.5 * (1 + math.erf((math.log(v) - pm) / (ps * math.sqrt(2))))
+s = sample_sigma(400000, sm, g, pm, ps, 0.15, 0.7, (lo, hi))
+inr = (s > lo) & (s < hi)
+p_ln = cdf(hi) - cdf(lo)
+p_u = ((sm.t_of_sigma(torch.tensor(hi)) - sm.t_of_sigma(torch.tensor(lo))) / (sm.T - 1)).item()
+print(inr.float().mean().item(), 0.85 * (0.7 + 0.3 * p_ln) + 0.15 * p_u, p_ln)
+print(*[cooldown(f, 0.35) for f in (0.0, 0.6, 0.825, 1.0, 1.1)], cooldown(0.99, 0.0))
+`
+    const r = spawnSync(PY, ['-c', script], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 })
+    expect(r.status, r.stderr).toBe(0)
+    const [line1, line2] = r.stdout.trim().split('\n')
+    const [got, want, pLn] = line1.split(/\s+/).map(Number)
+    expect(got).toBeCloseTo(want, 2)
+    expect(got).toBeGreaterThan(pLn * 0.85 + 0.2)
+    const lr = line2.split(/\s+/).map(Number)
+    ;[1, 1, 0.5, 0, 0, 1].forEach((v, i) => expect(lr[i]).toBeCloseTo(v, 9))
+  }, 60_000)
+
   it('the v-prediction arm (compare_objectives.py): x̂0 from v̂, its exported contract and its min-SNR weight match the textbook definitions', () => {
     // v = √ᾱ ε − √(1−ᾱ) x0 and x0 = √ᾱ x_t − √(1−ᾱ) v (Salimans & Ho); min-SNR-5 weights the v-loss by
     // min(SNR, 5)/(SNR + 1), which fit_edm applies as min(SNR, 5) on the x̂0 error: the two losses must agree

@@ -128,11 +128,16 @@ def vpred_loss_weight(sigma: torch.Tensor, gamma: float = 5.0) -> torch.Tensor:
 
 
 def sample_sigma(n: int, smap: SigmaMap, g: torch.Generator, p_mean: float, p_std: float,
-                 uniform_frac: float) -> torch.Tensor:
+                 uniform_frac: float, focus_frac: float = 0.0, focus_range: tuple | None = None) -> torch.Tensor:
     """ln σ ~ N(p_mean, p_std²) for most of the batch (the restoration range), and t uniform over
     [0, T−1] for `uniform_frac` of it, so sampling from pure noise (anomaly healing, translation)
-    still works."""
+    still works. `focus_frac` of the batch (drawn before the uniform-t part) takes ln σ uniform over
+    `focus_range`, the levels the task's default call runs at."""
     ln = torch.randn(n, generator=g) * p_std + p_mean
+    if focus_frac > 0:
+        lo, hi = math.log(focus_range[0]), math.log(focus_range[1])
+        f = torch.rand(n, generator=g) < focus_frac
+        ln = torch.where(f, lo + (hi - lo) * torch.rand(n, generator=g), ln)
     sigma = ln.exp().clamp(smap.sigma_min, smap.sigma_max)
     u = torch.rand(n, generator=g) < uniform_frac
     tu = torch.rand(n, generator=g) * (smap.T - 1)

@@ -109,6 +109,11 @@ def main_edm(a, r, device):
     batch = a.batch or (4 if a.smoke else r["batch"])
     if a.lr:
         r["lr"] = a.lr
+    for opt in ("decay", "focus"):
+        if getattr(a, opt, None) is not None:
+            r[opt] = getattr(a, opt)
+    if r.get("focus") and not r.get("task_sigmas"):
+        raise SystemExit(f"--focus: recipe {a.model} names no task_sigmas")
     steps = a.steps or (8 if a.smoke else r["steps"])
     name, work, log = open_run(a)
     train_specs, val_specs = run_sources(r, a.data, a.smoke)
@@ -194,7 +199,8 @@ def main_edm(a, r, device):
                           "val_subjects": [s["id"] for s in val_specs], "train_centre_slices": len(train),
                           "steps": steps, "batch": batch, "crop": size, "seed": a.seed, "device": str(device),
                           "train_seconds_this_run": round(train_s, 1), "init": os.path.basename(a.init) if a.init else None,
-                          "smoke": a.smoke},
+                          "lr": r["lr"], **({"focus": r["focus"], "task_sigmas": list(r["task_sigmas"])} if r.get("focus") else {}),
+                          **({"decay": r["decay"]} if r.get("decay") else {}), "smoke": a.smoke},
         "metrics": dict(metrics, onnx_parity=parity),
         "licence": r["licence"], "file": os.path.basename(onnx_path), "sha256": sha256_file(onnx_path),
     }

@@ -285,6 +285,15 @@ def grid_png_edm(edm: EDM, ds: Stack, smap: SigmaMap, path: str, rows: int = 4, 
     _png(path, ((tiles.numpy() + 1) * 127.5).clip(0, 255).round().astype(np.uint8))
 
 
+def cooldown(done_frac: float, decay: float) -> float:
+    """The lr factor of a run `done_frac` of the way through (of its time budget when it has one,
+    else of its steps) whose last `decay` fraction lowers the lr linearly to 0: the weights settle
+    instead of hovering at the constant lr's noise floor (1 throughout when decay is 0)."""
+    if decay <= 0:
+        return 1.0
+    return min(1.0, max(0.0, 1.0 - done_frac) / decay)
+
+
 def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: str, device, seed=0,
             resume=None, log=print, val_every=500, ckpt_every=250, log_every=25, ema_decay=0.999,
             size=None, batch=None, bf16=False, max_seconds=None, stop_step=None):
@@ -321,15 +330,19 @@ def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: st
     warm = min(200, max(1, steps // 20))
     t0, run_loss, run_n = time.time(), 0.0, 0
     t_begin = time.time()
+    decay = r.get("decay") or 0.0
     for step in range(start, steps):
-        over_time = max_seconds is not None and time.time() - t_begin > max_seconds
+        elapsed = time.time() - t_begin
+        over_time = max_seconds is not None and elapsed > max_seconds
         if over_time or (stop_step is not None and step >= stop_step):
             log(f"{'time' if over_time else 'step'} budget reached at step {step}: stopping")
             save(step)
             ema.trained_steps = step
             return ema
+        done_frac = elapsed / max_seconds if max_seconds is not None else (step - start) / max(1, (stop_step or steps) - start)
+        cool = cooldown(done_frac, decay)
         for pg in opt.param_groups:
-            pg["lr"] = r["lr"] * min(1.0, (step + 1 - start) / warm)
+            pg["lr"] = r["lr"] * min(1.0, (step + 1 - start) / warm) * cool
         c = train.centres[torch.randint(len(train), (batch,), generator=g)]
         x0, _, w, cond = train.batch(c, k, size, g)
         if torch.rand(1, generator=g) < 0.5:  # mirror through the slice axis: neighbours swap sides
@@ -343,7 +356,8 @@ def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: st
             # (a paired translation recipe may warp: its x and cond move together; gamma never, it would touch x only)
             x0, cond, w = augment(x0, cond, w, g, flip_axes=r.get("flip_axes", (3,)), rot_deg=r.get("rot_deg", 0.0),
                                   scale=r.get("scale", 0.0), gamma=0.0)
-        sigma = sample_sigma(len(x0), smap, g, r["p_mean"], r["p_std"], r["uniform_frac"])
+        sigma = sample_sigma(len(x0), smap, g, r["p_mean"], r["p_std"], r["uniform_frac"],
+                             r.get("focus") or 0.0, r.get("task_sigmas"))
         t = smap.t_of_sigma(sigma)
         noisy = x0 + sigma[:, None, None, None] * torch.randn(x0.shape, generator=g)
         if r.get("mean_frac") and r.get("mean_start") == "zeros":
@@ -387,7 +401,8 @@ def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: st
         done = step + 1
         if done % log_every == 0 or done == steps:
             dt = time.time() - t0
-            log(f"step {done}/{steps} loss {run_loss / run_n:.5f} {run_n * batch / dt:.2f} samples/s ({size}²)")
+            log(f"step {done}/{steps} loss {run_loss / run_n:.5f} {run_n * batch / dt:.2f} samples/s ({size}²)"
+                + (f" lr {opt.param_groups[0]['lr']:.2e}" if decay > 0 else ""))
             t0, run_loss, run_n = time.time(), 0.0, 0
         if done % ckpt_every == 0 or done == steps:
             save(done)
