@@ -80,7 +80,8 @@ for (const [si, subj] of train.entries()) {
   const [{ volume: lv }] = await loadVolumes([path.join(data, 'mri/ixi-t1-labels', `${subj}_T1_DLMUSE.nii.gz`)])
   const mask = Uint8Array.from(toFloat32(toCanonical(lv).volume), (v) => (v > 0 ? 1 : 0))
   const P = percentileOf(clean, 99.5, mask)
-  const dvm = { ...pm, views: ensembleViews(denoiseSettings(pm.card).ensemble, pm.card.plane, volume.spacing, ensemble) }
+  const dSettings = denoiseSettings(pm.card)
+  const dvm = { ...pm, views: ensembleViews(dSettings.ensemble, pm.card.plane, volume.spacing, ensemble) }
   const svm = { ...pm, views: ensembleViews(superresSettings(pm.card).ensemble, pm.card.plane, volume.spacing, ensemble) }
   viewsUsed.denoise = dvm.views.length
   viewsUsed.superres = svm.views.length
@@ -110,9 +111,10 @@ for (const [si, subj] of train.entries()) {
       push(denoiseRows, s, p)
       line.push(`${s}: ${p.toFixed(3)}`)
       for (const w of planeWeights) {
-        const own = dvm.views.filter((v) => v.plane === pm.card.plane).length
-        if (own === dvm.views.length) break
-        const pw = psnr(clean, denormalise(mix(dvm.views.map((v) => (v.plane === pm.card.plane ? w / own : (1 - w) / (dvm.views.length - own)))), y.range), P, mask)
+        // the pipeline's own weighting rule (ensembleViews) at this weight: same views, same order
+        const weighted = ensembleViews({ ...dSettings.ensemble, ownPlaneWeight: w }, pm.card.plane, volume.spacing, ensemble)
+        if (weighted.every((v) => v.weight === undefined)) break // one plane only: nothing to weigh
+        const pw = psnr(clean, denormalise(mix(weighted.map((v) => v.weight!)), y.range), P, mask)
         if (!weightRows.has(s)) weightRows.set(s, new Map())
         push(weightRows.get(s)!, w, pw)
         line.push(`${s}|own plane ${w}: ${pw.toFixed(3)}`)

@@ -507,7 +507,8 @@ async function main(): Promise<void> {
         const groups = new Map<string, { t: Timing; s: number[] }>()
         for (const t of timings) {
           const key = `${t.task}|${t.size.join('×')}|${t.steps}`
-          groups.set(key, { t, s: [...(groups.get(key)?.s ?? []), t.seconds] })
+          if (!groups.has(key)) groups.set(key, { t, s: [] })
+          groups.get(key)!.s.push(t.seconds)
         }
         md.push('Time per volume:', '', '| what | volume | steps | runs | seconds (median) | range |', '|---|---|---|---|---|---|')
         for (const { t, s } of groups.values()) {
