@@ -76,7 +76,7 @@ describe.skipIf(!hasTorch || !hasData)('training recipes (PyTorch peer)', () => 
     expect(maxDiff).toBeLessThan(1e-4)
   }, 120_000)
 
-  it('resuming from a checkpoint reproduces the uninterrupted run bit for bit', () => {
+  it('resuming from a checkpoint reproduces the uninterrupted run bit for bit, and one at the run\'s end is refused', () => {
     const script = `
 import sys, torch
 sys.path.insert(0, 'training')
@@ -95,10 +95,17 @@ a = fit(mk(), ds, ds, r, steps=6, work=w + '/a', **kw)
 fit(mk(), ds, ds, r, steps=3, work=w + '/b', **kw)
 c = fit(mk(), ds, ds, r, steps=6, work=w + '/c', resume=w + '/b/ckpt.pt', **kw)
 print(max((p - q).abs().max().item() for p, q in zip(a.parameters(), c.parameters())))
+# a checkpoint at or past the run's length is refused, not exported as if trained
+try:
+    fit(mk(), ds, ds, r, steps=6, work=w + '/d', resume=w + '/c/ckpt.pt', **kw)
+except SystemExit as e:
+    print('refused:', e)
 `
     const r = spawnSync(PY, ['-c', script, path.join(tmp, 'resume')], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 })
     expect(r.status, r.stderr).toBe(0)
-    expect(Number(r.stdout.trim())).toBe(0)
+    const [diff, refused] = r.stdout.trim().split('\n')
+    expect(Number(diff)).toBe(0)
+    expect(refused).toMatch(/^refused: --resume .*ckpt\.pt is at step 6, at or past --steps 6: pass --steps above 6/)
   }, 60_000)
 
   it('--focus draws that share of the noise levels log-uniformly over the task range; --decay ends the lr at 0 after a constant stretch', () => {

@@ -37,6 +37,16 @@ def checkpoint_path(work: str) -> str:
     return os.path.join(work, "ckpt.pt")
 
 
+def resume_step(st: dict, steps: int, resume: str) -> int:
+    """The checkpoint's step, refusing one at or past the run's length: the loop would not run and the run would
+    export the checkpoint as if trained (the recipes' default --steps is a first run's length)."""
+    start = int(st["step"])
+    if start >= steps:
+        raise SystemExit(f"--resume {resume} is at step {start}, at or past --steps {steps}: "
+                         f"pass --steps above {start} to train on")
+    return start
+
+
 def save_checkpoint(path: str, state: dict) -> None:
     """Written aside and renamed over the old one, so a run killed mid-write keeps its last checkpoint."""
     tmp = path + ".tmp"

@@ -7,7 +7,7 @@ import time
 import torch
 
 from .data import SliceSet, augment, random_crop
-from .run_dir import checkpoint_path, save_checkpoint
+from .run_dir import checkpoint_path, resume_step, save_checkpoint
 from .schedules import alphas_cumprod, betas_for
 
 
@@ -90,7 +90,7 @@ def fit(model, train_set: SliceSet, val_set: SliceSet, r: dict, *, steps: int, w
         st = torch.load(resume, map_location="cpu")  # RNG states must stay CPU tensors
         model.load_state_dict(st["model"]), ema.load_state_dict(st["ema"]), opt.load_state_dict(st["opt"])
         g.set_state(st["gen"]), torch.set_rng_state(st["torch_rng"])
-        start = st["step"]
+        start = resume_step(st, steps, resume)
         log(f"resumed from {resume} at step {start}")
     os.makedirs(work, exist_ok=True)
     ckpt = checkpoint_path(work)

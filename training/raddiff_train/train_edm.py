@@ -14,7 +14,7 @@ import torch
 
 from .data import (_fit, augment, head_mask, load_canonical, normalisation_range, normalise, slices)
 from .edm import EDM, SigmaMap, loss_weight, psnr, sample_sigma, vpred_loss_weight, widen_input
-from .run_dir import checkpoint_path, save_checkpoint
+from .run_dir import checkpoint_path, resume_step, save_checkpoint
 
 
 class Stack:
@@ -311,7 +311,7 @@ def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: st
         edm.load_state_dict(st["model"]), ema.load_state_dict(st["ema"])
         if st.get("opt") and not r.get("reset_opt"):
             opt.load_state_dict(st["opt"])
-        start = st["step"]
+        start = resume_step(st, steps, resume)
         if "gen" in st:
             g.set_state(st["gen"])
         log(f"resumed from {resume} at step {start}")
