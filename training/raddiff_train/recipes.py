@@ -31,8 +31,8 @@ RECIPES = {
         tasks=["denoise", "super-resolution", "anomaly"], modality="MR", contrast="T1",
         folder="mri/ixi-t1", norm=MRI_NORM, plane="sagittal", size=64, tile_size=256,
         steps=20000, batch=16, lr=2e-4, flip_axes=(2, 3),
-        # 0.3.0: two neighbours each side (0.2.1 widened with --context 2, session 12); 0.3.1: its 64² phase continued (session 13); 0.3.2: focused on the task's levels, with a cool-down (session 14)
-        **dict(EDM_RESTORE, context=2, version="0.3.2"),
+        # 0.3.0: two neighbours each side (0.2.1 widened with --context 2, session 12); 0.3.1: its 64² phase continued (session 13); 0.3.2: focused on the task's levels, with a cool-down (session 14); 0.3.3: that continued (session 15)
+        **dict(EDM_RESTORE, context=2, version="0.3.3"),
         # where `raddiff denoise` calls it (sigma_scale x the estimated sigma at 3-10 % Rician): 70 % of the
         # samples there since 0.3.2 (--focus; session 14's A/B: +0.037 dB at sigma 0.1 after 3250 steps)
         task_sigmas=(0.03, 0.25), focus=0.7,
