@@ -51,7 +51,8 @@ const sch = schedulerFor(pm.card)
 const train = ((pm.card.training_data as { train_subjects?: string[] } | undefined)?.train_subjects ?? []).slice(0, Number(arg('--subjects', '2')))
 if (train.length === 0) throw new Error(`the card of ${model} names no training subjects`)
 const push = (m: Map<number, number[]>, k: number, v: number): void => void m.set(k, [...(m.get(k) ?? []), v])
-const best = (m: Map<number, number[]>): [number, number] => [...m].map(([k, v]) => [k, v.reduce((a, b) => a + b, 0) / v.length] as [number, number]).sort((a, b) => b[1] - a[1])[0]
+const means = (m: Map<number, number[]>): [number, number][] => [...m].map(([k, v]) => [k, v.reduce((a, b) => a + b, 0) / v.length])
+const best = (m: Map<number, number[]>): [number, number] => means(m).sort((a, b) => b[1] - a[1])[0]
 // a noise scale within --tie dB of the best counts as a tie, and the smallest of the tied scales wins: it
 // smooths least, which the striping target (slice-to-slice difference near the clean volume's) rewards and
 // PSNR on two subjects cannot resolve (brain-t1 0.3.2: 0.85 over 0.75 by 0.003 dB smoothed the 5 % striping
@@ -59,8 +60,7 @@ const best = (m: Map<number, number[]>): [number, number] => [...m].map(([k, v])
 const tie = Number(arg('--tie', '0.01'))
 const leastSmoothing = (m: Map<number, number[]>): [number, number] => {
   const [, top] = best(m)
-  const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length
-  return [...m].map(([k, v]) => [k, mean(v)] as [number, number]).filter(([, p]) => p >= top - tie).sort((a, b) => a[0] - b[0])[0]
+  return means(m).filter(([, p]) => p >= top - tie).sort((a, b) => a[0] - b[0])[0]
 }
 const ensemble = arg('--ensemble', 'auto') === 'off' ? 'off' : 'auto'
 if (pm.card.modality.toUpperCase() === 'CT') {
@@ -156,7 +156,7 @@ const [scale, dPsnr] = leastSmoothing(denoiseRows)
 const atScale = weightRows.get(scale)
 if (atScale) {
   const [w, wPsnr] = best(atScale)
-  console.log(`best denoise.ensemble.own_plane_weight at sigma_scale ${scale}: ${w} (mean ${wPsnr.toFixed(3)} dB; ${[...atScale].map(([k, v]) => `${k}: ${(v.reduce((a, b) => a + b, 0) / v.length).toFixed(3)}`).join(' · ')})`)
+  console.log(`best denoise.ensemble.own_plane_weight at sigma_scale ${scale}: ${w} (mean ${wPsnr.toFixed(3)} dB; ${means(atScale).map(([k, p]) => `${k}: ${p.toFixed(3)}`).join(' · ')})`)
 }
 const [sigma, sPsnr] = best(srRows)
 const ratio = ratios.reduce((a, b) => a + b, 0) / ratios.length
@@ -211,7 +211,7 @@ async function calibrateCt(): Promise<void> {
   console.log(`best denoise.sigma_scale ${scale} (mean ${p.toFixed(3)} dB)`)
   if (process.argv.includes('--write')) {
     const card = JSON.parse(readFileSync(cardPath, 'utf8'))
-    card.denoise = { ...card.denoise, sigma_scale: scale, calibration: `sigma_scale ${scale}: best mean PSNR (the smallest scale within ${tie} dB of the best) (range 400 HU, inside the body) over ${scales.join('/')} x the estimated σ, additive Gaussian ${levels.join('/')} HU, the denoise task in mean mode${ensemble === 'off' ? ' (one view)' : ''}, measured with ${pm.card.name} ${pm.card.version} on training CT ${train.join(', ')}; scripts/calibrate-restoration.ts` }
+    card.denoise = { ...card.denoise, sigma_scale: scale, calibration: `sigma_scale ${scale}: best mean PSNR (range 400 HU, inside the body; the smallest scale within ${tie} dB of the best) over ${scales.join('/')} x the estimated σ, additive Gaussian ${levels.join('/')} HU, the denoise task in mean mode${ensemble === 'off' ? ' (one view)' : ''}, measured with ${pm.card.name} ${pm.card.version} on training CT ${train.join(', ')}; scripts/calibrate-restoration.ts` }
     writeFileSync(cardPath, JSON.stringify(card, null, 2) + '\n')
     console.log(`wrote ${path.relative(root, cardPath)}`)
   }
