@@ -22,7 +22,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { oneStepX0, prepareModel, Rng, schedulerFor } from '../src/engine/index.js'
+import { oneStepX0, prepareModel, Rng, schedulerFor, viewWeights } from '../src/engine/index.js'
 import { loadVolumes } from '../src/io/load.js'
 import { psnr } from '../src/metrics/index.js'
 import { denormalise, normaliseVolume } from '../src/pipelines/common.js'
@@ -118,14 +118,14 @@ for (const [si, subj] of train.entries()) {
         })
         return x0
       }
-      const p = psnr(clean, denormalise(mix(dvm.views.map((v) => v.weight ?? 1 / dvm.views.length)), y.range), P, mask)
+      const p = psnr(clean, denormalise(mix(viewWeights(dvm.views)), y.range), P, mask)
       push(denoiseRows, s, p)
       line.push(`${s}: ${p.toFixed(3)}`)
       for (const w of planeWeights) {
         // the pipeline's own weighting rule (ensembleViews) at this weight: same views, same order
         const weighted = ensembleViews({ ...dSettings.ensemble, ownPlaneWeight: w }, pm.card.plane, volume.spacing, ensemble)
         if (weighted.every((v) => v.weight === undefined)) break // one plane only: nothing to weigh
-        const pw = psnr(clean, denormalise(mix(weighted.map((v) => v.weight!)), y.range), P, mask)
+        const pw = psnr(clean, denormalise(mix(viewWeights(weighted)), y.range), P, mask)
         if (!weightRows.has(s)) weightRows.set(s, new Map())
         push(weightRows.get(s)!, w, pw)
         line.push(`${s}|own plane ${w}: ${pw.toFixed(3)}`)

@@ -20,6 +20,11 @@ export interface View {
 export const FLIP_AXES = ['rows', 'cols'] as const
 export type FlipAxis = (typeof FLIP_AXES)[number]
 
+/** Each view's share of the average: its weight, or an equal share where the list carries none (the one rule evalVolume and calibration use). */
+export function viewWeights(views: readonly View[]): number[] {
+  return views.map((v) => v.weight ?? 1 / views.length)
+}
+
 /** 'sagittal', 'sagittal+rows', 'coronal+rows+cols', 'sagittal x0.5' (weighted): what reports and provenance name a view by. */
 export function viewLabel(v: View): string {
   const name = [v.plane, ...(v.flipRows ? ['rows'] : []), ...(v.flipCols ? ['cols'] : [])].join('+')

@@ -12,7 +12,7 @@ import type { NoiseScheduler } from './schedulers/scheduler.js'
 import type { Device, ResolvedDevice } from './session.js'
 import { cardTiled, clipUnit, readContextSlices, scaledState, sliceGeometry, unscaled } from './one-slice.js'
 import { padIndex, readSlice, writeSlice } from './slicing.js'
-import { flippedModelFn, type View } from './views.js'
+import { flippedModelFn, viewWeights, type View } from './views.js'
 
 /**
  * A model ready for whole-volume evaluation: its card's geometry and diffusion fields, the network
@@ -60,10 +60,10 @@ export async function evalVolume(vm: VolumeModel, x: Float32Array, size: Vec3, t
     if (vm.views.length === 1) return inView(vm.views[0])
     // x̂₀ is affine in the output for every prediction kind at a fixed (x, t): averaging outputs averages the estimates
     const sum = new Float32Array(x.length)
-    const n = vm.views.length
-    for (const v of vm.views) {
+    const weights = viewWeights(vm.views)
+    for (const [vi, v] of vm.views.entries()) {
       const one = await inView(v)
-      const w = v.weight ?? 1 / n
+      const w = weights[vi]
       for (let i = 0; i < sum.length; i++) sum[i] += w * one[i]
     }
     return sum
