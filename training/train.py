@@ -58,6 +58,10 @@ def parse(argv):
                    "else of --steps) lowers the lr linearly to 0")
     p.add_argument("--focus", type=float, help="EDM recipes: this fraction of the samples draws ln sigma uniformly over "
                    "the recipe's task_sigmas (the levels its task's default call runs at)")
+    p.add_argument("--mix", help="super-resolution recipes: comma-separated shares of the training samples per trained "
+                   "degradation, in the recipe's order (default: in proportion to their slices)")
+    p.add_argument("--mean-frac", type=float, help="conditioned recipes: the fraction of samples that trains the "
+                   "posterior-mean call (default: the recipe's)")
     return p.parse_args(argv)
 
 

@@ -138,6 +138,54 @@ print(*[cooldown(f, 0.35) for f in (0.0, 0.6, 0.825, 1.0, 1.1)], cooldown(0.99, 
     ;[1, 1, 0.5, 0, 0, 1].forEach((v, i) => expect(lr[i]).toBeCloseTo(v, 9))
   }, 60_000)
 
+  it('--mix gives each super-resolution degradation its share of the samples, uniform within it, and refuses a malformed list; fractions outside [0, 1] are refused', () => {
+    // 3 variants with 10 / 30 / 60 centres (slice 7 of variant 0 is no centre): shares 0.6 / 0.25 / 0.15 are
+    // what the draw must give, whatever the slice counts; within a variant every centre alike
+    const script = `
+import sys, torch
+sys.path.insert(0, 'training')
+from types import SimpleNamespace
+from raddiff_train.train_edm import centre_draw_weights
+from raddiff_train.run_edm import parse_mix
+variant = torch.tensor([0] * 11 + [1] * 30 + [2] * 60)
+centres = torch.tensor([i for i in range(101) if i != 7])
+p = centre_draw_weights(SimpleNamespace(variant=variant, centres=centres), [0.6, 0.25, 0.15])
+d = centres[torch.multinomial(p, 400000, replacement=True, generator=torch.Generator().manual_seed(0))]
+v = variant[d]
+print(*[(v == i).float().mean().item() for i in range(3)], (d == 7).sum().item())
+c1 = torch.bincount(d[v == 1], minlength=101)[11:41].float()
+print((c1.max() / c1.min()).item())
+r = {"name": "brain-t1-sr", "superres": {"train": [(2, "inplane"), (2, "through"), (4, "inplane")]}}
+print(*parse_mix("3,1,1", r))
+for bad in ("1,2", "1,-1,1", "0,0,0", "a,b,c"):
+    try:
+        parse_mix(bad, r); print("accepted", bad)
+    except SystemExit as e:
+        print("refused", "x2 inplane" in str(e) or "numbers" in str(e))
+try:
+    parse_mix("1", {"name": "brain-t1"}); print("accepted")
+except SystemExit as e:
+    print("refused", "brain-t1" in str(e))
+`
+    const r = spawnSync(PY, ['-c', script], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 })
+    expect(r.status, r.stderr).toBe(0)
+    const lines = r.stdout.trim().split('\n')
+    const [s0, s1, s2, notCentre] = lines[0].split(/\s+/).map(Number)
+    expect(s0).toBeCloseTo(0.6, 2)
+    expect(s1).toBeCloseTo(0.25, 2)
+    expect(s2).toBeCloseTo(0.15, 2)
+    expect(notCentre).toBe(0)
+    // 100000 draws over 30 centres: ~3333 each, a spread of a few per cent, not the 2x of a skewed draw
+    expect(Number(lines[1])).toBeLessThan(1.15)
+    lines[2].split(/\s+/).map(Number).forEach((v, i) => expect(v).toBeCloseTo([0.6, 0.2, 0.2][i], 9))
+    expect(lines.slice(3)).toEqual(Array(5).fill('refused True'))
+    for (const [flag, v] of [['--decay', '1.5'], ['--focus', '-0.2'], ['--mean-frac', '2.5']]) {
+      const t = spawnSync(PY, ['training/train.py', 'brain-t1-sr', '--data', dataRoot, '--smoke', '--out', tmp, flag, v], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 })
+      expect(t.status).not.toBe(0)
+      expect(t.stderr).toContain(`${flag} ${v}: a fraction in [0, 1]`)
+    }
+  }, 60_000)
+
   it('the v-prediction arm (compare_objectives.py): x̂0 from v̂, its exported contract and its min-SNR weight match the textbook definitions', () => {
     // v = √ᾱ ε − √(1−ᾱ) x0 and x0 = √ᾱ x_t − √(1−ᾱ) v (Salimans & Ho); min-SNR-5 weights the v-loss by
     // min(SNR, 5)/(SNR + 1), which fit_edm applies as min(SNR, 5) on the x̂0 error: the two losses must agree

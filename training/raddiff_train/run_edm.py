@@ -101,6 +101,21 @@ def bf16_ok() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def parse_mix(text: str, r: dict) -> list:
+    """--mix: one non-negative share per trained degradation of a super-resolution recipe, normalised."""
+    sr = r.get("superres")
+    if not sr:
+        raise SystemExit(f"--mix: recipe {r['name']} trains no super-resolution degradations")
+    try:
+        w = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"--mix {text!r}: comma-separated numbers, one per degradation") from None
+    names = [f"x{f} {d}" for f, d in sr["train"]]
+    if len(w) != len(names) or min(w) < 0 or sum(w) <= 0:
+        raise SystemExit(f"--mix {text!r}: {len(names)} non-negative shares, not all 0, one each for {', '.join(names)}")
+    return [v / sum(w) for v in w]
+
+
 def main_edm(a, r, device):
     t_start = time.time()
     k = a.context or r.get("context", 1)
@@ -109,9 +124,14 @@ def main_edm(a, r, device):
     batch = a.batch or (4 if a.smoke else r["batch"])
     if a.lr:
         r["lr"] = a.lr
-    for opt in ("decay", "focus"):
-        if getattr(a, opt, None) is not None:
-            r[opt] = getattr(a, opt)
+    for opt in ("decay", "focus", "mean_frac"):  # fractions of the run / of the samples
+        v = getattr(a, opt, None)
+        if v is not None:
+            if not 0 <= v <= 1:
+                raise SystemExit(f"--{opt.replace('_', '-')} {v}: a fraction in [0, 1]")
+            r[opt] = v
+    if getattr(a, "mix", None):
+        r["mix"] = parse_mix(a.mix, r)
     if r.get("focus") and not r.get("task_sigmas"):
         raise SystemExit(f"--focus: recipe {a.model} names no task_sigmas")
     steps = a.steps or (8 if a.smoke else r["steps"])
@@ -200,7 +220,9 @@ def main_edm(a, r, device):
                           "steps": steps, "batch": batch, "crop": size, "seed": a.seed, "device": str(device),
                           "train_seconds_this_run": round(train_s, 1), "init": os.path.basename(a.init) if a.init else None,
                           "lr": r["lr"], **({"focus": r["focus"], "task_sigmas": list(r["task_sigmas"])} if r.get("focus") else {}),
-                          **({"decay": r["decay"]} if r.get("decay") else {}), "smoke": a.smoke},
+                          **({"decay": r["decay"]} if r.get("decay") else {}),
+                          **({"mix": dict(zip((f"x{f} {d}" for f, d in sr["train"]), (round(v, 3) for v in r["mix"])))}
+                             if sr and r.get("mix") else {}), "smoke": a.smoke},
         "metrics": dict(metrics, onnx_parity=parity),
         "licence": r["licence"], "file": os.path.basename(onnx_path), "sha256": sha256_file(onnx_path),
     }

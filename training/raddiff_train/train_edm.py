@@ -294,6 +294,17 @@ def cooldown(done_frac: float, decay: float) -> float:
     return min(1.0, max(0.0, 1.0 - done_frac) / decay)
 
 
+def centre_draw_weights(train: "Stack", mix) -> torch.Tensor:
+    """Per-centre draw probabilities giving variant v the share mix[v] of the samples (uniform within it),
+    e.g. more of the degradation whose target is furthest."""
+    v = train.variant[train.centres]
+    count = torch.bincount(v, minlength=len(mix)).double()
+    if (count[torch.tensor(mix) > 0] == 0).any():
+        raise ValueError("a degradation given a share has no training slices")
+    share = torch.tensor(mix, dtype=torch.float64)
+    return (share[v] / count[v]).float()
+
+
 def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: str, device, seed=0,
             resume=None, log=print, val_every=500, ckpt_every=250, log_every=25, ema_decay=0.999,
             size=None, batch=None, bf16=False, max_seconds=None, stop_step=None):
@@ -327,6 +338,7 @@ def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: st
     if r.get("mean_frac") and r.get("mean_start") != "zeros":  # the mean call's level per training variant, and its timestep
         s_sr_of_variant = torch.tensor(r["mean_sigma_of_variant"], dtype=torch.float32)
         t_sr_of_variant = smap.t_of_sigma(s_sr_of_variant)
+    draw_p = centre_draw_weights(train, r["mix"]) if r.get("mix") else None
     warm = min(200, max(1, steps // 20))
     t0, run_loss, run_n = time.time(), 0.0, 0
     t_begin = time.time()
@@ -343,7 +355,10 @@ def fit_edm(edm: EDM, train: Stack, val: Stack, r: dict, *, steps: int, work: st
         cool = cooldown(done_frac, decay)
         for pg in opt.param_groups:
             pg["lr"] = r["lr"] * min(1.0, (step + 1 - start) / warm) * cool
-        c = train.centres[torch.randint(len(train), (batch,), generator=g)]
+        if draw_p is None:
+            c = train.centres[torch.randint(len(train), (batch,), generator=g)]
+        else:
+            c = train.centres[torch.multinomial(draw_p, batch, replacement=True, generator=g)]
         x0, _, w, cond = train.batch(c, k, size, g)
         if torch.rand(1, generator=g) < 0.5:  # mirror through the slice axis: neighbours swap sides
             x0 = x0.flip(1)
