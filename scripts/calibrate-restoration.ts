@@ -33,6 +33,7 @@ import { toCanonical } from '../src/engine/canonical.js'
 import { averagePool, cubicUpsample, percentileOf, projectOntoMeasurement } from '../src/pipelines/volume-ops.js'
 import { createVolume, toFloat32, type Vec3 } from '../src/volume/index.js'
 import { rician } from './synthetic-noise.js'
+import { best, checkTie, leastSmoothing as pickLeastSmoothing, means, push, type Scores } from './calibration-pick.js'
 import { runTask } from '../src/pipelines/index.js'
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import os from 'node:os'
@@ -50,18 +51,8 @@ const pm = await prepareModel(cardPath, 'cpu')
 const sch = schedulerFor(pm.card)
 const train = ((pm.card.training_data as { train_subjects?: string[] } | undefined)?.train_subjects ?? []).slice(0, Number(arg('--subjects', '2')))
 if (train.length === 0) throw new Error(`the card of ${model} names no training subjects`)
-const push = (m: Map<number, number[]>, k: number, v: number): void => void m.set(k, [...(m.get(k) ?? []), v])
-const means = (m: Map<number, number[]>): [number, number][] => [...m].map(([k, v]) => [k, v.reduce((a, b) => a + b, 0) / v.length])
-const best = (m: Map<number, number[]>): [number, number] => means(m).sort((a, b) => b[1] - a[1])[0]
-// a noise scale within --tie dB of the best counts as a tie, and the smallest of the tied scales wins: it
-// smooths least, which the striping target (slice-to-slice difference near the clean volume's) rewards and
-// PSNR on two subjects cannot resolve (brain-t1 0.3.2: 0.85 over 0.75 by 0.003 dB smoothed the 5 % striping
-// ratio from 0.93 to 0.88 on the same subjects)
-const tie = Number(arg('--tie', '0.01'))
-const leastSmoothing = (m: Map<number, number[]>): [number, number] => {
-  const [, top] = best(m)
-  return means(m).filter(([, p]) => p >= top - tie).sort((a, b) => a[0] - b[0])[0]
-}
+const tie = checkTie(Number(arg('--tie', '0.01')))  // before minutes of work, not after
+const leastSmoothing = (m: Scores): [number, number] => pickLeastSmoothing(m, tie)
 const ensemble = arg('--ensemble', 'auto') === 'off' ? 'off' : 'auto'
 if (pm.card.modality.toUpperCase() === 'CT') {
   await calibrateCt()
