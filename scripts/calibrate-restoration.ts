@@ -33,7 +33,7 @@ import { toCanonical } from '../src/engine/canonical.js'
 import { averagePool, cubicUpsample, percentileOf, projectOntoMeasurement } from '../src/pipelines/volume-ops.js'
 import { createVolume, toFloat32, type Vec3 } from '../src/volume/index.js'
 import { rician } from './synthetic-noise.js'
-import { best, checkTie, leastSmoothing as pickLeastSmoothing, means, push, type Scores } from './calibration-pick.js'
+import { best, checkTie, leastSmoothing, means, push } from './calibration-pick.js'
 import { runTask } from '../src/pipelines/index.js'
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import os from 'node:os'
@@ -52,7 +52,6 @@ const sch = schedulerFor(pm.card)
 const train = ((pm.card.training_data as { train_subjects?: string[] } | undefined)?.train_subjects ?? []).slice(0, Number(arg('--subjects', '2')))
 if (train.length === 0) throw new Error(`the card of ${model} names no training subjects`)
 const tie = checkTie(Number(arg('--tie', '0.01')))  // before minutes of work, not after
-const leastSmoothing = (m: Scores): [number, number] => pickLeastSmoothing(m, tie)
 const ensemble = arg('--ensemble', 'auto') === 'off' ? 'off' : 'auto'
 if (pm.card.modality.toUpperCase() === 'CT') {
   await calibrateCt()
@@ -143,7 +142,7 @@ for (const [si, subj] of train.entries()) {
     console.log(`superres ${subj} ×${f} ${line.join(' · ')}`)
   }
 }
-const [scale, dPsnr] = leastSmoothing(denoiseRows)
+const [scale, dPsnr] = leastSmoothing(denoiseRows, tie)
 const atScale = weightRows.get(scale)
 if (atScale) {
   const [w, wPsnr] = best(atScale)
@@ -198,7 +197,7 @@ async function calibrateCt(): Promise<void> {
   } finally {
     rmSync(tmp, { recursive: true, force: true })
   }
-  const [scale, p] = leastSmoothing(rows)
+  const [scale, p] = leastSmoothing(rows, tie)
   console.log(`best denoise.sigma_scale ${scale} (mean ${p.toFixed(3)} dB)`)
   if (process.argv.includes('--write')) {
     const card = JSON.parse(readFileSync(cardPath, 'utf8'))

@@ -14,15 +14,15 @@ export const best = (m: Scores): [number, number] => {
   return means(m).sort((a, b) => b[1] - a[1])[0]
 }
 
-// a noise scale within `tie` dB of the best counts as a tie, and the smallest of the tied scales wins: it
-// smooths least, which the striping target (slice-to-slice difference near the clean volume's) rewards and
-// PSNR on two subjects cannot resolve (brain-t1 0.3.2: 0.85 over 0.75 by 0.003 dB smoothed the 5 % striping
-// ratio from 0.93 to 0.88 on the same subjects)
 export function checkTie(tie: number): number {
   if (!(tie >= 0)) throw new Error(`--tie ${tie}: a non-negative number of dB`)
   return tie
 }
 
+// a noise scale within `tie` dB of the best counts as a tie, and the smallest of the tied scales wins: it
+// smooths least, which the striping target (slice-to-slice difference near the clean volume's) rewards and
+// PSNR on two subjects cannot resolve (brain-t1 0.3.2: 0.85 over 0.75 by 0.003 dB smoothed the 5 % striping
+// ratio from 0.93 to 0.88 on the same subjects)
 export function leastSmoothing(m: Scores, tie: number): [number, number] {
   checkTie(tie)
   const [, top] = best(m)

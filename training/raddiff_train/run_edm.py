@@ -101,6 +101,11 @@ def bf16_ok() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def degradation_names(sr: dict) -> list:
+    """'x2 inplane', ...: how --mix, the card's mix and its trained_degradations name the recipe's degradations."""
+    return [f"x{f} {w}" for f, w in sr["train"]]
+
+
 def parse_mix(text: str, r: dict) -> list:
     """--mix: one non-negative share per trained degradation of a super-resolution recipe, normalised."""
     sr = r.get("superres")
@@ -110,7 +115,7 @@ def parse_mix(text: str, r: dict) -> list:
         w = [float(v) for v in text.split(",")]
     except ValueError:
         raise SystemExit(f"--mix {text!r}: comma-separated numbers, one per degradation") from None
-    names = [f"x{f} {d}" for f, d in sr["train"]]
+    names = degradation_names(sr)
     if len(w) != len(names) or min(w) < 0 or sum(w) <= 0:
         raise SystemExit(f"--mix {text!r}: {len(names)} non-negative shares, not all 0, one each for {', '.join(names)}")
     return [v / sum(w) for v in w]
@@ -221,7 +226,7 @@ def main_edm(a, r, device):
                           "train_seconds_this_run": round(train_s, 1), "init": os.path.basename(a.init) if a.init else None,
                           "lr": r["lr"], **({"focus": r["focus"], "task_sigmas": list(r["task_sigmas"])} if r.get("focus") else {}),
                           **({"decay": r["decay"]} if r.get("decay") else {}),
-                          **({"mix": dict(zip((f"x{f} {d}" for f, d in sr["train"]), (round(v, 3) for v in r["mix"])))}
+                          **({"mix": dict(zip(degradation_names(sr), (round(v, 3) for v in r["mix"])))}
                              if sr and r.get("mix") else {}), "smoke": a.smoke},
         "metrics": dict(metrics, onnx_parity=parity),
         "licence": r["licence"], "file": os.path.basename(onnx_path), "sha256": sha256_file(onnx_path),
@@ -234,7 +239,7 @@ def main_edm(a, r, device):
         card["superres"] = {"conditioning": "consistent-cubic", "mean_sigma": r["mean_sigma"]["inplane"],
                             "mean_sigma_through": r["mean_sigma"]["through"],
                             **({"plane_through": sr["through_plane"]} if sr.get("through_plane") else {}),
-                            "trained_degradations": [f"x{f} {w}" for f, w in sr["train"]], "mean_fraction": r["mean_frac"],
+                            "trained_degradations": degradation_names(sr), "mean_fraction": r["mean_frac"],
                             "note": "cond = the engine's consistent cubic upsampling of the low-resolution input (normalised by "
                                     "the input's own percentiles), centre slice and one neighbour each side; mean mode = one "
                                     "call reading the same volume as x at sigma = mean_sigma (mean_sigma_through for thick slices), D(cond; sigma, cond), "

@@ -299,9 +299,9 @@ def centre_draw_weights(train: "Stack", mix) -> torch.Tensor:
     e.g. more of the degradation whose target is furthest."""
     v = train.variant[train.centres]
     count = torch.bincount(v, minlength=len(mix)).double()
-    if (count[torch.tensor(mix) > 0] == 0).any():
-        raise ValueError("a degradation given a share has no training slices")
     share = torch.tensor(mix, dtype=torch.float64)
+    if (count[share > 0] == 0).any():
+        raise ValueError("a degradation given a share has no training slices")
     return (share[v] / count[v]).float()
 
 
