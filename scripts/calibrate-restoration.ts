@@ -1,39 +1,48 @@
 /**
  * Calibrates a model card's restoration settings on TRAINING subjects only (validation subjects are
- * never read): `denoise.sigma_scale` (the multiple of the estimated noise σ the model is told) and
- * `superres.mean_sigma` (the noise level at which its one call reads the consistent cubic start).
- * It runs the pipelines' own pieces (canonical grid, noise estimate, normalisation, one-call x̂₀, projection) and
- * prints PSNR in the brain mask for each candidate; --write stores the best values in the card.
+ * never read): for MRI `denoise.by_noise` (per noise level, the multiple of the estimated noise σ the
+ * model is told and the share of the input the one-call estimate keeps) and `superres.mean_sigma`
+ * (the noise level at which its one call reads the consistent cubic start); for CT `denoise.sigma_scale`.
+ * It runs the pipelines' own pieces (canonical grid, noise estimate, normalisation, one-call x̂₀,
+ * finishing, projection) and prints PSNR in the brain mask for each candidate; --write stores the picks in the card.
  *
  *   npx tsx scripts/calibrate-restoration.ts --data ../shared/data [--model brain-t1] [--models-dir models] [--subjects 2]
- *     [--levels 0.03,0.05,0.1] [--scales 0.55,0.65,0.75,0.85,1] [--factors 2,4] [--sigmas 0.1,0.15,0.2,0.3] [--tie 0.01] [--write]
+ *     [--levels 0.03,0.05,0.1] [--scales 0.55,0.65,0.75,0.85,1] [--blends 0,0.05,0.1,0.15,0.2] [--texture 0.92]
+ *     [--factors 2,4] [--sigmas 0.1,0.15,0.2,0.3] [--tie 0.01] [--write]
  *     [--plane-weights 0.4,0.5,0.6]   (the own plane's share of the ensemble average; printed, not written)
  *
  * Each estimate is averaged over the views the card's ensemble names (the pipelines' default; --ensemble off: one view).
  *
- * The best scale is the one with the highest PSNR averaged over subjects and levels (each level
- * weighs the same), the smallest scale within --tie dB of it (default 0.01) when several are that close;
- * the best σ likewise over subjects and factors, without the tie rule. Minutes per subject on 2 cores.
+ * Denoise, per level: each (scale, blend) gets its PSNR and its slice-to-slice ratio (the mean |x[s+1] − x[s]|
+ * across the card plane's slices in the brain over the clean volume's), averaged over subjects; the best
+ * PSNR among the settings whose ratio is within [texture, 2 − texture] wins (calibration-pick.ts). The default
+ * band 0.92 leaves room for held-out scans, whose ratio ran about 0.01 below the training subjects' (brain-t1
+ * 0.3.3 at 5 / 10 %), inside the striping target's 0.90. The level's σ̂ in normalised units, averaged over
+ * the subjects, is where the pipeline finds the pick (DenoiseSettings.byNoise).
+ * Superres: the best σ over subjects and factors. Minutes per subject on 2 cores.
  *
  * A CT model (card modality CT, e.g. --model head-ct --levels 25,50 --scales 0.5,0.7,1): its training
  * CTs (ct/NAME.nii.gz) with additive Gaussian noise of those HU, PSNR (range 400 HU) inside the body
- * (> −500 HU), each scale run through the denoise task itself (a card copy per scale); no superres.
+ * (> −500 HU), each scale run through the denoise task itself (a card copy per scale); no superres;
+ * the smallest scale within --tie dB of the best.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { oneStepX0, prepareModel, Rng, schedulerFor, viewWeights } from '../src/engine/index.js'
 import { loadVolumes } from '../src/io/load.js'
-import { psnr } from '../src/metrics/index.js'
+import { psnr, sliceStep } from '../src/metrics/index.js'
 import { denormalise, normaliseVolume } from '../src/pipelines/common.js'
+import { finishDenoised } from '../src/pipelines/denoise-level.js'
 import { estimateNoise } from '../src/pipelines/noise-estimate.js'
 import { superresAxes } from '../src/pipelines/superres.js'
 import { denoiseSettings, ensembleViews, superresSettings } from '../src/pipelines/restoration-settings.js'
 import { toCanonical } from '../src/engine/canonical.js'
+import { sliceAxis } from '../src/engine/slicing.js'
 import { averagePool, cubicUpsample, percentileOf, projectOntoMeasurement } from '../src/pipelines/volume-ops.js'
 import { createVolume, toFloat32, type Vec3 } from '../src/volume/index.js'
 import { rician } from './synthetic-noise.js'
-import { best, checkTie, leastSmoothing, means, push } from './calibration-pick.js'
+import { best, bestWithTexture, checkBand, checkTie, leastSmoothing, means, push, type TextureCandidate } from './calibration-pick.js'
 import { runTask } from '../src/pipelines/index.js'
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import os from 'node:os'
@@ -59,18 +68,25 @@ if (pm.card.modality.toUpperCase() === 'CT') {
 }
 const levels = nums('--levels', '0.03,0.05,0.1')
 const scales = nums('--scales', '0.55,0.65,0.75,0.85,1')
+const blends = nums('--blends', '0,0.05,0.1,0.15,0.2')
+const band = checkBand(Number(arg('--texture', '0.92')))
 const factors = nums('--factors', '2,4')
 const sigmas = nums('--sigmas', '0.1,0.15,0.2,0.3')
 
-const denoiseRows = new Map<number, number[]>()
+// per level, per `${scale}|${blend}`: PSNRs and slice-to-slice ratios over subjects
+const denoiseRows = new Map<number, Map<string, { psnr: number[]; ratio: number[] }>>(levels.map((l) => [l, new Map()]))
+// per level: σ̂ in normalised units, over subjects
+const sNorms = new Map<number, number[]>(levels.map((l) => [l, []]))
 // --plane-weights: the share of the ensemble average the card's own plane keeps (card denoise.ensemble.own_plane_weight)
 const planeWeights = process.argv.includes('--plane-weights') ? nums('--plane-weights', '') : []
-// per scale, PSNRs per weight: each weight is judged at the best scale
-const weightRows = new Map<number, Map<number, number[]>>()
+// per `${level}|${scale}`, PSNRs per weight (blend 0): each weight is judged at the level's picked scale
+const weightRows = new Map<string, Map<number, number[]>>()
 const srRows = new Map<number, number[]>()
 const ratios: number[] = []
 // views per estimate, for the calibration note (the same for every 2 mm IXI subject)
 const viewsUsed = { denoise: 1, superres: 1 }
+// the pipeline's grid is canonical LPS, so the card plane's slice axis is the same voxel axis in every subject
+const across = sliceAxis(pm.card.plane)
 
 for (const [si, subj] of train.entries()) {
   // the tasks run on the canonical LPS grid, where the card's plane is anatomical (pipelines/index.ts)
@@ -81,12 +97,13 @@ for (const [si, subj] of train.entries()) {
   const [{ volume: lv }] = await loadVolumes([path.join(data, 'mri/ixi-t1-labels', `${subj}_T1_DLMUSE.nii.gz`)])
   const mask = Uint8Array.from(toFloat32(toCanonical(lv).volume), (v) => (v > 0 ? 1 : 0))
   const P = percentileOf(clean, 99.5, mask)
+  const cleanStep = sliceStep(clean, size, across, mask)
   const dSettings = denoiseSettings(pm.card)
   const dvm = { ...pm, views: ensembleViews(dSettings.ensemble, pm.card.plane, volume.spacing, ensemble) }
   const svm = { ...pm, views: ensembleViews(superresSettings(pm.card).ensemble, pm.card.plane, volume.spacing, ensemble) }
   viewsUsed.denoise = dvm.views.length
   viewsUsed.superres = svm.views.length
-  // denoise: Rician noise as in scripts/eval.ts, the model told scale × the true σ
+  // denoise: Rician noise as in scripts/eval.ts, the model told scale × the estimated σ
   for (const level of levels) {
     const sigma = level * P
     const noisy = rician(clean, sigma, 7000 + 1000 * si + Math.round(level * 100))
@@ -94,10 +111,12 @@ for (const [si, subj] of train.entries()) {
     ratios.push(est.sigma / sigma)
     const y = normaliseVolume(noisy, pm.card.normalisation)
     const half = (y.range.high - y.range.low) / 2
+    sNorms.get(level)!.push(est.sigma / half)
+    const finish = { range: y.range, est, rician: est.method === 'rayleigh-background' }
     const line: string[] = []
     for (const s of scales) {
-      // relative to the estimate, as the pipeline applies it; one call per view, so the plane weights
-      // below reuse them (x̂₀ is affine in the output: the weighted mean of the views' estimates)
+      // relative to the estimate, as the pipeline applies it; one call per view, so the blends and plane
+      // weights below reuse them (x̂₀ is affine in the output: the weighted mean of the views' estimates)
       const t = sch.timestepForNoise((s * est.sigma) / half)
       const perView: Float32Array[] = []
       for (const v of dvm.views) perView.push(Float32Array.from(await oneStepX0({ ...pm, views: [v] }, size, y.data, t)))
@@ -108,20 +127,30 @@ for (const [si, subj] of train.entries()) {
         })
         return x0
       }
-      const p = psnr(clean, denormalise(mix(viewWeights(dvm.views)), y.range), P, mask)
-      push(denoiseRows, s, p)
-      line.push(`${s}: ${p.toFixed(3)}`)
+      const x0 = mix(viewWeights(dvm.views))
+      for (const blend of blends) {
+        // the pipeline's own finishing (consistency bound, blend, Rician correction)
+        const out = finishDenoised(x0, { ...finish, blend }, noisy)
+        const p = psnr(clean, out, P, mask)
+        const r = sliceStep(out, size, across, mask) / cleanStep
+        const row = denoiseRows.get(level)!.get(`${s}|${blend}`) ?? { psnr: [], ratio: [] }
+        row.psnr.push(p)
+        row.ratio.push(r)
+        denoiseRows.get(level)!.set(`${s}|${blend}`, row)
+        line.push(`${s}|${blend}: ${p.toFixed(3)} (${r.toFixed(3)})`)
+      }
       for (const w of planeWeights) {
         // the pipeline's own weighting rule (ensembleViews) at this weight: same views, same order
         const weighted = ensembleViews({ ...dSettings.ensemble, ownPlaneWeight: w }, pm.card.plane, volume.spacing, ensemble)
         if (weighted.every((v) => v.weight === undefined)) break // one plane only: nothing to weigh
-        const pw = psnr(clean, denormalise(mix(viewWeights(weighted)), y.range), P, mask)
-        if (!weightRows.has(s)) weightRows.set(s, new Map())
-        push(weightRows.get(s)!, w, pw)
+        const pw = psnr(clean, finishDenoised(mix(viewWeights(weighted)), finish, noisy), P, mask)
+        const key = `${level}|${s}`
+        if (!weightRows.has(key)) weightRows.set(key, new Map())
+        push(weightRows.get(key)!, w, pw)
         line.push(`${s}|own plane ${w}: ${pw.toFixed(3)}`)
       }
     }
-    console.log(`denoise ${subj} ${level * 100}% (σ̂/σ ${(est.sigma / sigma).toFixed(3)}) ${line.join(' · ')}`)
+    console.log(`denoise ${subj} ${level * 100}% (σ̂/σ ${(est.sigma / sigma).toFixed(3)}) scale|blend: PSNR (slice-step ratio) ${line.join(' · ')}`)
   }
   // superres: in-plane average pooling, the pipeline's consistent cubic start, one call per σ
   for (const f of factors) {
@@ -142,21 +171,36 @@ for (const [si, subj] of train.entries()) {
     console.log(`superres ${subj} ×${f} ${line.join(' · ')}`)
   }
 }
-const [scale, dPsnr] = leastSmoothing(denoiseRows, tie)
-const atScale = weightRows.get(scale)
-if (atScale) {
-  const [w, wPsnr] = best(atScale)
-  console.log(`best denoise.ensemble.own_plane_weight at sigma_scale ${scale}: ${w} (mean ${wPsnr.toFixed(3)} dB; ${means(atScale).map(([k, p]) => `${k}: ${p.toFixed(3)}`).join(' · ')})`)
-}
+const meanOf = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length
+const picks = levels.map((level) => {
+  const cands: TextureCandidate[] = [...denoiseRows.get(level)!].map(([k, r]) => {
+    const [scale, blend] = k.split('|').map(Number)
+    return { scale, blend, psnr: meanOf(r.psnr), ratio: meanOf(r.ratio) }
+  })
+  const pick = bestWithTexture(cands, band, tie)
+  const plain = cands.filter((c) => c.blend === 0).sort((a, b) => b.psnr - a.psnr)[0]
+  console.log(`${level * 100}%: sigma_scale ${pick.scale}, input_blend ${pick.blend}: ${pick.psnr.toFixed(3)} dB, slice-step ratio ${pick.ratio.toFixed(3)}${pick.inBand ? '' : ` (no candidate within [${band}, ${2 - band}])`}; best PSNR without a blend: scale ${plain.scale}, ${plain.psnr.toFixed(3)} dB, ratio ${plain.ratio.toFixed(3)}`)
+  const atScale = weightRows.get(`${level}|${pick.scale}`)
+  if (atScale) {
+    const [w, wPsnr] = best(atScale)
+    console.log(`  best denoise.ensemble.own_plane_weight there (no blend): ${w} (mean ${wPsnr.toFixed(3)} dB; ${means(atScale).map(([k, p]) => `${k}: ${p.toFixed(3)}`).join(' · ')})`)
+  }
+  return { level, sigma: Number(meanOf(sNorms.get(level)!).toFixed(4)), ...pick }
+})
 const [sigma, sPsnr] = best(srRows)
 const ratio = ratios.reduce((a, b) => a + b, 0) / ratios.length
-console.log(`best denoise.sigma_scale ${scale} (mean ${dPsnr.toFixed(3)} dB); best superres.mean_sigma ${sigma} (mean ${sPsnr.toFixed(3)} dB); σ̂/σ ${ratio.toFixed(3)}`)
+console.log(`best superres.mean_sigma ${sigma} (mean ${sPsnr.toFixed(3)} dB); σ̂/σ ${ratio.toFixed(3)}`)
 if (process.argv.includes('--write')) {
   const card = JSON.parse(readFileSync(cardPath, 'utf8'))
   const who = `${pm.card.name} ${pm.card.version} on training subjects ${train.join(', ')}`
-  // the blocks' other keys (ensemble, conditioning, plane_through…) are kept
+  // the blocks' other keys (ensemble, conditioning, plane_through…) are kept; by_noise replaces one scale for all levels
   const viewsNote = (n: number): string => (n > 1 ? `, averaged over the card's ${n} ensemble views` : '')
-  card.denoise = { ...card.denoise, sigma_scale: scale, calibration: `sigma_scale ${scale}: best mean PSNR (the smallest scale within ${tie} dB of the best) in the brain mask over ${scales.join('/')} x the estimated σ, ${levels.map((l) => `${l * 100}%`).join('/')} Rician noise${viewsNote(viewsUsed.denoise)}, measured with ${who} (estimate/true σ ${ratio.toFixed(3)}); scripts/calibrate-restoration.ts` }
+  const { sigma_scale: _s, input_blend: _b, ...rest } = card.denoise ?? {}
+  card.denoise = {
+    ...rest,
+    by_noise: picks.map((p) => ({ sigma: p.sigma, sigma_scale: p.scale, input_blend: p.blend })),
+    calibration: `by_noise: per Rician level ${levels.map((l) => `${l * 100}%`).join('/')} (sigma: the mean estimated σ in normalised units), the best mean PSNR in the brain mask over sigma_scale ${scales.join('/')} x the estimated σ and input_blend ${blends.join('/')}, among the settings whose mean slice-to-slice difference across the ${pm.card.plane} slices is within [${band}, ${2 - band}] of the clean volume's (${picks.map((p) => `${p.level * 100}%: ${p.psnr.toFixed(3)} dB, ratio ${p.ratio.toFixed(3)}`).join('; ')})${viewsNote(viewsUsed.denoise)}, measured with ${who} (estimate/true σ ${ratio.toFixed(3)}); scripts/calibrate-restoration.ts`,
+  }
   card.superres = { ...card.superres, mean_sigma: sigma, calibration: `mean_sigma ${sigma}: best mean PSNR in the brain mask over sigma ${sigmas.join('/')}, in-plane x${factors.join('/x')}${viewsNote(viewsUsed.superres)}, measured with ${who}; scripts/calibrate-restoration.ts` }
   writeFileSync(cardPath, JSON.stringify(card, null, 2) + '\n')
   console.log(`wrote ${path.relative(root, cardPath)}`)

@@ -28,3 +28,30 @@ export function leastSmoothing(m: Scores, tie: number): [number, number] {
   const [, top] = best(m)
   return means(m).filter(([, p]) => p >= top - tie).sort((a, b) => a[0] - b[0])[0]
 }
+
+/** One (scale, blend) setting at one noise level: its mean PSNR and slice-to-slice ratio to the clean volume's over the subjects. */
+export interface TextureCandidate {
+  scale: number
+  blend: number
+  psnr: number
+  ratio: number
+}
+
+export function checkBand(band: number): number {
+  if (!(band > 0 && band <= 1)) throw new Error(`--texture ${band}: a ratio in (0, 1]`)
+  return band
+}
+
+// the striping target asks the output's slice-to-slice variation to stay near the clean volume's, and a
+// posterior mean falls below it as the noise grows: among the settings whose ratio lies in [band, 2 − band]
+// the best PSNR wins (within `tie` dB, the ratio nearest 1); when none does, the one nearest the band
+export function bestWithTexture(cands: readonly TextureCandidate[], band: number, tie: number): TextureCandidate & { inBand: boolean } {
+  checkBand(band)
+  checkTie(tie)
+  if (cands.length === 0) throw new Error('no candidates were scored')
+  const off = (c: TextureCandidate): number => Math.abs(1 - c.ratio)
+  const ok = cands.filter((c) => off(c) <= 1 - band)
+  if (ok.length === 0) return { ...[...cands].sort((a, b) => off(a) - off(b) || b.psnr - a.psnr)[0], inBand: false }
+  const top = Math.max(...ok.map((c) => c.psnr))
+  return { ...ok.filter((c) => c.psnr >= top - tie).sort((a, b) => off(a) - off(b) || b.psnr - a.psnr)[0], inBand: true }
+}

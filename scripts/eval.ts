@@ -18,7 +18,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { PNG } from 'pngjs'
 import { loadVolumes } from '../src/io/load.js'
-import { mae, psnr, ssim } from '../src/metrics/index.js'
+import { mae, psnr, sliceStep, ssim } from '../src/metrics/index.js'
 import { runTask, selectModel, type TaskName, type TaskResult } from '../src/pipelines/index.js'
 import { averagePool, percentileOf, replicateUpsample, type Axes } from '../src/pipelines/volume-ops.js'
 import { superresInputAxes } from '../src/pipelines/superres.js'
@@ -174,28 +174,8 @@ async function brainMask(a: Args, subject: string, n: number): Promise<Uint8Arra
   return Uint8Array.from(l.data, (v) => (v > 0 ? 1 : 0))
 }
 
-/**
- * Mean |x[s+1] − x[s]| over neighbouring slices along voxel axis `axis` (IXI is stored P-S-R:
- * axis 2 is brain-t1's sagittal slice axis), inside the mask: a 2D model that treats slices independently raises it
- * above the clean volume's (stripes seen in the other two planes).
- */
-function sliceStep(x: Float32Array, size: Vec3, mask: Uint8Array, axis = 2): number {
-  const [nx, ny] = size
-  const stride = axis === 0 ? 1 : axis === 1 ? nx : nx * ny
-  let sum = 0
-  let n = 0
-  for (let k = 0; k < size[2]; k++)
-    for (let j = 0; j < ny; j++)
-      for (let i = 0; i < nx; i++) {
-        const c = [i, j, k][axis]
-        if (c + 1 >= size[axis]) continue
-        const p = (k * ny + j) * nx + i
-        if (!mask[p] || !mask[p + stride]) continue
-        sum += Math.abs(x[p + stride] - x[p])
-        n++
-      }
-  return sum / Math.max(n, 1)
-}
+// IXI is stored P-S-R: voxel axis 2 is brain-t1's sagittal slice axis (metrics sliceStep)
+const STRIPE_AXIS = 2
 
 async function denoiseSection(a: Args, tmp: string, md: string[]): Promise<void> {
   const model = await modelStatus(a, 'denoise', 'T1')
@@ -242,7 +222,7 @@ async function denoiseSection(a: Args, tmp: string, md: string[]): Promise<void>
       const nlm = p06 >= p08 ? nlm06 : nlm08
       const pNlm = m('NLM (better h per volume)', nlm)
       m('TV (skimage, oracle weight)', tv)
-      stripes.push({ level, clean: sliceStep(clean.data, size, mask), nlm: sliceStep(nlm, size, mask) })
+      stripes.push({ level, clean: sliceStep(clean.data, size, STRIPE_AXIS, mask), nlm: sliceStep(nlm, size, STRIPE_AXIS, mask) })
       timings.push({ task: 'NLM baseline', size, steps: 0, seconds: py.seconds.nlm }, { task: 'TV baseline', size, steps: 0, seconds: py.seconds.tv })
       const panelImgs = [clean.data, noisy, nlm, tv]
       if (model.ok) {
@@ -251,7 +231,7 @@ async function denoiseSection(a: Args, tmp: string, md: string[]): Promise<void>
           const x = r.outputs[0].volume.data as Float32Array
           const pX = m(mode ? `raddiff --mode ${mode}` : 'raddiff (default options)', x, (r.report.sigma as number) / sigma)
           if (!mode) {
-            stripes[stripes.length - 1].raddiff = sliceStep(x, size, mask)
+            stripes[stripes.length - 1].raddiff = sliceStep(x, size, STRIPE_AXIS, mask)
             gains.set(subj, (gains.get(subj) ?? new Map<number, number>()).set(level, pX - pNlm))
           }
           panelImgs.push(x)

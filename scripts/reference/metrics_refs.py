@@ -67,7 +67,19 @@ detection = {
     "auroc": auroc(scores, labels), "auprc": ap(scores, labels),
     "dice_at_0.8": float(2 * np.sum(pred * labels) / (np.sum(pred) + np.sum(labels))),
 }
+# slice-to-slice step (sliceStep): mean |x[s+1] - x[s]| along one axis, over the pairs with both voxels in the mask
+shape = (9, 11, 10)  # (z, y, x)
+vol = rng.normal(size=shape).cumsum(axis=0).astype(np.float32)
+mask = rng.uniform(size=shape) < 0.7
+step = {"size": [shape[2], shape[1], shape[0]], "x": xfastest(vol), "mask": [int(v) for v in mask.ravel(order="C")], "masked": {}, "all": {}}
+for ax_ts, ax_np in [(0, 2), (1, 1), (2, 0)]:
+    d = np.abs(np.diff(vol.astype(np.float64), axis=ax_np))
+    n = shape[ax_np]
+    both = np.take(mask, range(n - 1), axis=ax_np) & np.take(mask, range(1, n), axis=ax_np)
+    step["masked"][str(ax_ts)] = float(d[both].mean())
+    step["all"][str(ax_ts)] = float(d.mean())
+
 out = os.path.join(ROOT, "tests", "reference", "metrics-refs.json")
 with open(out, "w") as f:
-    json.dump({"images": cases, "detection": detection}, f)
+    json.dump({"images": cases, "detection": detection, "slice_step": step}, f)
 print(out, [(c["psnr"], c["ssim"]) for c in cases], detection["auroc"], detection["auprc"])

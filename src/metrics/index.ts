@@ -178,3 +178,26 @@ export function bestDice(scores: ArrayLike<number>, labels: ArrayLike<number>, m
   }
   return best
 }
+
+/**
+ * Mean |x[s+1] − x[s]| between neighbouring slices along voxel axis `axis` (0, 1 or 2), over the pairs
+ * whose two voxels are both in the mask. Relative to the clean volume's it tells a 2D model's stripes
+ * (above 1: slices that disagree) from smoothing across slices (below 1).
+ */
+export function sliceStep(x: ArrayLike<number>, size: Size3, axis: 0 | 1 | 2, mask?: ArrayLike<number>): number {
+  const [nx, ny, nz] = size
+  const stride = axis === 0 ? 1 : axis === 1 ? nx : nx * ny
+  const on = selected(mask)
+  let sum = 0
+  let n = 0
+  for (let k = 0; k < nz; k++)
+    for (let j = 0; j < ny; j++)
+      for (let i = 0; i < nx; i++) {
+        if ((axis === 0 ? i : axis === 1 ? j : k) + 1 >= size[axis]) continue
+        const p = (k * ny + j) * nx + i
+        if (!on(p) || !on(p + stride)) continue
+        sum += Math.abs(x[p + stride] - x[p])
+        n++
+      }
+  return n === 0 ? NaN : sum / n
+}

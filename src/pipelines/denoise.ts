@@ -44,11 +44,12 @@ export async function denoise(input: Volume, params: TaskParams, ctx: TaskContex
   if (res.std) outputs.push({ role: 'std' as const, volume: derivedVolume(input, res.std), label: `per-voxel standard deviation over ${s.samples} samples` })
   return {
     outputs,
-    provenance: provenance('denoise', s, steps, { mode, tStar, sigma: est.sigma, sigmaScale: lv.settings.sigmaScale, noiseMethod: est.method, ricianCorrection: rician, views: viewNames }),
+    provenance: provenance('denoise', s, steps, { mode, tStar, sigma: est.sigma, sigmaScale: lv.sigmaScale, inputBlend: lv.blend, noiseMethod: est.method, ricianCorrection: rician, views: viewNames }),
     report: {
       sigma: est.sigma,
       sigmaNormalised: lv.sNorm,
-      sigmaScale: lv.settings.sigmaScale,
+      sigmaScale: lv.sigmaScale,
+      inputBlend: lv.blend,
       ...(lv.settings.calibration ? { sigmaScaleCalibration: lv.settings.calibration } : {}),
       noiseMethod: est.method,
       tStar,

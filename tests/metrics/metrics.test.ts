@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { auprc, auroc, bestDice, dice, mae, psnr, ssim, type Size3 } from '../../src/metrics/index.js'
+import { auprc, auroc, bestDice, dice, mae, psnr, sliceStep, ssim, type Size3 } from '../../src/metrics/index.js'
 import { repoRoot } from '../pipelines/helpers.js'
 
 // Made by scripts/reference/metrics_refs.py: skimage for PSNR/SSIM, numpy (sklearn definitions) for the rest.
@@ -27,5 +27,18 @@ describe('detection metrics match the numpy references', () => {
     const pred = d.scores.map((s: number) => (s > 0.8 ? 1 : 0))
     expect(dice(pred, d.labels)).toBeCloseTo(d['dice_at_0.8'], 12)
     expect(bestDice(d.scores, d.labels).dice).toBeGreaterThanOrEqual(d['dice_at_0.8'])
+  })
+})
+
+describe('slice-to-slice step matches numpy', () => {
+  const r = refs.slice_step
+  for (const axis of [0, 1, 2] as const) {
+    it(`along voxel axis ${axis}, with and without a mask`, () => {
+      expect(sliceStep(r.x, r.size as Size3, axis, r.mask)).toBeCloseTo(r.masked[axis], 5)
+      expect(sliceStep(r.x, r.size as Size3, axis)).toBeCloseTo(r.all[axis], 5)
+    })
+  }
+  it('no pair inside the mask gives NaN, not 0', () => {
+    expect(sliceStep(r.x, r.size as Size3, 0, new Array(r.x.length).fill(0))).toBeNaN()
   })
 })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { best, leastSmoothing, means } from '../../scripts/calibration-pick.js'
+import { best, bestWithTexture, leastSmoothing, means } from '../../scripts/calibration-pick.js'
 
 // PSNRs as calibrate-restoration collects them: candidate -> one value per subject x level
 const scores = (rows: [number, number[]][]) => new Map(rows)
@@ -24,5 +24,33 @@ describe('calibration pick (calibrate-restoration --tie)', () => {
     expect(() => leastSmoothing(m, -0.01)).toThrow(/--tie -0.01/)
     expect(() => leastSmoothing(m, Number('abc'))).toThrow(/--tie NaN/)
     expect(() => best(new Map())).toThrow(/no candidates/)
+  })
+})
+
+describe('calibration pick with the texture band (calibrate-restoration --texture)', () => {
+  // brain-t1 0.3.3 on training subject IXI212 at 10 % Rician (PSNR dB, slice-step ratio to the clean volume)
+  const c = (scale: number, blend: number, psnr: number, ratio: number) => ({ scale, blend, psnr, ratio })
+  const cands = [c(0.85, 0, 25.798, 0.819), c(0.85, 0.05, 25.81, 0.845), c(0.85, 0.15, 25.638, 0.915), c(0.75, 0, 25.697, 0.898), c(0.75, 0.05, 25.591, 0.929), c(0.65, 0, 25.204, 1.005), c(0.65, 0.2, 24.348, 1.148)]
+
+  it('the best PSNR among the settings within the band wins, not the best PSNR overall', () => {
+    expect(bestWithTexture(cands, 0.92, 0.01)).toMatchObject({ scale: 0.75, blend: 0.05, inBand: true })
+    expect(bestWithTexture(cands, 0.9, 0.01)).toMatchObject({ scale: 0.85, blend: 0.15 })
+    expect(bestWithTexture(cands, 0.8, 0.01)).toMatchObject({ scale: 0.85, blend: 0.05 })
+  })
+
+  it('above the band counts as far as below it (a striped output), and within the tie the ratio nearest 1 wins', () => {
+    expect(bestWithTexture([c(0.5, 0.3, 26, 1.2), c(0.65, 0, 25.2, 1.005)], 0.92, 0.01)).toMatchObject({ scale: 0.65 })
+    expect(bestWithTexture([c(0.8, 0, 25.7, 0.93), c(0.7, 0, 25.695, 0.99)], 0.92, 0.01)).toMatchObject({ scale: 0.7 })
+    expect(bestWithTexture([c(0.8, 0, 25.7, 0.93), c(0.7, 0, 25.68, 0.99)], 0.92, 0.01)).toMatchObject({ scale: 0.8 })
+  })
+
+  it('with none in the band, the one nearest it, flagged', () => {
+    expect(bestWithTexture(cands.slice(0, 2), 0.92, 0.01)).toMatchObject({ scale: 0.85, blend: 0.05, inBand: false })
+  })
+
+  it('a band outside (0, 1] and no candidates are errors', () => {
+    expect(() => bestWithTexture(cands, 0, 0.01)).toThrow(/--texture 0/)
+    expect(() => bestWithTexture(cands, 1.2, 0.01)).toThrow(/--texture 1.2/)
+    expect(() => bestWithTexture([], 0.92, 0.01)).toThrow(/no candidates/)
   })
 })

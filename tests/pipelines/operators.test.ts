@@ -178,3 +178,20 @@ describe('Rician bias of a denoised (mean) magnitude', () => {
     }
   })
 })
+
+describe('the one-call estimate keeps input_blend of the input', () => {
+  it('out = input + (1 − blend)·(x̂₀ − input), the consistency bound applied before the blend', () => {
+    const range = { low: 0, high: 200 }
+    const real = [100, 100, 50]
+    const est = [110, 70, 50] // the last is the input itself
+    const x0 = est.map((v) => normaliseValue(v, range))
+    const level = { range, est: { sigma: 5, method: 'wavelet-mad' }, rician: false } as Parameters<typeof finishDenoised>[1]
+    const plain = finishDenoised(x0, level, real)
+    expect(plain[0]).toBeCloseTo(110, 4)
+    expect(plain[1]).toBeCloseTo(85, 4) // 30 below the input, bounded to 3σ = 15
+    const kept = finishDenoised(x0, { ...level, blend: 0.2 }, real)
+    expect(kept[0]).toBeCloseTo(108, 4)
+    expect(kept[1]).toBeCloseTo(88, 4)
+    expect(kept[2]).toBeCloseTo(50, 4)
+  })
+})

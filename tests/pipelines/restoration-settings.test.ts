@@ -2,16 +2,20 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { EngineError, type ModelCard } from '../../src/engine/index.js'
-import { denoiseSettings, ensembleViews, SINGLE_VIEW, superresSettings } from '../../src/pipelines/restoration-settings.js'
-import { viewLabel } from '../../src/engine/index.js'
+import { denoiseAt, denoiseSettings, ensembleViews, SINGLE_VIEW, superresSettings } from '../../src/pipelines/restoration-settings.js'
+import { Rng, viewLabel } from '../../src/engine/index.js'
+import { denoiseLevel } from '../../src/pipelines/denoise-level.js'
 import { repoRoot } from './helpers.js'
 
 describe('card denoise block', () => {
   const base = JSON.parse(readFileSync(path.join(repoRoot, 'models/brain-t1.json'), 'utf8')) as ModelCard
-  it('the shipped brain-t1 card carries a scale calibrated on training subjects', () => {
+  it('the shipped brain-t1 card carries a scale and blend per noise level, calibrated on training subjects', () => {
     const s = denoiseSettings(base)
-    expect(s.sigmaScale).toBeGreaterThan(0)
-    expect(s.sigmaScale).toBeLessThan(1)
+    expect(s.byNoise.length).toBeGreaterThanOrEqual(3)
+    for (const p of s.byNoise) {
+      expect(p.sigmaScale).toBeGreaterThan(0)
+      expect(p.inputBlend).toBeLessThan(0.5) // mostly the model's estimate
+    }
     const train = (base.training_data as { train_subjects: string[] }).train_subjects
     const named = [...(s.calibration ?? '').matchAll(/IXI\d+-\w+-\d+/g)].map((m) => m[0])
     expect(named.length).toBeGreaterThan(0)
@@ -19,12 +23,19 @@ describe('card denoise block', () => {
   })
   it('scale 1 without a block; a wrong type or range names the field', () => {
     const { denoise: _, ...bare } = base
-    expect(denoiseSettings(bare as ModelCard)).toEqual({ sigmaScale: 1, ensemble: SINGLE_VIEW })
+    expect(denoiseSettings(bare as ModelCard)).toEqual({ sigmaScale: 1, inputBlend: 0, byNoise: [], ensemble: SINGLE_VIEW })
     for (const [block, field] of [
       [{ sigma_scale: 0 }, 'denoise.sigma_scale'],
       [{ sigma_scale: '0.8' }, 'denoise.sigma_scale'],
       [{ sigma_scale: 3 }, 'denoise.sigma_scale'],
       [{ calibration: 5 }, 'denoise.calibration'],
+      [{ input_blend: 1 }, 'denoise.input_blend'],
+      [{ input_blend: -0.1 }, 'denoise.input_blend'],
+      [{ by_noise: [] }, 'denoise.by_noise'],
+      [{ by_noise: {} }, 'denoise.by_noise'],
+      [{ by_noise: [{ sigma: 0.1, sigma_scale: 0.8, input_blend: 0 }, { sigma: 0.05, sigma_scale: 0.8, input_blend: 0 }] }, 'denoise.by_noise'],
+      [{ by_noise: [{ sigma: 0.1, sigma_scale: 0 }] }, 'denoise.by_noise[0]'],
+      [{ by_noise: [{ sigma: 0.1, sigma_scale: 0.8, blend: 0.1 }] }, 'denoise.by_noise[0]'],
       ['x', 'denoise.(block)'],
     ] as const) {
       let err: unknown
@@ -37,6 +48,31 @@ describe('card denoise block', () => {
       expect((err as EngineError).code).toBe('MODEL_CONTRACT_MISMATCH')
       expect((err as Error).message).toContain(field)
     }
+  })
+})
+
+describe('card denoise.by_noise (scale and blend per noise level)', () => {
+  const settings = (byNoise: unknown, extra = {}) => denoiseSettings({ name: 'm', denoise: { sigma_scale: 0.9, input_blend: 0.02, by_noise: byNoise, ...extra } })
+  const pts = [
+    { sigma: 0.04, sigma_scale: 0.95, input_blend: 0 },
+    { sigma: 0.06, sigma_scale: 0.85, input_blend: 0.1 },
+    { sigma: 0.12, sigma_scale: 0.75, input_blend: 0.05 },
+  ]
+  it('linear in the volume\'s σ̂ between the measured levels, held at the ends', () => {
+    const s = settings(pts)
+    expect(denoiseAt(s, 0.06)).toEqual({ sigmaScale: 0.85, inputBlend: 0.1 })
+    const mid = denoiseAt(s, 0.09) // halfway between 0.06 and 0.12
+    expect(mid.sigmaScale).toBeCloseTo(0.8, 12)
+    expect(mid.inputBlend).toBeCloseTo(0.075, 12)
+    expect(denoiseAt(s, 0.05).sigmaScale).toBeCloseTo(0.9, 12)
+    expect(denoiseAt(s, 0.01)).toEqual({ sigmaScale: 0.95, inputBlend: 0 })
+    expect(denoiseAt(s, 0.5)).toEqual({ sigmaScale: 0.75, inputBlend: 0.05 })
+  })
+  it('absent: the block\'s own scale and blend at every level; a missing blend in a point is 0', () => {
+    const s = denoiseSettings({ name: 'm', denoise: { sigma_scale: 0.9, input_blend: 0.02 } })
+    expect(denoiseAt(s, 0.01)).toEqual({ sigmaScale: 0.9, inputBlend: 0.02 })
+    expect(denoiseAt(s, 0.3)).toEqual({ sigmaScale: 0.9, inputBlend: 0.02 })
+    expect(denoiseAt(settings([{ sigma: 0.1, sigma_scale: 0.8 }]), 0.2)).toEqual({ sigmaScale: 0.8, inputBlend: 0 })
   })
 })
 
@@ -118,5 +154,24 @@ describe('card ensemble (the one-call estimate averaged over views)', () => {
       expect(() => denoiseSettings({ ...base, denoise: { sigma_scale: 0.75, ensemble: ens } } as ModelCard)).toThrow(field)
     }
     expect(() => superresSettings({ ...base, superres: { ensemble: { flips: 'rows' } } } as ModelCard)).toThrow('superres.ensemble.flips')
+  })
+})
+
+describe('denoiseLevel takes the scale and blend at the volume\'s own σ̂', () => {
+  const base = JSON.parse(readFileSync(path.join(repoRoot, 'models/brain-t1.json'), 'utf8')) as ModelCard
+  // a smooth ramp plus white noise: the estimate lands near the noise added, far from either end point below
+  const size: [number, number, number] = [32, 32, 16]
+  const rng = new Rng(5)
+  const real = Float32Array.from({ length: 32 * 32 * 16 }, (_, i) => 100 + (i % 32) * 3 + 8 * rng.normal())
+  const card = { ...base, denoise: { ensemble: null, by_noise: [{ sigma: 0.001, sigma_scale: 1, input_blend: 0 }, { sigma: 1, sigma_scale: 0.5, input_blend: 0.5 }] } } as ModelCard
+  it('mean mode: interpolated at sNorm; sample mode keeps no input (a sample has its texture)', () => {
+    const lv = denoiseLevel(card, real, size, 'OT', 'mean')
+    const f = (lv.sNorm - 0.001) / (1 - 0.001)
+    expect(lv.sNorm).toBeGreaterThan(0.01)
+    expect(lv.sigmaScale).toBeCloseTo(1 - 0.5 * f, 12)
+    expect(lv.blend).toBeCloseTo(0.5 * f, 12)
+    const sample = denoiseLevel(card, real, size, 'OT', 'sample')
+    expect(sample.sigmaScale).toBeCloseTo(lv.sigmaScale, 12)
+    expect(sample.blend).toBe(0)
   })
 })
