@@ -70,6 +70,8 @@ const levels = nums('--levels', '0.03,0.05,0.1')
 const scales = nums('--scales', '0.55,0.65,0.75,0.85,1')
 const blends = nums('--blends', '0,0.05,0.1,0.15,0.2')
 const band = checkBand(Number(arg('--texture', '0.92')))
+// 0.07 * 100 is 7.000000000000001
+const pct = (l: number): string => `${Number((l * 100).toFixed(2))}%`
 const factors = nums('--factors', '2,4')
 const sigmas = nums('--sigmas', '0.1,0.15,0.2,0.3')
 
@@ -150,7 +152,7 @@ for (const [si, subj] of train.entries()) {
         line.push(`${s}|own plane ${w}: ${pw.toFixed(3)}`)
       }
     }
-    console.log(`denoise ${subj} ${level * 100}% (σ̂/σ ${(est.sigma / sigma).toFixed(3)}) scale|blend: PSNR (slice-step ratio) ${line.join(' · ')}`)
+    console.log(`denoise ${subj} ${pct(level)} (σ̂/σ ${(est.sigma / sigma).toFixed(3)}) scale|blend: PSNR (slice-step ratio) ${line.join(' · ')}`)
   }
   // superres: in-plane average pooling, the pipeline's consistent cubic start, one call per σ
   for (const f of factors) {
@@ -179,7 +181,7 @@ const picks = levels.map((level) => {
   })
   const pick = bestWithTexture(cands, band, tie)
   const plain = cands.filter((c) => c.blend === 0).sort((a, b) => b.psnr - a.psnr)[0]
-  console.log(`${level * 100}%: sigma_scale ${pick.scale}, input_blend ${pick.blend}: ${pick.psnr.toFixed(3)} dB, slice-step ratio ${pick.ratio.toFixed(3)}${pick.inBand ? '' : ` (no candidate within [${band}, ${2 - band}])`}; best PSNR without a blend: scale ${plain.scale}, ${plain.psnr.toFixed(3)} dB, ratio ${plain.ratio.toFixed(3)}`)
+  console.log(`${pct(level)}: sigma_scale ${pick.scale}, input_blend ${pick.blend}: ${pick.psnr.toFixed(3)} dB, slice-step ratio ${pick.ratio.toFixed(3)}${pick.inBand ? '' : ` (no candidate within [${band}, ${2 - band}])`}; best PSNR without a blend: scale ${plain.scale}, ${plain.psnr.toFixed(3)} dB, ratio ${plain.ratio.toFixed(3)}`)
   const atScale = weightRows.get(`${level}|${pick.scale}`)
   if (atScale) {
     const [w, wPsnr] = best(atScale)
@@ -199,7 +201,7 @@ if (process.argv.includes('--write')) {
   card.denoise = {
     ...rest,
     by_noise: picks.map((p) => ({ sigma: p.sigma, sigma_scale: p.scale, input_blend: p.blend })),
-    calibration: `by_noise: per Rician level ${levels.map((l) => `${l * 100}%`).join('/')} (sigma: the mean estimated σ in normalised units), the best mean PSNR in the brain mask over sigma_scale ${scales.join('/')} x the estimated σ and input_blend ${blends.join('/')}, among the settings whose mean slice-to-slice difference across the ${pm.card.plane} slices is within [${band}, ${2 - band}] of the clean volume's (${picks.map((p) => `${p.level * 100}%: ${p.psnr.toFixed(3)} dB, ratio ${p.ratio.toFixed(3)}`).join('; ')})${viewsNote(viewsUsed.denoise)}, measured with ${who} (estimate/true σ ${ratio.toFixed(3)}); scripts/calibrate-restoration.ts`,
+    calibration: `by_noise: per Rician level ${levels.map(pct).join('/')} (sigma: the mean estimated σ in normalised units), the best mean PSNR in the brain mask over sigma_scale ${scales.join('/')} x the estimated σ and input_blend ${blends.join('/')}, among the settings whose mean slice-to-slice difference across the ${pm.card.plane} slices is within [${band}, ${2 - band}] of the clean volume's (${picks.map((p) => `${pct(p.level)}: ${p.psnr.toFixed(3)} dB, ratio ${p.ratio.toFixed(3)}`).join('; ')})${viewsNote(viewsUsed.denoise)}, measured with ${who} (estimate/true σ ${ratio.toFixed(3)}); scripts/calibrate-restoration.ts`,
   }
   card.superres = { ...card.superres, mean_sigma: sigma, calibration: `mean_sigma ${sigma}: best mean PSNR in the brain mask over sigma ${sigmas.join('/')}, in-plane x${factors.join('/x')}${viewsNote(viewsUsed.superres)}, measured with ${who}; scripts/calibrate-restoration.ts` }
   writeFileSync(cardPath, JSON.stringify(card, null, 2) + '\n')

@@ -178,10 +178,9 @@ function byNoiseOf(b: NonNullable<ReturnType<typeof block>>): NoisePoint[] {
 /** The scale and blend for a volume whose estimated σ is sNorm (normalised units): see DenoiseSettings.byNoise. */
 export function denoiseAt(settings: DenoiseSettings, sNorm: number): { sigmaScale: number; inputBlend: number } {
   const pts = settings.byNoise
-  if (pts.length === 0) return { sigmaScale: settings.sigmaScale, inputBlend: settings.inputBlend }
   const hi = pts.findIndex((p) => p.sigma >= sNorm)
-  if (hi === 0) return { sigmaScale: pts[0].sigmaScale, inputBlend: pts[0].inputBlend }
-  if (hi < 0) return { sigmaScale: pts[pts.length - 1].sigmaScale, inputBlend: pts[pts.length - 1].inputBlend }
+  const held = pts.length === 0 ? settings : hi === 0 ? pts[0] : hi < 0 ? pts[pts.length - 1] : undefined
+  if (held) return { sigmaScale: held.sigmaScale, inputBlend: held.inputBlend }
   const [a, c] = [pts[hi - 1], pts[hi]]
   const f = (sNorm - a.sigma) / (c.sigma - a.sigma)
   return { sigmaScale: a.sigmaScale + f * (c.sigmaScale - a.sigmaScale), inputBlend: a.inputBlend + f * (c.inputBlend - a.inputBlend) }
