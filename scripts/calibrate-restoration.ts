@@ -42,7 +42,7 @@ import { sliceAxis } from '../src/engine/slicing.js'
 import { averagePool, cubicUpsample, percentileOf, projectOntoMeasurement } from '../src/pipelines/volume-ops.js'
 import { createVolume, toFloat32, type Vec3 } from '../src/volume/index.js'
 import { rician } from './synthetic-noise.js'
-import { best, bestWithTexture, checkBand, checkTie, leastSmoothing, means, push, type TextureCandidate } from './calibration-pick.js'
+import { best, bestWithTexture, checkBand, checkTie, leastSmoothing, mean, means, push, type TextureCandidate } from './calibration-pick.js'
 import { runTask } from '../src/pipelines/index.js'
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import os from 'node:os'
@@ -75,8 +75,9 @@ const pct = (l: number): string => `${Number((l * 100).toFixed(2))}%`
 const factors = nums('--factors', '2,4')
 const sigmas = nums('--sigmas', '0.1,0.15,0.2,0.3')
 
-// per level, per `${scale}|${blend}`: PSNRs and slice-to-slice ratios over subjects
-const denoiseRows = new Map<number, Map<string, { psnr: number[]; ratio: number[] }>>(levels.map((l) => [l, new Map()]))
+// per level, one row per (scale, blend): PSNRs and slice-to-slice ratios over subjects
+type DenoiseRow = { scale: number; blend: number; psnr: number[]; ratio: number[] }
+const denoiseRows = new Map<number, DenoiseRow[]>(levels.map((l) => [l, scales.flatMap((scale) => blends.map((blend) => ({ scale, blend, psnr: [], ratio: [] })))]))
 // per level: σ̂ in normalised units, over subjects
 const sNorms = new Map<number, number[]>(levels.map((l) => [l, []]))
 // --plane-weights: the share of the ensemble average the card's own plane keeps (card denoise.ensemble.own_plane_weight)
@@ -130,16 +131,12 @@ for (const [si, subj] of train.entries()) {
         return x0
       }
       const x0 = mix(viewWeights(dvm.views))
-      for (const blend of blends) {
+      for (const row of denoiseRows.get(level)!.filter((r) => r.scale === s)) {
         // the pipeline's own finishing (consistency bound, blend, Rician correction)
-        const out = finishDenoised(x0, { ...finish, blend }, noisy)
-        const p = psnr(clean, out, P, mask)
-        const r = sliceStep(out, size, across, mask) / cleanStep
-        const row = denoiseRows.get(level)!.get(`${s}|${blend}`) ?? { psnr: [], ratio: [] }
-        row.psnr.push(p)
-        row.ratio.push(r)
-        denoiseRows.get(level)!.set(`${s}|${blend}`, row)
-        line.push(`${s}|${blend}: ${p.toFixed(3)} (${r.toFixed(3)})`)
+        const out = finishDenoised(x0, { ...finish, blend: row.blend }, noisy)
+        row.psnr.push(psnr(clean, out, P, mask))
+        row.ratio.push(sliceStep(out, size, across, mask) / cleanStep)
+        line.push(`${s}|${row.blend}: ${row.psnr.at(-1)!.toFixed(3)} (${row.ratio.at(-1)!.toFixed(3)})`)
       }
       for (const w of planeWeights) {
         // the pipeline's own weighting rule (ensembleViews) at this weight: same views, same order
@@ -173,12 +170,8 @@ for (const [si, subj] of train.entries()) {
     console.log(`superres ${subj} ×${f} ${line.join(' · ')}`)
   }
 }
-const meanOf = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length
 const picks = levels.map((level) => {
-  const cands: TextureCandidate[] = [...denoiseRows.get(level)!].map(([k, r]) => {
-    const [scale, blend] = k.split('|').map(Number)
-    return { scale, blend, psnr: meanOf(r.psnr), ratio: meanOf(r.ratio) }
-  })
+  const cands: TextureCandidate[] = denoiseRows.get(level)!.map((r) => ({ scale: r.scale, blend: r.blend, psnr: mean(r.psnr), ratio: mean(r.ratio) }))
   const pick = bestWithTexture(cands, band, tie)
   const plain = cands.filter((c) => c.blend === 0).sort((a, b) => b.psnr - a.psnr)[0]
   console.log(`${pct(level)}: sigma_scale ${pick.scale}, input_blend ${pick.blend}: ${pick.psnr.toFixed(3)} dB, slice-step ratio ${pick.ratio.toFixed(3)}${pick.inBand ? '' : ` (no candidate within [${band}, ${2 - band}])`}; best PSNR without a blend: scale ${plain.scale}, ${plain.psnr.toFixed(3)} dB, ratio ${plain.ratio.toFixed(3)}`)
@@ -187,10 +180,10 @@ const picks = levels.map((level) => {
     const [w, wPsnr] = best(atScale)
     console.log(`  best denoise.ensemble.own_plane_weight there (no blend): ${w} (mean ${wPsnr.toFixed(3)} dB; ${means(atScale).map(([k, p]) => `${k}: ${p.toFixed(3)}`).join(' · ')})`)
   }
-  return { level, sigma: Number(meanOf(sNorms.get(level)!).toFixed(4)), ...pick }
+  return { level, sigma: Number(mean(sNorms.get(level)!).toFixed(4)), ...pick }
 })
 const [sigma, sPsnr] = best(srRows)
-const ratio = ratios.reduce((a, b) => a + b, 0) / ratios.length
+const ratio = mean(ratios)
 console.log(`best superres.mean_sigma ${sigma} (mean ${sPsnr.toFixed(3)} dB); σ̂/σ ${ratio.toFixed(3)}`)
 if (process.argv.includes('--write')) {
   const card = JSON.parse(readFileSync(cardPath, 'utf8'))

@@ -7,7 +7,9 @@ export type Scores = Map<number, number[]>
 
 export const push = (m: Scores, k: number, v: number): void => void m.set(k, [...(m.get(k) ?? []), v])
 
-export const means = (m: Scores): [number, number][] => [...m].map(([k, v]) => [k, v.reduce((a, b) => a + b, 0) / v.length])
+export const mean = (v: readonly number[]): number => v.reduce((a, b) => a + b, 0) / v.length
+
+export const means = (m: Scores): [number, number][] => [...m].map(([k, v]) => [k, mean(v)])
 
 export const best = (m: Scores): [number, number] => {
   if (m.size === 0) throw new Error('no candidates were scored')
